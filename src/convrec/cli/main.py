@@ -1,0 +1,31 @@
+"""Entry point of the ``convrec`` command. Sub-command groups live one per module.
+
+Heavy libraries (torch, matplotlib, the web stack) are imported inside commands, so that
+``convrec --help`` and ``convrec conv shape`` answer fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from convrec.cli import conv as conv_cli
+from convrec.cli.common import run_app
+
+app = typer.Typer(
+    name="convrec",
+    help="Convolutions you can see and a movie recommender you can use.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+app.add_typer(conv_cli.app, name="conv")
+app.command("demo")(conv_cli.demo)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    run_app(app)
+
+
+if __name__ == "__main__":
+    main()

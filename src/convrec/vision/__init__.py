@@ -1,0 +1,1 @@
+"""MNIST and CNNs: data batches, edge features, models, training, prediction, figures."""

@@ -1,0 +1,79 @@
+"""Figures of feature maps: inputs in the first column, one column per kernel."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["feature_map_grid", "save_map_png"]
+
+
+def save_map_png(feature_map: NDArray[Any], path: str | Path) -> Path:
+    """Save one 2-D map as an 8-bit PNG, scaled so that 0 is mid-grey when signs differ."""
+    from PIL import Image
+
+    m = np.asarray(feature_map, dtype=np.float64)
+    lo, hi = float(m.min()), float(m.max())
+    if lo < 0 < hi:
+        bound = max(-lo, hi)
+        scaled = (m / bound + 1) / 2
+    else:
+        scaled = (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
+    path = Path(path)
+    Image.fromarray(np.round(scaled * 255).astype(np.uint8)).save(path)
+    return path
+
+
+def feature_map_grid(
+    images: NDArray[Any],
+    maps: NDArray[Any],
+    kernel_names: Sequence[str],
+    path: str | Path,
+    titles: Sequence[str] | None = None,
+    max_rows: int = 8,
+) -> Path:
+    """Save a PNG grid: each row an input image followed by its maps.
+
+    Shape:
+        ``images``: ``(N, H, W)``; ``maps``: ``(N, K, H_out, W_out)`` with ``K`` equal to
+        ``len(kernel_names)``. At most ``max_rows`` rows are drawn.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    images = np.asarray(images)
+    maps = np.asarray(maps)
+    if maps.ndim != 4 or images.ndim != 3 or len(images) != len(maps):
+        raise ValueError(
+            f"expected images (N, H, W) and maps (N, K, H_out, W_out) with the same N, got "
+            f"{images.shape} and {maps.shape}"
+        )
+    if maps.shape[1] != len(kernel_names):
+        raise ValueError(f"{maps.shape[1]} maps per image but {len(kernel_names)} kernel names")
+    rows = min(len(images), max_rows)
+    cols = 1 + maps.shape[1]
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.6 * rows), squeeze=False)
+    for r in range(rows):
+        axes[r, 0].imshow(images[r], cmap="gray")
+        axes[r, 0].set_title(titles[r] if titles else "input", fontsize=8)
+        for k in range(maps.shape[1]):
+            m = maps[r, k]
+            bound = float(np.abs(m).max()) or 1.0
+            axes[r, k + 1].imshow(m, cmap="RdBu_r", vmin=-bound, vmax=bound)
+            if r == 0:
+                axes[r, k + 1].set_title(kernel_names[k], fontsize=8)
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle(f"{images.shape[1:]} → {maps.shape[2:]} per kernel (red +, blue −)", fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
