@@ -30,7 +30,7 @@ test-slow: $(STAMP)
 	$(VENV)/bin/pytest -q -m slow
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_conv.py
+	for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
