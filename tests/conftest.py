@@ -26,12 +26,16 @@ def shared_data() -> Path:
     """The folder of real datasets (``mnist/``, ``ml-100k/``); skips when absent."""
     folder = _shared_data_dir()
     if folder is None or not folder.is_dir():
-        pytest.skip("real datasets not available: set CONVREC_DATA to a folder with mnist/, ml-100k/")
+        pytest.skip(
+            "real datasets not available: set CONVREC_DATA to a folder with mnist/, ml-100k/"
+        )
     return folder
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Never write to the user's real cache from a test; never download from a test."""
     monkeypatch.setenv("CONVREC_CACHE", str(tmp_path_factory.getbasetemp() / "convrec-cache"))
     monkeypatch.setenv("CONVREC_OFFLINE", "1")

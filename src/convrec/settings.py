@@ -59,7 +59,7 @@ class Settings:
 
 
 def get_settings(**overrides: Any) -> Settings:
-    """Settings from the environment, then ``overrides`` (e.g. ``data_dir=`` from ``--data-dir``)."""
+    """Settings from the environment, then ``overrides`` (e.g. ``data_dir`` from ``--data-dir``)."""
     env = os.environ
     data_dir = Path(env["CONVREC_DATA"]).expanduser() if env.get("CONVREC_DATA") else None
     cache = Path(env["CONVREC_CACHE"]).expanduser() if env.get("CONVREC_CACHE") else None

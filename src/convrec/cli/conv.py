@@ -45,7 +45,8 @@ def kernels(
         table.add_row(name, str(k.shape), _fmt_kernel(k))
     console.print(table)
     console.print(
-        "fastai's order for edge_kernels: " + ", ".join(K.EDGE_KERNEL_NAMES)
+        "fastai's order for edge_kernels: "
+        + ", ".join(K.EDGE_KERNEL_NAMES)
         + f" → shape {K.edge_kernels.shape}, as conv weights {K.edge_weights().shape}"
     )
 
@@ -79,8 +80,9 @@ def shape(
     if text in ("same", "full", "valid"):
         if transposed or pool:
             raise UserError(f"--padding {text} is only for convolution; give an integer")
-        top, bottom, _, _ = S.normalize_padding(text, (n, n), (kernel, kernel), (stride, stride),
-                                                (dilation, dilation))
+        top, bottom, _, _ = S.normalize_padding(
+            text, (n, n), (kernel, kernel), (stride, stride), (dilation, dilation)
+        )
         pads = (top, bottom)
     else:
         try:
@@ -100,8 +102,10 @@ def shape(
         console.print_json(json.dumps(expl.to_dict()))
         return
     label = {"conv": "convolution", "transposed": "transposed convolution", "pool": "pooling"}
-    console.print(f"[bold]{label[expl.kind]}[/]: n={n}, k={kernel}, s={expl.stride}, "
-                  f"p={pads if pads[0] != pads[1] else pads[0]}, d={dilation}")
+    console.print(
+        f"[bold]{label[expl.kind]}[/]: n={n}, k={kernel}, s={expl.stride}, "
+        f"p={pads if pads[0] != pads[1] else pads[0]}, d={dilation}"
+    )
     console.print(f"  [bold green]{expl}[/]", highlight=False)
     for note in expl.notes:
         console.print(f"  {note}", highlight=False)
@@ -114,7 +118,9 @@ def apply(
         list[str],
         typer.Option("--kernel", "-k", help="Kernel name, values '1,0;0,-1' or a file; repeat."),
     ] = ["left_edge", "top_edge", "diag1_edge", "diag2_edge"],  # noqa: B006 - typer default
-    padding: Annotated[str, typer.Option("--padding", "-p", help="int, same, full or valid.")] = "0",
+    padding: Annotated[
+        str, typer.Option("--padding", "-p", help="int, same, full or valid.")
+    ] = "0",
     stride: Annotated[int, typer.Option("--stride", "-s")] = 1,
     dilation: Annotated[int, typer.Option("--dilation", "-d")] = 1,
     padding_mode: Annotated[str, typer.Option("--padding-mode")] = "zeros",
@@ -122,9 +128,10 @@ def apply(
 ) -> None:
     """Apply kernels to images: one PNG per feature map plus one grid figure.
 
-    Example: [bold]convrec conv apply digit.png --kernel top_edge --kernel left_edge -p same -o out[/]
+    Example: [bold]convrec conv apply digit.png -k top_edge -k left_edge -p same -o out[/]
     """
     from convrec.conv import conv2d, load_kernel
+    from convrec.conv._padding import check_padding_mode
     from convrec.data.images import read_grayscale
     from convrec.settings import get_settings
     from convrec.vision.feature_maps import feature_map_grid, save_map_png
@@ -133,15 +140,19 @@ def apply(
     ks = [load_kernel(k) for k in kernel]
     for spec, k in zip(kernel, ks, strict=True):
         if max(k.shape) > limits.max_kernel_size:
-            raise UserError(f"kernel {spec!r} is {k.shape}; the limit is "
-                            f"{limits.max_kernel_size} per side")
+            raise UserError(
+                f"kernel {spec!r} is {k.shape}; the limit is {limits.max_kernel_size} per side"
+            )
     pad: int | str = int(padding) if padding.lstrip("-").isdigit() else padding
+    mode = check_padding_mode(padding_mode)
     out.mkdir(parents=True, exist_ok=True)
     pics, all_maps = [], []
     for path in images:
         img = read_grayscale(path, max_pixels=limits.max_image_pixels).astype(np.float32) / 255
-        maps = [conv2d(img, k, stride=stride, padding=pad, dilation=dilation,
-                       padding_mode=padding_mode) for k in ks]  # type: ignore[arg-type]
+        maps = [
+            conv2d(img, k, stride=stride, padding=pad, dilation=dilation, padding_mode=mode)
+            for k in ks
+        ]
         for name, m in zip(kernel, maps, strict=True):
             safe = "".join(c if c.isalnum() or c in "_-" else "_" for c in name)[:40]
             save_map_png(m, out / f"{path.stem}_{safe}.png")
@@ -149,8 +160,13 @@ def apply(
         pics.append(img)
         all_maps.append(np.stack(maps))
     if len({p.shape for p in pics}) == 1:
-        grid = feature_map_grid(np.stack(pics), np.stack(all_maps), kernel, out / "grid.png",
-                                titles=[p.name for p in images])
+        grid = feature_map_grid(
+            np.stack(pics),
+            np.stack(all_maps),
+            kernel,
+            out / "grid.png",
+            titles=[p.name for p in images],
+        )
         console.print(f"grid figure: {grid}")
     console.print(f"{len(images) * len(ks)} feature maps written to {out}/")
 
@@ -189,8 +205,10 @@ def matmul(
     np.set_printoptions(linewidth=200)
     console.print(f"[bold]input x[/] {x.shape} (values 1..{h * w} so you can follow them):\n{x}")
     console.print(f"[bold]kernel[/] {kernel} {k.shape}:\n{k}")
-    console.print(f"[bold]im2col(x)[/] {cols.shape}: one column per output pixel "
-                  f"({cols.shape[1]} = {direct.shape[0]}×{direct.shape[1]}):\n{cols}")
+    console.print(
+        f"[bold]im2col(x)[/] {cols.shape}: one column per output pixel "
+        f"({cols.shape[1]} = {direct.shape[0]}×{direct.shape[1]}):\n{cols}"
+    )
     console.print(f"[bold]kernel.ravel() @ im2col(x)[/] → reshape {direct.shape}:\n{via_cols}")
     console.print(f"[bold]Toeplitz matrix M[/] {m.shape} (out pixels × in pixels):\n{m}")
     console.print(f"[bold]M @ x.ravel()[/] → reshape {direct.shape}:\n{via_toeplitz}")

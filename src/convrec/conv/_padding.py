@@ -38,9 +38,7 @@ def check_padding_mode(padding_mode: str) -> PaddingMode:
     return padding_mode  # type: ignore[return-value]
 
 
-def pad_numpy(
-    x: NDArray[Any], pads: tuple[int, int, int, int], mode: PaddingMode
-) -> NDArray[Any]:
+def pad_numpy(x: NDArray[Any], pads: tuple[int, int, int, int], mode: PaddingMode) -> NDArray[Any]:
     """Pad the last two axes of ``x`` by ``(top, bottom, left, right)``."""
     top, bottom, left, right = pads
     if not any(pads):
@@ -54,9 +52,7 @@ def _index_map(n: int, before: int, after: int, mode: PaddingMode) -> NDArray[np
     return np.pad(np.arange(n), (before, after), mode=MODE_TRANSLATION[mode][0])  # type: ignore[call-overload,no-any-return]
 
 
-def pad_torch(
-    x: torch.Tensor, pads: tuple[int, int, int, int], mode: PaddingMode
-) -> torch.Tensor:
+def pad_torch(x: torch.Tensor, pads: tuple[int, int, int, int], mode: PaddingMode) -> torch.Tensor:
     """Pad the last two dims of a tensor by ``(top, bottom, left, right)``; autograd-safe."""
     import torch
     import torch.nn.functional as F

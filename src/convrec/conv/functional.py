@@ -45,21 +45,27 @@ def choose_engine(
         return "torch"
     n_out, c_per_group, kh, kw = weight_shape
     taps = c_per_group * kh * kw
-    if taps <= STENCIL_MAX_TAPS and n_out <= STENCIL_MAX_OUT_CHANNELS and _engines.stencil_available():
+    if (
+        taps <= STENCIL_MAX_TAPS
+        and n_out <= STENCIL_MAX_OUT_CHANNELS
+        and _engines.stencil_available()
+    ):
         return "stencil"
     return "torch"
 
 
-def _as_4d(x_shape: tuple[int, ...], w_shape: tuple[int, ...]) -> tuple[
-    tuple[int, int, int, int], tuple[int, int, int, int], int
-]:
+def _as_4d(
+    x_shape: tuple[int, ...], w_shape: tuple[int, ...]
+) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int], int]:
     """Canonical (N,C,H,W) and (O,C/g,kH,kW) shapes, and how many leading dims to drop."""
+    x4: tuple[int, ...]
+    w4: tuple[int, ...]
     if len(x_shape) == 2:
         x4 = (1, 1, *x_shape)
     elif len(x_shape) == 3:
         x4 = (1, *x_shape)
     elif len(x_shape) == 4:
-        x4 = tuple(x_shape)
+        x4 = x_shape
     else:
         raise ShapeError(
             f"input must be (H, W), (C, H, W) or (N, C, H, W), got {len(x_shape)}-D shape "
@@ -70,7 +76,7 @@ def _as_4d(x_shape: tuple[int, ...], w_shape: tuple[int, ...]) -> tuple[
     elif len(w_shape) == 3:
         w4 = (w_shape[0], 1, w_shape[1], w_shape[2])
     elif len(w_shape) == 4:
-        w4 = tuple(w_shape)
+        w4 = w_shape
     else:
         raise ShapeError(
             f"weight must be (kH, kW), (O, kH, kW) or (O, C/groups, kH, kW), got "
@@ -82,7 +88,7 @@ def _as_4d(x_shape: tuple[int, ...], w_shape: tuple[int, ...]) -> tuple[
         drop = 1  # -> (O, H_out, W_out)
     else:
         drop = 0
-    return cast(tuple[int, int, int, int], x4), cast(tuple[int, int, int, int], w4), drop
+    return (x4[0], x4[1], x4[2], x4[3]), (w4[0], w4[1], w4[2], w4[3]), drop
 
 
 def conv2d(
@@ -152,18 +158,22 @@ def conv2d(
     mode = check_padding_mode(padding_mode)
     is_tensor = _is_tensor(x)
     x_shape = tuple(int(s) for s in x.shape)  # type: ignore[attr-defined]
-    w_shape = tuple(int(s) for s in np.shape(weight) if True) if not _is_tensor(weight) else tuple(
-        int(s) for s in weight.shape
+    w_shape = (
+        tuple(int(s) for s in np.shape(weight) if True)
+        if not _is_tensor(weight)
+        else tuple(int(s) for s in weight.shape)
     )
     x4_shape, w4_shape, drop = _as_4d(x_shape, w_shape)
-    (n_batch, n_out, out_h, out_w), _, _ = conv2d_output_shape(
+    (_, n_out, out_h, out_w), _, _ = conv2d_output_shape(
         x4_shape, w4_shape, stride, padding, dilation, groups
     )
     if bias is not None and tuple(np.shape(bias) if not _is_tensor(bias) else bias.shape) != (
         n_out,
     ):
-        raise ShapeError(f"bias must have shape ({n_out},) (one per output channel), "
-                         f"got {tuple(np.shape(bias) if not _is_tensor(bias) else bias.shape)}")
+        raise ShapeError(
+            f"bias must have shape ({n_out},) (one per output channel), "
+            f"got {tuple(np.shape(bias) if not _is_tensor(bias) else bias.shape)}"
+        )
     sh, sw = _pair("stride", stride)
     dh, dw = _pair("dilation", dilation)
     pads = normalize_padding(padding, x4_shape[2:], w4_shape[2:], (sh, sw), (dh, dw))
@@ -181,22 +191,35 @@ def conv2d(
         raise ValueError("engine='stencil' needs numba: pip install numba")
 
     if chosen == "torch":
-        out_t = _torch_conv(x, weight, bias, x4_shape, w4_shape, pads, (sh, sw), (dh, dw),
-                            groups, mode, flip, keep_tensor=is_tensor)
+        out_t = _torch_conv(
+            x,
+            weight,
+            bias,
+            x4_shape,
+            w4_shape,
+            pads,
+            (sh, sw),
+            (dh, dw),
+            groups,
+            mode,
+            flip,
+            keep_tensor=is_tensor,
+        )
         result: Any = out_t
     else:
         xa = _to_numpy(x).reshape(x4_shape)
         wa = _to_numpy(weight).reshape(w4_shape)
         ba = None if bias is None else _to_numpy(bias)
-        dtype = np.result_type(xa.dtype if xa.dtype.kind == "f" else np.float32,
-                               wa.dtype if wa.dtype.kind == "f" else np.float32)
+        dtype = np.result_type(
+            xa.dtype if xa.dtype.kind == "f" else np.float32,
+            wa.dtype if wa.dtype.kind == "f" else np.float32,
+        )
         xa = xa.astype(dtype, copy=False)
         wa = wa.astype(dtype, copy=False)
         if flip:
             wa = wa[..., ::-1, ::-1]
         if chosen == "stencil" and mode == "zeros":
-            result = _engines.stencil(xa, wa, ba, (out_h, out_w), (sh, sw), (dh, dw), groups,
-                                      pads)
+            result = _engines.stencil(xa, wa, ba, (out_h, out_w), (sh, sw), (dh, dw), groups, pads)
         else:
             xp = pad_numpy(xa, pads, mode)
             if chosen == "stencil":
@@ -223,9 +246,18 @@ def _to_numpy(a: Any) -> NDArray[Any]:
 
 
 def _torch_conv(
-    x: Any, weight: Any, bias: Any, x4_shape: tuple[int, int, int, int],
-    w4_shape: tuple[int, int, int, int], pads: tuple[int, int, int, int], stride: tuple[int, int],
-    dilation: tuple[int, int], groups: int, mode: PaddingMode, flip: bool, keep_tensor: bool,
+    x: Any,
+    weight: Any,
+    bias: Any,
+    x4_shape: tuple[int, int, int, int],
+    w4_shape: tuple[int, int, int, int],
+    pads: tuple[int, int, int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    groups: int,
+    mode: PaddingMode,
+    flip: bool,
+    keep_tensor: bool,
 ) -> Any:
     import torch
     import torch.nn.functional as F

@@ -65,9 +65,7 @@ diag2_edge: Kernel = _k([[1, -1, 0], [0, 1, -1], [0, 0, 1]])
 EDGE_KERNEL_NAMES: tuple[str, ...] = ("left_edge", "top_edge", "diag1_edge", "diag2_edge")
 
 #: The four edge kernels stacked, shape (4, 3, 3).
-edge_kernels: Kernel = _k(
-    np.stack([left_edge, top_edge, diag1_edge, diag2_edge]).tolist()
-)
+edge_kernels: Kernel = _k(np.stack([left_edge, top_edge, diag1_edge, diag2_edge]).tolist())
 
 
 def edge_weights() -> Kernel:
@@ -94,7 +92,8 @@ def gaussian(size: int = 5, sigma: float = 1.0) -> Kernel:
     r = np.arange(size, dtype=np.float64) - (size - 1) / 2
     g = np.exp(-(r**2) / (2 * sigma**2))
     k2 = np.outer(g, g)
-    return (k2 / k2.sum()).astype(np.float32)
+    kernel: Kernel = (k2 / k2.sum()).astype(np.float32)
+    return kernel
 
 
 def box(size: int = 3) -> Kernel:
@@ -122,8 +121,12 @@ _FIXED: dict[str, Kernel] = {
 }
 
 #: Every named kernel with its default parameters. Parametrised kernels are built on demand.
+def _constant(kernel: Kernel) -> Callable[[], Kernel]:
+    return lambda: kernel
+
+
 KERNELS: dict[str, Callable[[], Kernel]] = {
-    **{name: (lambda k=k: k) for name, k in _FIXED.items()},
+    **{name: _constant(k) for name, k in _FIXED.items()},
     "gaussian": lambda: gaussian(5, 1.0),
     "box": lambda: box(3),
 }

@@ -220,9 +220,18 @@ def explain(
         elif stride == 1 and result == n:
             notes.append("'same' padding: the output keeps the input size")
     expl = ShapeExplanation(
-        kind="conv", n=n, kernel=kernel, stride=stride, pad_before=before, pad_after=after,
-        dilation=dilation, result=result, formula=formula, dropped=dropped,
-        notes=tuple(notes), rule_broken=rule,
+        kind="conv",
+        n=n,
+        kernel=kernel,
+        stride=stride,
+        pad_before=before,
+        pad_after=after,
+        dilation=dilation,
+        result=result,
+        formula=formula,
+        dropped=dropped,
+        notes=tuple(notes),
+        rule_broken=rule,
     )
     if check and rule is not None:
         raise ShapeError(f"impossible convolution: {formula} = {result} <= 0; {rule}", expl)
@@ -271,9 +280,7 @@ def explain_transposed(
     _check_int("padding", padding, 0, ">= 0")
     _check_int("output_padding", output_padding, 0, ">= 0")
     result = (n - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
-    formula = (
-        f"({n} - 1)*{stride} - 2*{padding} + {dilation}*({kernel} - 1) + {output_padding} + 1"
-    )
+    formula = f"({n} - 1)*{stride} - 2*{padding} + {dilation}*({kernel} - 1) + {output_padding} + 1"
     notes: list[str] = []
     rule = None
     if output_padding >= max(stride, dilation):
@@ -290,9 +297,18 @@ def explain_transposed(
             f"(0 to {max(stride, dilation) - 1}) chooses which one comes back"
         )
     expl = ShapeExplanation(
-        kind="transposed", n=n, kernel=kernel, stride=stride, pad_before=padding,
-        pad_after=padding, dilation=dilation, result=result, formula=formula,
-        output_padding=output_padding, notes=tuple(notes), rule_broken=rule,
+        kind="transposed",
+        n=n,
+        kernel=kernel,
+        stride=stride,
+        pad_before=padding,
+        pad_after=padding,
+        dilation=dilation,
+        result=result,
+        formula=formula,
+        output_padding=output_padding,
+        notes=tuple(notes),
+        rule_broken=rule,
     )
     if check and rule is not None:
         raise ShapeError(f"impossible transposed convolution: {formula} = {result}; {rule}", expl)
@@ -300,7 +316,11 @@ def explain_transposed(
 
 
 def transposed_output_size(
-    n: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1,
+    n: int,
+    kernel: int,
+    stride: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
     output_padding: int = 0,
 ) -> int:
     """Output size of a transposed convolution (see :func:`explain_transposed`)."""
@@ -339,9 +359,18 @@ def explain_pool(
             notes.append("ceil_mode: the last window would start in the padding, so it is dropped")
         formula = f"ceil(({n} + 2*{padding} - {_kernel_text(kernel, dilation)})/{stride}) + 1"
     expl = ShapeExplanation(
-        kind="pool", n=n, kernel=kernel, stride=stride, pad_before=padding, pad_after=padding,
-        dilation=dilation, result=result, formula=formula,
-        dropped=0 if ceil_mode else base.dropped, notes=tuple(notes), rule_broken=rule,
+        kind="pool",
+        n=n,
+        kernel=kernel,
+        stride=stride,
+        pad_before=padding,
+        pad_after=padding,
+        dilation=dilation,
+        result=result,
+        formula=formula,
+        dropped=0 if ceil_mode else base.dropped,
+        notes=tuple(notes),
+        rule_broken=rule,
     )
     if check and rule is not None:
         raise ShapeError(f"impossible pooling: {formula} = {result}; {rule}", expl)
@@ -349,7 +378,11 @@ def explain_pool(
 
 
 def pool_output_size(
-    n: int, kernel: int, stride: int | None = None, padding: int = 0, dilation: int = 1,
+    n: int,
+    kernel: int,
+    stride: int | None = None,
+    padding: int = 0,
+    dilation: int = 1,
     ceil_mode: bool = False,
 ) -> int:
     """Output size of pooling along one dimension (see :func:`explain_pool`)."""

@@ -62,9 +62,7 @@ def read_idx(path: str | Path, expect_magic: int | None = None) -> NDArray[np.ui
         )
     if expect_magic is not None and magic != expect_magic:
         kind = "images" if expect_magic == IMAGES_MAGIC else "labels"
-        raise IdxFormatError(
-            f"{path}: magic number {magic}, expected {expect_magic} ({kind} file)"
-        )
+        raise IdxFormatError(f"{path}: magic number {magic}, expected {expect_magic} ({kind} file)")
     header = 4 + 4 * ndim
     if len(data) < header:
         raise IdxFormatError(f"{path}: truncated header")

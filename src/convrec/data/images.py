@@ -56,8 +56,9 @@ def read_grayscale(
             if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
                 rgba = img.convert("RGBA")
                 white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                img = Image.alpha_composite(white, rgba)
-            gray = img.convert("L")
+                gray = Image.alpha_composite(white, rgba).convert("L")
+            else:
+                gray = img.convert("L")
             return np.asarray(gray, dtype=np.uint8).copy()
     except ImageReadError:
         raise

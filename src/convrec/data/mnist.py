@@ -23,14 +23,22 @@ MNIST = register(
         name="mnist",
         folder="mnist",
         files=(
-            FileSpec("train-images-idx3-ubyte.gz",
-                     "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
-            FileSpec("train-labels-idx1-ubyte.gz",
-                     "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
-            FileSpec("t10k-images-idx3-ubyte.gz",
-                     "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
-            FileSpec("t10k-labels-idx1-ubyte.gz",
-                     "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
+            FileSpec(
+                "train-images-idx3-ubyte.gz",
+                "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+            ),
+            FileSpec(
+                "train-labels-idx1-ubyte.gz",
+                "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+            ),
+            FileSpec(
+                "t10k-images-idx3-ubyte.gz",
+                "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+            ),
+            FileSpec(
+                "t10k-labels-idx1-ubyte.gz",
+                "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+            ),
         ),
         urls=(
             "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -65,7 +73,9 @@ def read_mnist_split(folder: Path, split: str) -> tuple[NDArray[np.uint8], NDArr
 
 
 def load_mnist_idx(
-    split: str = "train", data_dir: Path | str | None = None, settings: Settings | None = None,
+    split: str = "train",
+    data_dir: Path | str | None = None,
+    settings: Settings | None = None,
     download: bool = True,
 ) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
     """Locate MNIST (local folder, cache or verified download) and read one split."""

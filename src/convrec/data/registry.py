@@ -88,8 +88,7 @@ def _download(entry: DatasetEntry, target: Path) -> None:
         import zipfile
 
         url, known, prefix = entry.archive
-        archive = pooch.retrieve(url, known_hash=known, path=target.parent,
-                                 progressbar=True)
+        archive = pooch.retrieve(url, known_hash=known, path=target.parent, progressbar=True)
         with zipfile.ZipFile(archive) as zf:
             for spec in entry.files:
                 member = f"{prefix}{spec.name}"
@@ -99,10 +98,15 @@ def _download(entry: DatasetEntry, target: Path) -> None:
         for spec in entry.files:
             for base in entry.urls:
                 try:
-                    pooch.retrieve(base + spec.name, known_hash=f"sha256:{spec.sha256}",
-                                   fname=spec.name, path=target, progressbar=True)
+                    pooch.retrieve(
+                        base + spec.name,
+                        known_hash=f"sha256:{spec.sha256}",
+                        fname=spec.name,
+                        path=target,
+                        progressbar=True,
+                    )
                     break
-                except Exception as exc:  # noqa: BLE001 - try the next mirror, report all
+                except Exception as exc:
                     errors.append(f"{base}{spec.name}: {exc}")
             else:
                 raise DatasetNotFoundError(
@@ -147,7 +151,9 @@ def locate(
         if _complete(folder, entry):
             return folder
     if data_dir is not None:
-        missing = [f.name for f in entry.files if not (Path(data_dir) / entry.folder / f.name).is_file()]
+        missing = [
+            f.name for f in entry.files if not (Path(data_dir) / entry.folder / f.name).is_file()
+        ]
         raise DatasetNotFoundError(
             f"--data-dir {data_dir} has no complete {entry.folder}/ folder (missing: "
             f"{', '.join(missing)})"
