@@ -1,0 +1,24 @@
+"""The studio: a FastAPI web app and HTTP API over the convolution playground, the digit
+reader and the movie recommender, with accounts and ratings in a real database.
+
+Floor 3: imports ``conv``, ``data``, ``shapes``, ``vision``, ``recsys`` and ``settings``,
+never ``cli``. Importing ``convrec`` does not import this package; importing this package
+imports FastAPI and SQLAlchemy but not torch (models load on start-up or first use).
+
+Public API:
+    create_app(settings=None, services=None) -> FastAPI
+    Services: the models and datasets the studio serves, loaded once.
+    migrate(database_url) -> None: bring a database to the newest Alembic revision.
+
+Layout: ``app.py`` (factory, error handlers, limits), ``deps.py`` (dependencies),
+``db.py`` + ``models.py`` + ``migrations/`` (SQLAlchemy and Alembic), ``security.py``
+(argon2 password hashes, session tokens), ``schemas.py`` (request and response models),
+``services.py`` (model loading), ``routers/`` (one router per resource) and
+``templates/`` + ``static/`` (the pages; no CDN, every asset is served by the app).
+"""
+
+from convrec.web.app import create_app
+from convrec.web.db import migrate
+from convrec.web.services import Services
+
+__all__ = ["Services", "create_app", "migrate"]

@@ -1,0 +1,171 @@
+"""The studio's FastAPI app: routers, error handlers, request limits, static files."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from convrec import __version__
+from convrec.settings import Settings, get_settings
+from convrec.web.db import Database, migrate
+from convrec.web.services import Services, ServiceUnavailableError
+
+__all__ = ["create_app"]
+
+HERE = Path(__file__).resolve().parent
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class _BodyTooLargeError(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over ``max_bytes`` with 413, counting bytes as they arrive.
+
+    Checks ``Content-Length`` first, then the streamed body (a chunked upload without a
+    length is cut off as soon as it passes the limit, before it is all in memory).
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def _refuse(self, send: Send, size: str) -> None:
+        body = json.dumps({"detail": [{
+            "loc": ["body"], "type": "too_large", "input": size,
+            "msg": f"the request body is over the limit of {self.max_bytes:,} bytes "
+                   "(uploads: settings.limits.max_upload_bytes, sent base64)",
+        }]}).encode()
+        await send({"type": "http.response.start", "status": 413, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        ]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await self._refuse(send, f"{int(length):,} bytes")
+            return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _BodyTooLargeError
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLargeError:
+            if not started:
+                await self._refuse(send, f"more than {self.max_bytes:,} bytes")
+
+
+class SecurityHeadersMiddleware:
+    """Headers that keep pages from being framed or sniffed, and scripts to our own origin."""
+
+    HEADERS: ClassVar[list[tuple[bytes, bytes]]] = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"same-origin"),
+        (b"content-security-policy",
+         b"default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
+         b"script-src 'self'; connect-src 'self'; frame-ancestors 'none'"),
+    ]
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers") or []) + self.HEADERS
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def create_app(
+    settings: Settings | None = None, services: Services | None = None,
+    database_url: str | None = None,
+) -> FastAPI:
+    """Build the studio app.
+
+    Args:
+        settings: configuration (``None``: :func:`convrec.settings.get_settings`).
+        services: the models it serves (``None``: :meth:`Services.defaults`, which loads or
+            trains the default models on first use).
+        database_url: overrides ``settings.resolved_database_url``. The database is migrated
+            to the newest revision here, before the app answers anything.
+    """
+    from convrec.web.routers import auth, conv, mnist, movies, pages, ratings
+
+    settings = settings or get_settings()
+    services = services or Services.defaults(settings)
+    database = Database(database_url or settings.resolved_database_url)
+    migrate(database.engine)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        database.dispose()
+
+    app = FastAPI(
+        title="convrec studio",
+        version=__version__,
+        description="Convolutions you can see, a digit reader and a movie recommender. "
+        "Errors answer `{detail: [{loc, msg, type, input}]}`: the field, the rule, the value.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.services = services
+    app.state.db = database
+
+    @app.exception_handler(ServiceUnavailableError)
+    async def _unavailable(_request: Request, exc: ServiceUnavailableError) -> JSONResponse:
+        return JSONResponse(
+            status_code=503,
+            content={"detail": [{"loc": [], "msg": str(exc), "type": "unavailable",
+                                 "input": None}]},
+        )
+
+    # base64 makes an upload 4/3 larger; 64 KiB more for the JSON around it
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.limits.max_upload_bytes * 4 // 3 + 65_536
+    )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    for module in (auth, conv, mnist, movies, ratings, pages):
+        app.include_router(module.router)
+    return app

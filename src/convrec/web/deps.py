@@ -1,0 +1,99 @@
+"""Dependencies shared by the routers, declared once as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from convrec.settings import Settings
+from convrec.web.db import Database
+from convrec.web.errors import field_error
+from convrec.web.models import User
+from convrec.web.security import COOKIE_NAME, user_for_token
+from convrec.web.services import Services
+
+__all__ = [
+    "CurrentUser",
+    "OptionalUser",
+    "ServicesDep",
+    "SessionDep",
+    "SettingsDep",
+    "request_token",
+]
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    database: Database = request.app.state.db
+    yield from database.session()
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def get_app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+ServicesDep = Annotated[Services, Depends(get_services)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+def request_token(request: Request) -> tuple[str | None, bool]:
+    """The login token of a request and whether it came from the cookie.
+
+    A bearer header wins over the cookie. Cookie logins are refused for cross-site writes
+    (CSRF): besides SameSite=Lax, an unsafe method whose ``Origin`` is another host, or that
+    the browser marks ``Sec-Fetch-Site: cross-site``, is not authenticated by the cookie.
+    """
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip(), False
+    token = request.cookies.get(COOKIE_NAME)
+    if token is None:
+        return None, False
+    if request.method in UNSAFE_METHODS:
+        if request.headers.get("sec-fetch-site") == "cross-site":
+            return None, True
+        origin = request.headers.get("origin")
+        if origin and urlsplit(origin).netloc != request.headers.get("host", ""):
+            return None, True
+    return token, True
+
+
+def optional_user(request: Request, session: SessionDep) -> User | None:
+    token, _ = request_token(request)
+    return user_for_token(session, token) if token else None
+
+
+def current_user(request: Request, session: SessionDep) -> User:
+    """The logged-in user, or 401 naming what is missing."""
+    token, from_cookie = request_token(request)
+    if token is None and from_cookie:
+        raise field_error(
+            ["header", "origin"], request.headers.get("origin"),
+            "cross-site requests cannot use the session cookie (CSRF protection)", status=403,
+            kind="csrf",
+        )
+    user = user_for_token(session, token) if token else None
+    if user is None:
+        raise field_error(
+            ["header", "authorization"], None if token is None else "<token>",
+            "log in first: send the session cookie or 'Authorization: Bearer <token>'"
+            if token is None else "the session token is unknown or expired; log in again",
+            status=401, kind="not_authenticated", headers={"WWW-Authenticate": "Bearer"},
+        )
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+OptionalUser = Annotated[User | None, Depends(optional_user)]

@@ -1,0 +1,136 @@
+"""Turn request models into arrays, enforcing :class:`convrec.settings.Limits`.
+
+Every failure is an HTTP error naming the field, the value and the rule (413 for size
+limits, 422 for unusable values, 404 for an MNIST index past the end).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from convrec.settings import Limits
+from convrec.web.errors import field_error
+from convrec.web.schemas import ImageIn, KernelIn
+from convrec.web.services import Services
+
+__all__ = ["check_batch", "decode_image", "decode_kernel"]
+
+
+def decode_image(
+    image: ImageIn, limits: Limits, services: Services, loc: Sequence[str | int] = ("body", "image")
+) -> NDArray[np.float32]:
+    """The grayscale image ``(H, W)`` as float32 in 0..255."""
+    from convrec.data.images import ImageReadError, read_grayscale
+
+    if image.png_base64 is not None:
+        text = image.png_base64
+        field = [*loc, "png_base64"]
+        if text.startswith("data:"):
+            text = text.partition(",")[2]
+        # 4 base64 characters carry 3 bytes: refuse before decoding a huge string
+        if len(text) * 3 // 4 > limits.max_upload_bytes:
+            raise field_error(
+                field, image.png_base64,
+                f"the upload is {len(text) * 3 // 4:,} bytes, over the limit of "
+                f"{limits.max_upload_bytes:,} bytes", status=413, kind="too_large",
+            )
+        try:
+            data = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise field_error(field, image.png_base64, f"must be valid base64 ({exc})") from exc
+        try:
+            gray = read_grayscale(data, max_pixels=limits.max_image_pixels, name="the image")
+        except ImageReadError as exc:
+            too_many = "over the limit" in str(exc) or "too many pixels" in str(exc)
+            raise field_error(
+                field, image.png_base64, str(exc), status=413 if too_many else 422,
+                kind="too_large" if too_many else "value_error",
+            ) from exc
+        return gray.astype(np.float32)
+    if image.pixels is not None:
+        field = [*loc, "pixels"]
+        widths = {len(row) for row in image.pixels}
+        if len(widths) != 1 or 0 in widths:
+            raise field_error(
+                field, f"row lengths {sorted(widths)}",
+                "every row must have the same number of values (at least one)",
+            )
+        size = len(image.pixels) * widths.pop()
+        if size > limits.max_image_pixels:
+            raise field_error(
+                field, f"{size} pixels", f"at most {limits.max_image_pixels:,} pixels",
+                status=413, kind="too_large",
+            )
+        return np.asarray(image.pixels, dtype=np.float32)
+    assert image.mnist_index is not None  # the model validator guarantees one of three
+    images, _ = services.mnist()
+    if image.mnist_index >= len(images):
+        raise field_error(
+            [*loc, "mnist_index"], image.mnist_index,
+            f"the MNIST test set has {len(images)} digits: 0 to {len(images) - 1}", status=404,
+            kind="not_found",
+        )
+    digit: NDArray[np.float32] = images[image.mnist_index].astype(np.float32)
+    return digit
+
+
+def decode_kernel(
+    kernel: KernelIn, limits: Limits, loc: Sequence[str | int]
+) -> tuple[str, NDArray[np.float32]]:
+    """``(name, values (kH, kW))`` of a kernel given by name or by values."""
+    from convrec.conv import get_kernel
+    from convrec.conv.kernels import validate_kernel
+
+    if kernel.name is not None:
+        _, _, params = kernel.name.partition(":")
+        size_text = params.split(":")[0].strip()
+        if size_text.isdigit() and int(size_text) > limits.max_kernel_size:
+            # refuse before building it: "gaussian:99999" would allocate tens of GB
+            raise field_error(
+                [*loc, "name"], kernel.name,
+                f"kernels may be at most {limits.max_kernel_size}×{limits.max_kernel_size}",
+                status=413, kind="too_large",
+            )
+        try:
+            values = get_kernel(kernel.name)
+        except KeyError as exc:
+            raise field_error([*loc, "name"], kernel.name, str(exc.args[0])) from exc
+        except ValueError as exc:
+            raise field_error([*loc, "name"], kernel.name, str(exc)) from exc
+        name = kernel.name
+        field = [*loc, "name"]
+    else:
+        assert kernel.values is not None
+        field = [*loc, "values"]
+        widths = {len(row) for row in kernel.values}
+        if len(widths) != 1 or 0 in widths:
+            raise field_error(
+                field, f"row lengths {sorted(widths)}",
+                "every kernel row must have the same number of values (at least one)",
+            )
+        try:
+            values = validate_kernel(kernel.values, source="kernel values")
+        except ValueError as exc:
+            raise field_error(field, kernel.values, str(exc)) from exc
+        name = "custom"
+    if max(values.shape) > limits.max_kernel_size:
+        raise field_error(
+            field, f"{values.shape[0]}×{values.shape[1]}",
+            f"kernels may be at most {limits.max_kernel_size}×{limits.max_kernel_size}",
+            status=413, kind="too_large",
+        )
+    return name, np.asarray(values, dtype=np.float32)
+
+
+def check_batch(count: int, limits: Limits, loc: Sequence[str | int]) -> None:
+    """413 when a list in the request is longer than ``limits.max_batch``."""
+    if count > limits.max_batch:
+        raise field_error(
+            loc, f"{count} items", f"at most {limits.max_batch} items per request",
+            status=413, kind="too_large",
+        )

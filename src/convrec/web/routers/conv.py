@@ -1,0 +1,160 @@
+"""``/api/conv``: kernels, apply kernels to an image, shapes explained, the matmul view."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Query
+
+from convrec.web.deps import ServicesDep, SettingsDep
+from convrec.web.errors import field_error
+from convrec.web.inputs import check_batch, decode_image, decode_kernel
+from convrec.web.render import png_data_url, rounded
+from convrec.web.schemas import (
+    ConvApplyIn,
+    ConvApplyOut,
+    FeatureMapOut,
+    ImageOut,
+    KernelOut,
+    MatmulIn,
+    MatmulOut,
+    PixelProductOut,
+    ShapeOut,
+)
+
+router = APIRouter(prefix="/api/conv", tags=["conv"])
+
+MAX_VALUES_SIDE = 64  # maps up to 64×64 also come back as numbers
+
+
+def _shape_out(explanation: Any) -> ShapeOut:
+    return ShapeOut(**explanation.to_dict())
+
+
+@router.get("/kernels", response_model=list[KernelOut])
+def list_kernels() -> list[KernelOut]:
+    """Every named kernel with its values (cross-correlation convention, as in PyTorch)."""
+    from convrec.conv import get_kernel, kernel_names
+
+    return [KernelOut(name=n, values=get_kernel(n).tolist()) for n in kernel_names()]
+
+
+@router.get("/shape", response_model=ShapeOut)
+def explain_shape(
+    n: Annotated[int, Query(ge=1, le=100_000, description="Input size.")],
+    kernel: Annotated[int, Query(ge=1, le=1_000, description="Kernel size.")] = 3,
+    stride: Annotated[int, Query(ge=1, le=1_000)] = 1,
+    padding: Annotated[int, Query(ge=0, le=1_000)] = 0,
+    dilation: Annotated[int, Query(ge=1, le=1_000)] = 1,
+) -> ShapeOut:
+    """The output size along one dimension with the formula in your numbers.
+
+    A configuration where no window fits is still answered (200) with ``rule_broken`` set:
+    explaining why it is impossible is the point of this endpoint.
+    """
+    from convrec.conv import explain
+
+    return _shape_out(explain(n, kernel, stride, padding, dilation, check=False))
+
+
+@router.post("/apply", response_model=ConvApplyOut)
+def apply(body: ConvApplyIn, services: ServicesDep, settings: SettingsDep) -> ConvApplyOut:
+    """Apply each kernel to the image; each output map comes with its shape explanation."""
+    from convrec.conv import ShapeError, conv2d
+    from convrec.conv.shapes import conv2d_output_shape
+
+    limits = settings.limits
+    check_batch(len(body.kernels), limits, ["body", "kernels"])
+    image = decode_image(body.image, limits, services)
+    outputs = []
+    for i, spec in enumerate(body.kernels):
+        name, kernel = decode_kernel(spec, limits, ["body", "kernels", i])
+        try:
+            _, rows, cols = conv2d_output_shape(
+                (1, 1, *image.shape), (1, 1, *kernel.shape), body.stride, body.padding,
+                body.dilation,
+            )
+        except ShapeError as exc:
+            raise field_error(["body", "kernels", i], name, str(exc)) from exc
+        out = conv2d(
+            image, kernel, stride=body.stride, padding=body.padding, dilation=body.dilation,
+            padding_mode=body.padding_mode,
+        )
+        out = np.ascontiguousarray(out)
+        small = max(out.shape) <= MAX_VALUES_SIDE
+        outputs.append(
+            FeatureMapOut(
+                kernel=KernelOut(name=name, values=kernel.tolist()),
+                height=out.shape[0], width=out.shape[1],
+                min=float(out.min()), max=float(out.max()),
+                png=png_data_url(out), values=rounded(out, 3) if small else None,
+                rows=_shape_out(rows), cols=_shape_out(cols),
+            )
+        )
+    return ConvApplyOut(
+        input=ImageOut(
+            height=image.shape[0], width=image.shape[1],
+            png=png_data_url(np.clip(image, 0, 255).astype(np.uint8)),
+        ),
+        outputs=outputs,
+    )
+
+
+@router.post("/matmul", response_model=MatmulOut)
+def matmul_view(body: MatmulIn, services: ServicesDep, settings: SettingsDep) -> MatmulOut:
+    """Convolution of a small crop as one matrix product: ``weight_row @ im2col(crop)``.
+
+    Also shows, for output pixel ``(out_row, out_col)``, its window, the element-wise
+    products with the kernel and their sum.
+    """
+    from convrec.conv import ShapeError, conv2d, im2col
+    from convrec.conv.shapes import conv2d_output_shape
+
+    limits = settings.limits
+    image = decode_image(body.image, limits, services)
+    name, kernel = decode_kernel(body.kernel, limits, ["body", "kernel"])
+    h, w = image.shape
+    if body.crop_top >= h or body.crop_left >= w:
+        raise field_error(
+            ["body", "crop_top" if body.crop_top >= h else "crop_left"],
+            body.crop_top if body.crop_top >= h else body.crop_left,
+            f"the crop must start inside the {h}×{w} image",
+        )
+    crop = image[
+        body.crop_top : body.crop_top + body.crop_size,
+        body.crop_left : body.crop_left + body.crop_size,
+    ]
+    try:
+        _, rows, cols_shape = conv2d_output_shape(
+            (1, 1, *crop.shape), (1, 1, *kernel.shape), body.stride, body.padding, body.dilation
+        )
+    except ShapeError as exc:
+        raise field_error(["body", "kernel"], name, f"on the {crop.shape} crop: {exc}") from exc
+    if body.out_row >= rows.result or body.out_col >= cols_shape.result:
+        bad = "out_row" if body.out_row >= rows.result else "out_col"
+        raise field_error(
+            ["body", bad], getattr(body, bad),
+            f"the output is {rows.result}×{cols_shape.result}: rows and columns start at 0",
+        )
+    cols = im2col(crop, kernel.shape, body.stride, body.padding, body.dilation)  # (kH*kW, L)
+    weight_row = kernel.reshape(-1)  # (kH*kW,)
+    product = (weight_row @ cols).reshape(rows.result, cols_shape.result)  # (H_out, W_out)
+    direct = np.asarray(
+        conv2d(crop, kernel, stride=body.stride, padding=body.padding, dilation=body.dilation,
+               engine="direct")
+    )
+    column = body.out_row * cols_shape.result + body.out_col
+    window = cols[:, column]
+    return MatmulOut(
+        crop=rounded(crop, 3), kernel=KernelOut(name=name, values=kernel.tolist()),
+        weight_row=rounded(weight_row), cols=rounded(cols, 3),
+        output_matmul=rounded(product, 3), output_conv2d=rounded(direct, 3),
+        max_abs_difference=float(np.abs(product - direct).max()),
+        rows=_shape_out(rows), cols_shape=_shape_out(cols_shape),
+        pixel=PixelProductOut(
+            row=body.out_row, col=body.out_col, column_index=column,
+            window=rounded(window, 3), weights=rounded(weight_row),
+            products=rounded(window * weight_row, 3), total=float(window @ weight_row),
+        ),
+    )

@@ -1,0 +1,43 @@
+"""The HTML pages (server-rendered shells; the page scripts call the JSON API)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from convrec import __version__
+from convrec.web.deps import OptionalUser
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
+
+PAGES = {
+    "/": ("index.html", "Studio"),
+    "/conv": ("conv.html", "Convolution playground"),
+    "/login": ("login.html", "Log in"),
+}
+
+
+def _render(request: Request, template: str, title: str, user: OptionalUser) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, template,
+        {"title": title, "user": user, "version": __version__, "path": request.url.path},
+    )
+
+
+@router.get("/", response_class=HTMLResponse)
+def index(request: Request, user: OptionalUser) -> HTMLResponse:
+    return _render(request, "index.html", "Studio", user)
+
+
+@router.get("/conv", response_class=HTMLResponse)
+def conv_page(request: Request, user: OptionalUser) -> HTMLResponse:
+    return _render(request, "conv.html", "Convolution playground", user)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, user: OptionalUser) -> HTMLResponse:
+    return _render(request, "login.html", "Sign up or log in", user)

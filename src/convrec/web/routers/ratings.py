@@ -1,0 +1,136 @@
+"""``/api/users/{user_id}/ratings``: a user's own movie ratings (create, read, update, delete).
+
+Only the owner may touch them: another logged-in user gets 403, an anonymous client 401.
+Every write is committed before the answer is sent, so an acknowledged rating is durable.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from convrec.web.deps import CurrentUser, ServicesDep, SessionDep
+from convrec.web.errors import field_error
+from convrec.web.models import Rating, User
+from convrec.web.schemas import RatingIn, RatingOut, RatingsOut
+from convrec.web.services import Services
+
+router = APIRouter(prefix="/api/users/{user_id}/ratings", tags=["ratings"])
+
+UserId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Your user id (see /api/auth/me).")]
+MovieId = Annotated[int, Path(ge=1, le=2**31 - 1, description="A MovieLens movie id.")]
+
+
+def own(user: User, user_id: int) -> None:
+    """403 unless ``user_id`` is the logged-in user's own id."""
+    if user.id != user_id:
+        raise field_error(
+            ["path", "user_id"], user_id,
+            "you can only read and change your own ratings", status=403, kind="forbidden",
+        )
+
+
+def known_movie(services: Services, movie_id: int) -> str:
+    """The title of ``movie_id``, or 404 naming the id."""
+    title = services.movie_title(movie_id)
+    if title is None:
+        raise field_error(
+            ["path", "movie_id"], movie_id, "no movie has this id (search with /api/movies)",
+            status=404, kind="not_found",
+        )
+    return title
+
+
+def user_ratings(session: Session, user_id: int) -> dict[int, int]:
+    """``{movie_id: rating}`` of one user, from the database."""
+    rows = session.execute(
+        select(Rating.movie_id, Rating.rating).where(Rating.user_id == user_id)
+    ).all()
+    return {movie_id: rating for movie_id, rating in rows}
+
+
+@router.get("", response_model=RatingsOut)
+def list_ratings(
+    user_id: UserId, user: CurrentUser, session: SessionDep, services: ServicesDep
+) -> RatingsOut:
+    """Your ratings, newest first."""
+    own(user, user_id)
+    rows = session.scalars(
+        select(Rating).where(Rating.user_id == user_id)
+        .order_by(Rating.updated_at.desc(), Rating.id.desc())
+    ).all()
+    data = [
+        RatingOut(
+            movie_id=r.movie_id, rating=r.rating, title=services.movie_title(r.movie_id),
+            updated_at=r.updated_at,
+        )
+        for r in rows
+    ]
+    return RatingsOut(data=data, count=len(data))
+
+
+@router.get("/{movie_id}", response_model=RatingOut)
+def get_rating(
+    user_id: UserId, movie_id: MovieId, user: CurrentUser, session: SessionDep,
+    services: ServicesDep,
+) -> RatingOut:
+    """Your rating of one movie (404 if you have not rated it)."""
+    own(user, user_id)
+    row = session.scalar(
+        select(Rating).where(Rating.user_id == user_id, Rating.movie_id == movie_id)
+    )
+    if row is None:
+        raise field_error(
+            ["path", "movie_id"], movie_id, "you have not rated this movie", status=404,
+            kind="not_found",
+        )
+    return RatingOut(
+        movie_id=movie_id, rating=row.rating, title=services.movie_title(movie_id),
+        updated_at=row.updated_at,
+    )
+
+
+@router.put("/{movie_id}", response_model=RatingOut)
+def put_rating(
+    user_id: UserId, movie_id: MovieId, body: RatingIn, user: CurrentUser, session: SessionDep,
+    services: ServicesDep,
+) -> RatingOut:
+    """Rate a movie 1 to 5 (creates or replaces your rating)."""
+    own(user, user_id)
+    title = known_movie(services, movie_id)
+    now = int(time.time())
+    values = {"user_id": user_id, "movie_id": movie_id, "rating": body.rating, "updated_at": now}
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(Rating).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=["user_id", "movie_id"],
+        set_={"rating": body.rating, "updated_at": now},
+    )
+    session.execute(statement)
+    session.commit()
+    return RatingOut(movie_id=movie_id, rating=body.rating, title=title, updated_at=now)
+
+
+@router.delete("/{movie_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_rating(
+    user_id: UserId, movie_id: MovieId, user: CurrentUser, session: SessionDep
+) -> Response:
+    """Remove your rating of a movie (404 if there was none)."""
+    own(user, user_id)
+    result = session.execute(
+        delete(Rating).where(Rating.user_id == user_id, Rating.movie_id == movie_id)
+    )
+    session.commit()
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        raise field_error(
+            ["path", "movie_id"], movie_id, "you have not rated this movie", status=404,
+            kind="not_found",
+        )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,255 @@
+"""Request and response models of the HTTP API, one per direction (``...In`` / ``...Out``).
+
+Range rules live here as ``Field`` constraints so that they appear in the OpenAPI schema and
+a violation answers 422 naming the field, the value received and the rule. Limits that come
+from :class:`convrec.settings.Limits` (upload bytes, pixels, kernel size, batch) are checked
+in the routes, because they are configuration, not schema.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "ConvApplyIn",
+    "ConvApplyOut",
+    "CredentialsIn",
+    "DigitPredictionOut",
+    "FeatureMapOut",
+    "ImageIn",
+    "ImageOut",
+    "KernelIn",
+    "KernelOut",
+    "MatmulIn",
+    "MatmulOut",
+    "MnistPredictIn",
+    "MnistPredictOut",
+    "MnistSampleOut",
+    "PixelProductOut",
+    "RatingIn",
+    "RatingOut",
+    "RatingsOut",
+    "ShapeOut",
+    "TokenOut",
+    "UserOut",
+]
+
+Pixel = Annotated[float, Field(ge=0, le=255)]
+KernelValue = Annotated[float, Field(ge=-1e6, le=1e6)]
+Stride = Annotated[int, Field(ge=1, le=32, description="Step between windows, 1 to 32.")]
+Dilation = Annotated[int, Field(ge=1, le=16, description="Spacing of kernel taps, 1 to 16.")]
+PaddingSpec = (
+    Annotated[int, Field(ge=0, le=64, description="Zeros added on every side, 0 to 64.")]
+    | Literal["valid", "same", "full"]
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- accounts
+class CredentialsIn(_Strict):
+    """Sign-up or log-in form."""
+
+    username: str = Field(
+        min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$",
+        description="3 to 32 letters, digits, '_', '.' or '-'.",
+    )
+    password: str = Field(min_length=8, max_length=128, description="8 to 128 characters.")
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+
+
+class TokenOut(BaseModel):
+    """A new login. ``token`` also arrives as an HttpOnly cookie; API clients send it as
+    ``Authorization: Bearer <token>``."""
+
+    user: UserOut
+    token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+# ---------------------------------------------------------------- images and kernels
+class ImageIn(_Strict):
+    """An input image: exactly one of ``png_base64``, ``pixels`` or ``mnist_index``."""
+
+    png_base64: str | None = Field(
+        default=None,
+        description="An image file (PNG, JPEG, ...) as base64, or a data: URL; colour is "
+        "converted to grayscale.",
+    )
+    pixels: list[list[Pixel]] | None = Field(
+        default=None, description="Grayscale rows, values 0 to 255.", min_length=1
+    )
+    mnist_index: int | None = Field(
+        default=None, ge=0, description="Index of a digit in the MNIST test set."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ImageIn:
+        given = [
+            n for n in ("png_base64", "pixels", "mnist_index") if getattr(self, n) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of png_base64, pixels or mnist_index, got "
+                + (", ".join(given) if given else "none")
+            )
+        return self
+
+
+class KernelIn(_Strict):
+    """A kernel: a ``name`` (see ``GET /api/conv/kernels``) or its ``values`` (rows)."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=40)
+    values: list[list[KernelValue]] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> KernelIn:
+        if (self.name is None) == (self.values is None):
+            raise ValueError("give exactly one of name or values")
+        return self
+
+
+class KernelOut(BaseModel):
+    name: str
+    values: list[list[float]]
+
+
+class ImageOut(BaseModel):
+    height: int
+    width: int
+    png: str = Field(description="The grayscale image as a data: URL.")
+
+
+class ShapeOut(BaseModel):
+    """One dimension's output size, explained (``convrec.conv.ShapeExplanation``)."""
+
+    kind: str
+    n: int
+    kernel: int
+    stride: int
+    pad_before: int
+    pad_after: int
+    dilation: int
+    result: int
+    formula: str
+    dropped: int
+    output_padding: int
+    notes: list[str]
+    rule_broken: str | None
+    text: str
+    effective_kernel: int
+
+
+# ---------------------------------------------------------------- convolution
+class ConvApplyIn(_Strict):
+    image: ImageIn
+    kernels: list[KernelIn] = Field(min_length=1, description="Applied one by one.")
+    stride: Stride = 1
+    padding: PaddingSpec = 0
+    dilation: Dilation = 1
+    padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros"
+
+
+class FeatureMapOut(BaseModel):
+    kernel: KernelOut
+    height: int
+    width: int
+    min: float
+    max: float
+    png: str = Field(description="The map as a data: URL; mid-grey is 0 when signs differ.")
+    values: list[list[float]] | None = Field(
+        description="The numbers, for maps of at most 64×64 (else null)."
+    )
+    rows: ShapeOut
+    cols: ShapeOut
+
+
+class ConvApplyOut(BaseModel):
+    input: ImageOut
+    outputs: list[FeatureMapOut]
+
+
+class MatmulIn(_Strict):
+    image: ImageIn
+    kernel: KernelIn
+    crop_top: int = Field(default=0, ge=0, description="Top row of the crop in the image.")
+    crop_left: int = Field(default=0, ge=0, description="Left column of the crop.")
+    crop_size: int = Field(default=5, ge=1, le=8, description="Side of the square crop, 1 to 8.")
+    stride: Stride = 1
+    padding: PaddingSpec = 0
+    dilation: Dilation = 1
+    out_row: int = Field(default=0, ge=0, description="Output pixel whose product is shown.")
+    out_col: int = Field(default=0, ge=0)
+
+
+class PixelProductOut(BaseModel):
+    row: int
+    col: int
+    column_index: int = Field(description="Which im2col column holds this pixel's window.")
+    window: list[float]
+    weights: list[float]
+    products: list[float]
+    total: float
+
+
+class MatmulOut(BaseModel):
+    crop: list[list[float]]
+    kernel: KernelOut
+    weight_row: list[float] = Field(description="The kernel flattened to one row (1, kH*kW).")
+    cols: list[list[float]] = Field(description="im2col matrix (kH*kW, H_out*W_out).")
+    output_matmul: list[list[float]] = Field(description="weight_row @ cols, reshaped.")
+    output_conv2d: list[list[float]] = Field(description="conv2d on the crop, for comparison.")
+    max_abs_difference: float
+    rows: ShapeOut
+    cols_shape: ShapeOut
+    pixel: PixelProductOut
+
+
+# ---------------------------------------------------------------- MNIST
+class MnistSampleOut(BaseModel):
+    index: int
+    label: int
+    pixels: list[list[int]]
+    png: str
+
+
+class MnistPredictIn(_Strict):
+    images: list[ImageIn] = Field(min_length=1, description="A batch of drawings or images.")
+
+
+class DigitPredictionOut(BaseModel):
+    label: int
+    probabilities: list[float] = Field(description="Ten probabilities, digits 0 to 9.")
+    input_28: list[list[float]] = Field(description="The preprocessed 28×28 model input.")
+    input_png: str
+    activations: list[str] = Field(description="First-layer activation maps as data: URLs.")
+
+
+class MnistPredictOut(BaseModel):
+    predictions: list[DigitPredictionOut]
+
+
+# ---------------------------------------------------------------- ratings
+class RatingIn(_Strict):
+    rating: int = Field(ge=1, le=5, description="1 to 5 stars.")
+
+
+class RatingOut(BaseModel):
+    movie_id: int
+    rating: int
+    title: str | None = None
+    updated_at: int
+
+
+class RatingsOut(BaseModel):
+    data: list[RatingOut]
+    count: int

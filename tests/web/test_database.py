@@ -1,0 +1,71 @@
+"""Migrations and the database engines: SQLite (WAL, synchronous FULL) and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+
+from convrec.web.db import make_engine, migrate
+
+
+def test_migrations_create_the_tables_and_are_idempotent(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'sub' / 'studio.sqlite3'}"
+    migrate(url)
+    migrate(url)  # a second start changes nothing
+    engine = make_engine(url)
+    names = set(inspect(engine).get_table_names())
+    assert {"users", "auth_tokens", "ratings", "alembic_version"} <= names
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() \
+            == "0001"
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+    engine.dispose()
+
+
+def test_rating_range_is_also_checked_by_the_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    migrate(url)
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO users (id, username, password_hash, created_at) VALUES (1, 'a', 'x', 0)"
+        ))
+    with pytest.raises(Exception, match="CHECK constraint failed"), engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO ratings (user_id, movie_id, rating, updated_at) VALUES (1, 1, 9, 0)"
+        ))
+    engine.dispose()
+
+
+POSTGRES_URL = os.environ.get("DATABASE_URL", "")
+
+
+@pytest.mark.skipif(
+    not POSTGRES_URL.startswith("postgresql"),
+    reason="set DATABASE_URL=postgresql://... to test PostgreSQL (.ci/run does)",
+)
+def test_postgresql_end_to_end(signup) -> None:
+    from fastapi.testclient import TestClient
+
+    from convrec.settings import Settings
+    from convrec.web import Services, create_app
+
+    engine = make_engine(POSTGRES_URL)
+    with engine.begin() as connection:  # start from an empty schema
+        for table in ("ratings", "auth_tokens", "users", "alembic_version"):
+            connection.execute(text(f"DROP TABLE IF EXISTS {table} CASCADE"))
+    engine.dispose()
+    settings = Settings(database_url=POSTGRES_URL, offline=True)
+    app = create_app(settings, Services(settings, movie_titles={50: "Star Wars (1977)"}.get))
+    with TestClient(app) as client:
+        me = signup(client, "pguser")["user"]["id"]
+        assert client.put(f"/api/users/{me}/ratings/50", json={"rating": 4}).status_code == 200
+        assert client.put(f"/api/users/{me}/ratings/50", json={"rating": 5}).status_code == 200
+        assert client.get(f"/api/users/{me}/ratings").json()["data"][0]["rating"] == 5
+        again = client.post("/api/auth/signup", json={"username": "pguser", "password": "x" * 9})
+        assert again.status_code == 409
+    assert app.state.db.engine.dialect.name == "postgresql"
