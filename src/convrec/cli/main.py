@@ -9,6 +9,8 @@ from __future__ import annotations
 import typer
 
 from convrec.cli import conv as conv_cli
+from convrec.cli import shapes as shapes_cli
+from convrec.cli import studio as studio_cli
 from convrec.cli.common import run_app
 
 app = typer.Typer(
@@ -19,7 +21,9 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.add_typer(conv_cli.app, name="conv")
+app.add_typer(shapes_cli.app, name="shapes")
 app.command("demo")(conv_cli.demo)
+app.command("studio")(studio_cli.studio)
 
 
 def main() -> None:

@@ -14,17 +14,15 @@ from convrec.web.deps import OptionalUser
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
 
-PAGES = {
-    "/": ("index.html", "Studio"),
-    "/conv": ("conv.html", "Convolution playground"),
-    "/login": ("login.html", "Log in"),
-}
+#: Pages beyond the playground, shown in the navigation: (path, label).
+EXTRA_PAGES: list[tuple[str, str]] = []
 
 
 def _render(request: Request, template: str, title: str, user: OptionalUser) -> HTMLResponse:
     return templates.TemplateResponse(
         request, template,
-        {"title": title, "user": user, "version": __version__, "path": request.url.path},
+        {"title": title, "user": user, "version": __version__, "path": request.url.path,
+         "extra_pages": EXTRA_PAGES},
     )
 
 
