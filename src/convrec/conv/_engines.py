@@ -95,48 +95,62 @@ def im2col(
 
 
 _STENCIL_KERNEL: Any = None
+PARALLEL_MIN_WORK = 4_000_000  # multiply-adds (measured crossover, see bench_conv)
 
 
 def _compile_stencil() -> Any:
     """Compile the fused loop on first use (numba caches the machine code on disk).
 
-    Per image: copy it once into a small zero-padded buffer (L1-resident for MNIST), then
-    for each kernel tap add ``w * shifted image`` over the *flattened* stride-1 output, one
-    long vectorisable loop per tap instead of one short loop per row; finally gather the
-    strided outputs. Work is split into chunks of images so buffers are allocated per chunk.
+    Per block of output rows: copy the input rows it needs once into a small zero-padded
+    buffer (cache-resident), then for each kernel tap add ``w * shifted rows`` over the
+    *flattened* stride-1 output, one long vectorisable loop per tap instead of one short loop
+    per row; finally gather the strided outputs. Buffers are allocated once per chunk of tasks.
     """
     global _STENCIL_KERNEL
     if _STENCIL_KERNEL is not None:
         return _STENCIL_KERNEL
     import numba
 
-    @numba.njit(parallel=True, cache=True, nogil=True, fastmath=True)  # type: ignore[misc]
-    def kernel(x, w, b, out, top, bottom, left, right, sh, sw, dh, dw, groups):  # type: ignore[no-untyped-def]
+    def kernel(x, w, b, out, top, bottom, left, right, sh, sw, dh, dw, groups):  # type: ignore[no-untyped-def]  # noqa: PLR0913
         n_batch, c_in, h, width = x.shape
         n_out, c_per_group, kh, kw = w.shape
         out_h, out_w = out.shape[2], out.shape[3]
         o_g = n_out // groups
-        hp = h + top + bottom
-        wp = width + left + right
-        rows1 = hp - dh * (kh - 1)  # stride-1 output rows
-        cols1 = wp - dw * (kw - 1)
-        span = (rows1 - 1) * wp + cols1  # flat length of the stride-1 output (row pitch wp)
-        n_chunks = min(n_batch, 256)
+        wp = width + left + right  # padded row pitch
+        span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+        cols1 = wp - span_w + 1  # stride-1 output columns
+        # A task is one image's block of output rows, sized so its buffers stay in L1/L2;
+        # small images give one block per image, one large image gives many (threads share it).
+        rows_per_block = max(1, min(out_h, 16384 // (wp * sh)))
+        n_blocks = (out_h + rows_per_block - 1) // rows_per_block
+        buf_rows = (rows_per_block - 1) * sh + span_h
+        n_tasks = n_batch * n_blocks
+        n_chunks = min(n_tasks, 512)
         for chunk in numba.prange(n_chunks):
-            padded = np.zeros((c_in, hp * wp), dtype=x.dtype)  # (C, Hp*Wp), borders stay 0
-            acc = np.empty(span, dtype=out.dtype)
-            for n in range(chunk * n_batch // n_chunks, (chunk + 1) * n_batch // n_chunks):
+            buf = np.zeros((c_in, buf_rows * wp), dtype=x.dtype)  # borders stay 0
+            acc = np.empty(buf_rows * wp, dtype=out.dtype)
+            for task in range(chunk * n_tasks // n_chunks, (chunk + 1) * n_tasks // n_chunks):
+                n = task // n_blocks
+                i0 = (task % n_blocks) * rows_per_block
+                i1 = min(out_h, i0 + rows_per_block)
+                rows_in = (i1 - i0 - 1) * sh + span_h  # padded input rows this block reads
                 for c in range(c_in):
-                    for i in range(h):
-                        base = (i + top) * wp + left
-                        src_row = x[n, c, i]
-                        for j in range(width):
-                            padded[c, base + j] = src_row[j]
+                    for r in range(rows_in):
+                        ii = i0 * sh + r - top  # source row in the unpadded image
+                        base = r * wp + left
+                        if 0 <= ii < h:
+                            src_row = x[n, c, ii]
+                            for j in range(width):
+                                buf[c, base + j] = src_row[j]
+                        else:
+                            for j in range(width):
+                                buf[c, base + j] = 0
+                span = ((i1 - i0 - 1) * sh) * wp + cols1  # flat stride-1 outputs needed
                 for o in range(n_out):
                     g = o // o_g
-                    acc[:] = 0
+                    acc[:span] = 0
                     for c in range(c_per_group):
-                        src = padded[g * c_per_group + c]
+                        src = buf[g * c_per_group + c]
                         for ki in range(kh):
                             for kj in range(kw):
                                 wv = w[o, c, ki, kj]
@@ -146,10 +160,9 @@ def _compile_stencil() -> Any:
                                 for p in range(span):
                                     acc[p] += wv * src[shift + p]
                     bo = b[o]
-                    plane = out[n, o]
-                    for i in range(out_h):
+                    for i in range(i1 - i0):
                         r = i * sh * wp
-                        row = plane[i]
+                        row = out[n, o, i0 + i]
                         if sw == 1:
                             for j in range(out_w):
                                 row[j] = acc[r + j] + bo
@@ -158,8 +171,14 @@ def _compile_stencil() -> Any:
                                 row[j] = acc[r + j * sw] + bo
         return out
 
-    _STENCIL_KERNEL = kernel
-    return kernel
+    # Two compilations of one body: threads pay off only past a few M multiply-adds (the seed
+    # batch, 64 digits, is faster on one thread than after a thread-pool wake-up).
+    options = {"cache": True, "nogil": True, "fastmath": True}
+    _STENCIL_KERNEL = (
+        numba.njit(parallel=False, **options)(kernel),
+        numba.njit(parallel=True, **options)(kernel),
+    )
+    return _STENCIL_KERNEL
 
 
 def stencil_available() -> bool:
@@ -186,7 +205,9 @@ def stencil(
     w = np.ascontiguousarray(w, dtype=dtype)
     bias = np.zeros(w.shape[0], dtype=dtype) if b is None else np.asarray(b, dtype=dtype)
     out = np.empty((x.shape[0], w.shape[0], *out_hw), dtype=dtype)  # (N, O, Ho, Wo)
-    kernel = _compile_stencil()
+    serial, parallel = _compile_stencil()
+    work = out.size * w.shape[1] * w.shape[2] * w.shape[3]
+    kernel = parallel if work > PARALLEL_MIN_WORK else serial
     kernel(
         x,
         w,
