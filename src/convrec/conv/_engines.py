@@ -111,7 +111,7 @@ def _compile_stencil() -> Any:
         return _STENCIL_KERNEL
     import numba
 
-    def kernel(x, w, b, out, top, bottom, left, right, sh, sw, dh, dw, groups):  # type: ignore[no-untyped-def]  # noqa: PLR0913
+    def kernel(x, w, b, out, top, bottom, left, right, sh, sw, dh, dw, groups):  # type: ignore[no-untyped-def]
         n_batch, c_in, h, width = x.shape
         n_out, c_per_group, kh, kw = w.shape
         out_h, out_w = out.shape[2], out.shape[3]
