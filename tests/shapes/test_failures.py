@@ -1,0 +1,178 @@
+"""The classic shape errors: the trace stops at the failing layer and explains it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from convrec.shapes import trace
+from tests.shapes import models as M
+
+
+def _torch_error(model: torch.nn.Module, shape: tuple[int, ...]) -> str:
+    with pytest.raises(RuntimeError) as info:
+        model(torch.zeros(shape))
+    return str(info.value)
+
+
+@pytest.mark.parametrize("run", [True, False])
+def test_linear_in_features_576_vs_1024(run: bool) -> None:
+    model = M.linear_mismatch()
+    t = trace(model, (64, 1, 28, 28), run=run)
+    f = t.failure
+    assert f is not None and not t.ok and t.output_shape is None
+    assert f.kind == "linear_in_features" and f.layer == "9" and f.input_shape == (64, 576)
+    assert "expects in_features=1024 but gets 576 = 64·3·3" in f.summary
+    assert "the feature map is 3×3, not 4×4" in f.summary
+    assert any("576 comes from 8 (Flatten)" in c for c in f.cause)
+    assert any("1024 = 64·4·4 needs a 4×4 map" in c for c in f.cause)
+    # the formula chain 28 → 26 → 13 → 11 → 5 → 3
+    chain = "\n".join(f.chain)
+    for step in ("(28 + 2*0 - 3)//1 + 1 = 26", "(26 + 2*0 - 2)//2 + 1 = 13",
+                 "(13 + 2*0 - 3)//1 + 1 = 11", "(11 + 2*0 - 2)//2 + 1 = 5 (the floor drops 1)",
+                 "(5 + 2*0 - 3)//1 + 1 = 3", "64·3·3 = 576"):
+        assert step in chain
+    assert f.fixes[0].startswith("nn.Linear(576, 10) instead of nn.Linear(1024, 10)")
+    assert any(x.startswith("input (64, 1, 30, 30)") for x in f.fixes)
+    assert "padding=1 in 0 (Conv2d)" in f.fixes
+    if run:
+        assert f.error == "mat1 and mat2 shapes cannot be multiplied (64x576 and 1024x10)"
+        assert f.error == _torch_error(model, (64, 1, 28, 28))
+    else:
+        assert f.source == "convrec (static)"
+    assert len(t.rows) == 9  # the trace stops at the failing layer
+
+
+def test_suggested_fixes_really_fit() -> None:
+    """Apply the proposed input size and padding: the real model then runs."""
+    model = M.linear_mismatch()
+    model(torch.zeros(2, 1, 30, 30))
+    padded = M.linear_mismatch()
+    padded[0] = torch.nn.Conv2d(1, 64, 3, padding=1)
+    assert padded(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_channel_mismatch_grayscale_into_rgb() -> None:
+    t = trace(M.rgb_model(), (1, 1, 256, 256))
+    f = t.failure
+    assert f is not None and f.kind == "channels"
+    assert f.error == ("Given groups=1, weight of size [64, 3, 3, 3], expected input"
+                       "[1, 1, 256, 256] to have 3 channels, but got 1 channels instead")
+    assert "grayscale (1-channel) image fed to a layer built for RGB" in f.summary
+    assert "repeat the gray channel: x.expand(-1, 3, -1, -1) → (1, 3, 256, 256)" in f.fixes
+    assert "in_channels=1 in 0 (Conv2d): nn.Conv2d(1, 64, ...)" in f.fixes
+
+
+def test_channel_mismatch_deep_in_the_stack_names_the_producer() -> None:
+    f = trace(M.chained_channels(), (2, 1, 28, 28)).failure
+    assert f is not None and f.kind == "channels" and f.layer == "2"
+    assert f.cause == ("0 (Conv2d) outputs (2, 8, 26, 26): 8 channels",)
+    assert "out_channels=16 in 0 (Conv2d)" in f.fixes
+
+
+@pytest.mark.parametrize("run", [True, False])
+def test_kernel_larger_than_input_deep_in_the_stack(run: bool) -> None:
+    t = trace(M.too_deep(), (1, 1, 10, 10), run=run)
+    f = t.failure
+    assert f is not None and f.kind == "kernel_too_large" and f.layer == "2"
+    if run:
+        assert "Kernel size can't be greater than actual input size" in f.error
+    assert "the 5×5 kernel of 2 (Conv2d) does not fit its 2×2 input" in f.summary
+    assert str(f.explanations[0]) == "(2 + 2*0 - 5)//1 + 1 = -2"
+    assert f.explanations[0].rule_broken is not None
+    assert f.fixes[0].startswith("input (1, 1, 13, 13) instead of (1, 1, 10, 10)")
+    assert "padding=2 in 2 (Conv2d)" in f.fixes
+    M.too_deep()(torch.zeros(1, 1, 13, 13))  # the proposed smallest input works
+    with pytest.raises(RuntimeError):
+        M.too_deep()(torch.zeros(1, 1, 12, 12))  # and one less does not
+
+
+def test_flatten_forgotten_before_linear() -> None:
+    t = trace(M.no_flatten(), (64, 1, 28, 28))
+    f = t.failure
+    assert f is not None and f.kind == "flatten_missing"
+    assert f.error == "mat1 and mat2 shapes cannot be multiplied (13312x26 and 5408x10)"
+    assert "nn.Flatten() is missing before 2 (Linear)" in f.summary
+    assert "insert nn.Flatten() before 2 (Linear): 8·26·26 = 5408 = in_features, it fits" \
+        in f.fixes
+
+
+def test_wrong_rank_28x28_into_conv2d() -> None:
+    f = trace(M.mnist_conv(), (28, 28)).failure
+    assert f is not None and f.kind == "rank"
+    assert "Expected 3D (unbatched) or 4D (batched) input to conv2d" in f.error
+    assert "no batch and no channel dimension" in f.summary
+    assert f.fixes[0].startswith("x[None, None] (x.unsqueeze(0).unsqueeze(0)) → (1, 1, 28, 28)")
+
+
+def test_missing_channel_dim_is_read_as_64_channels() -> None:
+    f = trace(M.mnist_conv(), (64, 28, 28)).failure
+    assert f is not None and f.kind == "channels"
+    assert "(64, 28, 28) has no channel dimension" in f.summary
+    assert f.fixes[0] == "x.unsqueeze(1) → (64, 1, 28, 28)"
+
+
+@pytest.mark.parametrize("run", [True, False])
+def test_maxpool_output_too_small(run: bool) -> None:
+    t = trace(M.too_much_pooling(), (1, 1, 28, 28), run=run)
+    f = t.failure
+    assert f is not None and f.kind == "pool_too_small" and f.layer == "4"
+    if run:
+        assert "Output size is too small" in f.error
+    assert str(f.explanations[0]) == "(1 + 2*0 - 2)//2 + 1 = 0"
+    # 5 poolings need 32 pixels after the stride-2 conv, so 63: no smaller input, padding or
+    # kernel of the failing layer lets the WHOLE model through (each candidate was checked)
+    assert f.fixes == ("input (1, 1, 63, 63) instead of (1, 1, 28, 28) (the smallest size "
+                       "that reaches this layer with room for its window)",)
+    assert M.too_much_pooling()(torch.zeros(1, 1, 63, 63)).shape == (1, 8, 1, 1)
+    with pytest.raises(RuntimeError):
+        M.too_much_pooling()(torch.zeros(1, 1, 62, 62))
+
+
+def test_a_single_pooling_too_many_can_be_removed() -> None:
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, stride=2, padding=1),
+                                *[torch.nn.MaxPool2d(2) for _ in range(4)], torch.nn.Flatten())
+    f = trace(model, (1, 1, 28, 28)).failure
+    assert f is not None and f.kind == "pool_too_small" and f.layer == "4"
+    assert "remove 1 (MaxPool2d) (one downsampling step fewer)" in f.fixes
+    assert "padding=1 in 4 (MaxPool2d)" in f.fixes
+
+
+def test_view_with_the_wrong_size_inside_forward() -> None:
+    t = trace(M.wrong_view(), (8, 1, 32, 32))
+    f = t.failure
+    assert f is not None and f.kind == "reshape" and f.layer == "view()"
+    assert "shape '[-1, 784]' is invalid for input of size 3200" in f.error
+    assert any("per sample the tensor holds 16·5·5 = 400 values" in c for c in f.cause)
+    assert f.fixes[0].startswith("x.view(x.size(0), -1) (or nn.Flatten()) → (8, 400)")
+
+
+def test_functional_linear_failure_in_custom_forward() -> None:
+    t = trace(M.LeNet(), (8, 1, 28, 28))
+    f = t.failure
+    assert f is not None and f.layer == "fc1" and f.kind == "linear_in_features"
+    assert "the feature map is 4×4, not 5×5" in f.summary
+    assert any(x.startswith("input (8, 1, 32, 32)") for x in f.fixes)
+
+
+def test_unknown_failures_keep_the_pytorch_message() -> None:
+    class Broken(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x @ torch.zeros(4, 3)
+
+    t = trace(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), Broken()), (1, 1, 5, 5))
+    f = t.failure
+    assert f is not None and f.kind == "unknown"
+    assert f.layer == "1.matmul()" and f.layer_type == "Tensor.matmul"
+    assert f.error == _torch_error(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), Broken()),
+                                   (1, 1, 5, 5))
+    assert f.cause == ("it received (1, 2, 3, 3) from 0 (Conv2d)",)
+    assert [r.name for r in t.rows] == ["0"]
+
+
+def test_failure_text_fits_one_screen() -> None:
+    f = trace(M.linear_mismatch(), (64, 1, 28, 28)).failure
+    assert f is not None
+    text = f.to_text()
+    assert len(text.splitlines()) <= 25
+    assert text.splitlines()[0].startswith("FAILS at 9 (Linear) with input (64, 576)")
