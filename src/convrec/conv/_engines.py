@@ -173,10 +173,9 @@ def _compile_stencil() -> Any:
 
     # Two compilations of one body: threads pay off only past a few M multiply-adds (the seed
     # batch, 64 digits, is faster on one thread than after a thread-pool wake-up).
-    options = {"cache": True, "nogil": True, "fastmath": True}
-    _STENCIL_KERNEL = (
-        numba.njit(parallel=False, **options)(kernel),
-        numba.njit(parallel=True, **options)(kernel),
+    _STENCIL_KERNEL = tuple(
+        numba.njit(kernel, parallel=parallel, cache=True, nogil=True, fastmath=True)
+        for parallel in (False, True)
     )
     return _STENCIL_KERNEL
 

@@ -16,15 +16,17 @@ Example (the paper's 4×4 input and 3×3 kernel give a 4×16 matrix):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
 from convrec.conv._engines import im2col_patches
 from convrec.conv._padding import pad_numpy
 from convrec.conv.shapes import _pair, explain, normalize_padding
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 __all__ = ["DENSE_LIMIT", "conv_matrix", "conv_transpose_via_matrix", "im2col"]
 
@@ -89,6 +91,8 @@ def conv_matrix(
     Shape:
         ``(H_out*W_out, H*W)``: ``conv_matrix(k, x.shape) @ x.ravel() == conv2d(x, k).ravel()``.
     """
+    import scipy.sparse as sp  # lazy: 150 ms, only needed here
+
     k = np.asarray(kernel, dtype=np.float32)
     if k.ndim != 2:
         raise ValueError(f"kernel must be 2-D (kH, kW), got shape {k.shape}")
