@@ -230,8 +230,14 @@ def demo(data_dir: DataDirOption = None) -> None:
 
     Example: [bold]convrec demo --data-dir ../shared/data[/]
     """
-    from convrec.conv import EDGE_KERNEL_NAMES, conv2d, edge_kernels, edge_weights, explain
-    from convrec.conv import kernels as K
+    from convrec.conv import (
+        EDGE_KERNEL_NAMES,
+        conv2d,
+        edge_kernels,
+        edge_weights,
+        explain,
+        kernels as K,
+    )
 
     console.rule("[bold]1. fastai's four edge kernels")
     for name in EDGE_KERNEL_NAMES:
