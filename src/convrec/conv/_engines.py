@@ -138,17 +138,21 @@ def _compile_stencil() -> Any:
                     for r in range(rows_in):
                         ii = i0 * sh + r - top  # source row in the unpadded image
                         base = r * wp + left
+                        # slices, not offset indices: numba then drops its negative-index
+                        # checks and LLVM vectorises the loops (8× measured)
+                        dst = buf[c, base : base + width]
                         if 0 <= ii < h:
                             src_row = x[n, c, ii]
                             for j in range(width):
-                                buf[c, base + j] = src_row[j]
+                                dst[j] = src_row[j]
                         else:
                             for j in range(width):
-                                buf[c, base + j] = 0
+                                dst[j] = 0
                 span = ((i1 - i0 - 1) * sh) * wp + cols1  # flat stride-1 outputs needed
                 for o in range(n_out):
                     g = o // o_g
-                    acc[:span] = 0
+                    window = acc[:span]
+                    window[:] = 0
                     for c in range(c_per_group):
                         src = buf[g * c_per_group + c]
                         for ki in range(kh):
@@ -157,18 +161,16 @@ def _compile_stencil() -> Any:
                                 if wv == 0:
                                     continue  # edge kernels are mostly zeros
                                 shift = ki * dh * wp + kj * dw
+                                shifted = src[shift : shift + span]
                                 for p in range(span):
-                                    acc[p] += wv * src[shift + p]
+                                    window[p] += wv * shifted[p]
                     bo = b[o]
                     for i in range(i1 - i0):
                         r = i * sh * wp
                         row = out[n, o, i0 + i]
-                        if sw == 1:
-                            for j in range(out_w):
-                                row[j] = acc[r + j] + bo
-                        else:
-                            for j in range(out_w):
-                                row[j] = acc[r + j * sw] + bo
+                        picked = acc[r : r + (out_w - 1) * sw + 1 : sw]
+                        for j in range(out_w):
+                            row[j] = picked[j] + bo
         return out
 
     # Two compilations of one body: threads pay off only past a few M multiply-adds (the seed
