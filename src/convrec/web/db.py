@@ -20,6 +20,10 @@ __all__ = ["Database", "make_engine", "migrate"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
+#: Connections per engine: more than the 40 worker threads that run sync routes (anyio's
+#: default), so a burst of requests queues on the database, never on an empty pool.
+POOL: dict[str, Any] = {"pool_size": 20, "max_overflow": 30, "pool_timeout": 60}
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
@@ -41,10 +45,12 @@ def make_engine(database_url: str) -> Engine:
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 10}, **POOL
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, **POOL)
 
 
 def migrate(database_url: str | Engine) -> None:
