@@ -144,3 +144,19 @@ def test_demo_prints_the_seed_walkthrough(
         "MNIST test set",
     ):
         assert expected in out
+
+
+def test_typer_exit_codes_reach_the_shell(capsys: pytest.CaptureFixture[str]) -> None:
+    import typer
+
+    from convrec.cli.common import fail
+    from tests.cli.helpers import run_app_for_test
+
+    app = typer.Typer()
+
+    @app.command()
+    def boom() -> None:
+        fail("the reason")
+
+    code, _, err = run_app_for_test(app, [], capsys)
+    assert code == 2 and "the reason" in err

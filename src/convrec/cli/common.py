@@ -37,7 +37,10 @@ def run_app(app: typer.Typer) -> None:
     from convrec.data.registry import DatasetNotFoundError
 
     try:
-        app(standalone_mode=False)
+        # with standalone_mode=False click returns the code of typer.Exit instead of exiting
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (UserError, ValueError, KeyError, FileNotFoundError, DatasetNotFoundError) as exc:
