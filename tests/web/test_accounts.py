@@ -69,3 +69,11 @@ def test_me_without_login_is_401(client) -> None:
     response = client.get("/api/auth/me")
     assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
     assert "log in first" in response.json()["detail"][0]["msg"]
+
+
+def test_no_page_loads_assets_from_a_cdn(client) -> None:
+    assert client.get("/docs").status_code == 404  # Swagger UI would pull a CDN script
+    for path in ("/", "/conv", "/login"):
+        html = client.get(path).text
+        assert "http://" not in html and "https://" not in html, path
+    assert "script-src 'self'" in client.get("/conv").headers["content-security-policy"]

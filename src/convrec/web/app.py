@@ -147,6 +147,8 @@ def create_app(
         description="Convolutions you can see, a digit reader and a movie recommender. "
         "Errors answer `{detail: [{loc, msg, type, input}]}`: the field, the rule, the value.",
         lifespan=lifespan,
+        docs_url=None,  # Swagger UI and ReDoc load scripts from a CDN: the schema is enough
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.services = services
