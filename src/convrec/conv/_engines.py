@@ -126,6 +126,9 @@ def _compile_stencil() -> Any:
         buf_rows = (rows_per_block - 1) * sh + span_h
         n_tasks = n_batch * n_blocks
         n_chunks = min(n_tasks, 512)
+        # Without padding the image itself already has the flat layout (pitch = width).
+        unpadded = top == 0 and bottom == 0 and left == 0 and right == 0
+        flat = x.reshape(n_batch, c_in, h * width)
         for chunk in numba.prange(n_chunks):
             buf = np.zeros((c_in, buf_rows * wp), dtype=x.dtype)  # borders stay 0
             acc = np.empty(buf_rows * wp, dtype=out.dtype)
@@ -134,7 +137,7 @@ def _compile_stencil() -> Any:
                 i0 = (task % n_blocks) * rows_per_block
                 i1 = min(out_h, i0 + rows_per_block)
                 rows_in = (i1 - i0 - 1) * sh + span_h  # padded input rows this block reads
-                for c in range(c_in):
+                for c in range(c_in if not unpadded else 0):
                     for r in range(rows_in):
                         ii = i0 * sh + r - top  # source row in the unpadded image
                         base = r * wp + left
@@ -154,7 +157,10 @@ def _compile_stencil() -> Any:
                     window = acc[:span]
                     window[:] = 0
                     for c in range(c_per_group):
-                        src = buf[g * c_per_group + c]
+                        if unpadded:
+                            src = flat[n, g * c_per_group + c, i0 * sh * wp :]
+                        else:
+                            src = buf[g * c_per_group + c]
                         for ki in range(kh):
                             for kj in range(kw):
                                 wv = w[o, c, ki, kj]
@@ -168,9 +174,14 @@ def _compile_stencil() -> Any:
                     for i in range(i1 - i0):
                         r = i * sh * wp
                         row = out[n, o, i0 + i]
-                        picked = acc[r : r + (out_w - 1) * sw + 1 : sw]
-                        for j in range(out_w):
-                            row[j] = picked[j] + bo
+                        if sw == 1:  # a unit-stride slice vectorises
+                            picked = acc[r : r + out_w]
+                            for j in range(out_w):
+                                row[j] = picked[j] + bo
+                        else:
+                            strided = acc[r : r + (out_w - 1) * sw + 1 : sw]
+                            for j in range(out_w):
+                                row[j] = strided[j] + bo
         return out
 
     # Two compilations of one body: threads pay off only past a few M multiply-adds (the seed
