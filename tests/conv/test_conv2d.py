@@ -217,3 +217,13 @@ def test_kernel_larger_than_input_is_a_shape_error_with_formula() -> None:
 def test_wrong_rank_input_is_refused() -> None:
     with pytest.raises(ShapeError, match="input must be"):
         conv2d(np.zeros((1, 1, 1, 4, 4), np.float32), top_edge)
+
+
+def test_auto_routes_few_channel_kernels_to_stencil_and_wide_layers_to_torch() -> None:
+    from convrec.conv import choose_engine
+
+    assert choose_engine((64, 1, 28, 28), (4, 1, 3, 3)) == "stencil"  # the seed batch
+    assert choose_engine((1, 1, 2048, 2048), (4, 1, 3, 3)) == "stencil"
+    assert choose_engine((32, 64, 56, 56), (64, 64, 3, 3)) == "torch"  # a ResNet layer
+    assert choose_engine((16, 1, 56, 56), (16, 1, 3, 3)) == "torch"  # measured: torch wins
+    assert choose_engine((64, 1, 28, 28), (4, 1, 3, 3), needs_grad=True) == "torch"

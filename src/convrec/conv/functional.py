@@ -22,10 +22,13 @@ ENGINES: tuple[str, ...] = ("auto", "direct", "im2col", "stencil", "torch")
 
 ArrayOrTensor = TypeVar("ArrayOrTensor")
 
-# Measured crossover (benchmarks/bench_conv.py, RESULTS.md): the fused stencil wins while one
-# output pixel needs few taps; past that, oneDNN's GEMM-based conv wins.
-STENCIL_MAX_TAPS = 75  # C_in/groups * kH * kW
-STENCIL_MAX_OUT_CHANNELS = 32
+# Measured crossover (benchmarks/bench_conv_crossover.py, RESULTS.md): the fused stencil beats
+# oneDNN for single-channel 3×3-sized kernels (≤ 9 taps per output pixel) when there are few
+# output channels or many pixels; with more taps or channels oneDNN's GEMM path wins.
+STENCIL_MAX_TAPS = 9  # C_in/groups * kH * kW
+STENCIL_MAX_OUT_CHANNELS = 4  # always stencil up to here ...
+STENCIL_MAX_OUT_CHANNELS_LARGE = 64  # ... and up to here when the input is large
+STENCIL_LARGE_INPUT_PIXELS = 200_000  # N * H * W
 CHANNELS_LAST_MIN_CHANNELS = 16
 
 
@@ -45,11 +48,11 @@ def choose_engine(
         return "torch"
     n_out, c_per_group, kh, kw = weight_shape
     taps = c_per_group * kh * kw
-    if (
-        taps <= STENCIL_MAX_TAPS
-        and n_out <= STENCIL_MAX_OUT_CHANNELS
-        and _engines.stencil_available()
-    ):
+    pixels = input_shape[0] * input_shape[2] * input_shape[3]
+    few_outputs = n_out <= STENCIL_MAX_OUT_CHANNELS or (
+        n_out <= STENCIL_MAX_OUT_CHANNELS_LARGE and pixels >= STENCIL_LARGE_INPUT_PIXELS
+    )
+    if taps <= STENCIL_MAX_TAPS and few_outputs and _engines.stencil_available():
         return "stencil"
     return "torch"
 
