@@ -28,14 +28,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-import cv2  # noqa: E402
-import scipy.ndimage  # noqa: E402
-import scipy.signal  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import cv2
+import scipy.ndimage
+import scipy.signal
+import torch
+import torch.nn.functional as F
 
-from convrec.conv import conv2d, edge_weights  # noqa: E402
-from convrec.conv.functional import choose_engine  # noqa: E402
+from convrec.conv import conv2d, edge_weights
+from convrec.conv.functional import choose_engine
 
 Array = np.ndarray[Any, Any]
 
@@ -75,7 +75,6 @@ def gemm_peak_gflops() -> float:
 
 
 def scipy_signal_loop(x: Array, w: Array, stride: int, pad: int) -> Array:
-    n, _, h, wd = x.shape
     out = []
     for img in x[:, 0]:
         src = np.pad(img, pad) if pad else img

@@ -18,8 +18,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from convrec.conv import conv2d  # noqa: E402
-from convrec.conv.functional import choose_engine  # noqa: E402
+from convrec.conv import conv2d
+from convrec.conv.functional import choose_engine
 
 
 def median_time(fn: object, reps: int = 5) -> float:

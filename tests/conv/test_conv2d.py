@@ -7,8 +7,7 @@ import pytest
 import scipy.signal
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from convrec.conv import conv2d, edge_weights, top_edge
 from convrec.conv.shapes import ShapeError
