@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/convrec demo
+	$(VENV)/bin/convrec studio
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

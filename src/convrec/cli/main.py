@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from convrec.cli import conv as conv_cli
-from convrec.cli import shapes as shapes_cli
-from convrec.cli import studio as studio_cli
+from convrec.cli import conv as conv_cli, shapes as shapes_cli, studio as studio_cli
 from convrec.cli.common import run_app
 
 app = typer.Typer(
