@@ -1,0 +1,111 @@
+"""Numba kernels shared by the models: per-row ridge solves (ALS, Gibbs sampling) and k-NN.
+
+Compiled on first use and cached on disk (``cache=True``); every kernel has a plain reading in
+its docstring so that the maths can be checked without numba.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+from numba import prange
+
+# numba kernels are untyped for mypy; callers pass float64/int64 arrays.
+
+
+@nb.njit(fastmath=True, cache=True)  # type: ignore[misc]
+def chol_solve_sample(A: np.ndarray, b: np.ndarray, z: np.ndarray, out: np.ndarray) -> None:
+    """``out = A⁻¹ b + L⁻ᵀ z`` where ``A = L Lᵀ`` (A is overwritten by L; lower triangle read).
+
+    With ``z = 0`` this is the ridge solution; with ``z ~ N(0, I)`` it is a draw from
+    ``N(A⁻¹ b, A⁻¹)``, the Gibbs step of Bayesian MF.
+    """
+    n = A.shape[0]
+    for j in range(n):
+        s = A[j, j]
+        for p in range(j):
+            s -= A[j, p] * A[j, p]
+        d = np.sqrt(max(s, 1e-12))
+        A[j, j] = d
+        for i in range(j + 1, n):
+            s = A[i, j]
+            for p in range(j):
+                s -= A[i, p] * A[j, p]
+            A[i, j] = s / d
+    y = np.empty(n)
+    for i in range(n):
+        s = b[i]
+        for p in range(i):
+            s -= A[i, p] * y[p]
+        y[i] = s / A[i, i]
+    for i in range(n):
+        y[i] += z[i]
+    for i in range(n - 1, -1, -1):
+        s = y[i]
+        for p in range(i + 1, n):
+            s -= A[p, i] * out[p]
+        out[i] = s / A[i, i]
+
+
+@nb.njit(parallel=True, fastmath=True, cache=True)  # type: ignore[misc]
+def solve_rows(indptr: np.ndarray, idx: np.ndarray, a_w: np.ndarray, b_w: np.ndarray,
+               X: np.ndarray, A0: np.ndarray, B0: np.ndarray, Z: np.ndarray,
+               out: np.ndarray) -> None:
+    """For every row ``u``: ``A = A0 + Σ_t a_w[t] x x ᵀ``, ``b = B0[u] + Σ_t b_w[t] x`` over the
+    row's entries ``t`` (``x = X[idx[t]]``), then ``out[u] = A⁻¹ b + L⁻ᵀ Z[u]``.
+
+    Shapes: ``X (n_other, K)``, ``A0 (K, K)``, ``B0 (n, K)``, ``Z (n, K)``, ``out (n, K)``.
+    """
+    n = indptr.shape[0] - 1
+    K = X.shape[1]
+    for u in prange(n):
+        A = np.empty((K, K))
+        for p in range(K):
+            for q in range(K):
+                A[p, q] = A0[p, q]
+        b = B0[u].copy()
+        s = np.empty(K)
+        for t in range(indptr[u], indptr[u + 1]):
+            j = idx[t]
+            aw = a_w[t]
+            bw = b_w[t]
+            for p in range(K):
+                xp = X[j, p]
+                b[p] += bw * xp
+                axp = aw * xp
+                for q in range(p + 1):
+                    A[p, q] += axp * X[j, q]
+        chol_solve_sample(A, b, Z[u], s)
+        for p in range(K):
+            out[u, p] = s[p]
+
+
+@nb.njit(parallel=True, cache=True)  # type: ignore[misc]
+def knn_residuals(qu: np.ndarray, qi: np.ndarray, indptr: np.ndarray, idx: np.ndarray,
+                  res: np.ndarray, S: np.ndarray, k: int, min_k: int) -> np.ndarray:
+    """Item-kNN correction for each query ``(qu[t], qi[t])``: among the items the user rated,
+    the ``k`` most similar to ``qi[t]`` with positive similarity give
+    ``Σ s·res / Σ s`` (0 when fewer than ``min_k`` neighbours)."""
+    out = np.zeros(qu.shape[0])
+    for t in prange(qu.shape[0]):
+        u = qu[t]
+        i = qi[t]
+        a = indptr[u]
+        m = indptr[u + 1] - a
+        if m == 0:
+            continue
+        s = np.empty(m)
+        for q in range(m):
+            s[q] = S[i, idx[a + q]]
+        order = np.argsort(-s)
+        num = 0.0
+        den = 0.0
+        c = 0
+        for q in order[:k]:
+            if s[q] > 0:
+                num += s[q] * res[a + q]
+                den += s[q]
+                c += 1
+        if c >= min_k and den > 0:
+            out[t] = num / den
+    return out

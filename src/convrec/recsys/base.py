@@ -1,0 +1,510 @@
+"""The one recommender interface every model implements, and its persistence.
+
+Contract (scikit-learn style): hyper-parameters are the ``__init__`` arguments, stored
+unchanged; ``fit(ratings)`` returns ``self``; everything learned ends in ``_``.
+
+Shared behaviour, written once here:
+
+* ``predict(users, items)``: original ids in, :class:`Predictions` out. A user or item with no
+  training rating gets an explicit fallback (``fallback=True`` and a reason), never an error.
+* ``recommend(user, n)``: top-``n`` original item ids, already-seen items excluded.
+* ``similar_items(item, n)``: cosine similarity on the model's item vectors.
+* ``fold_in(ratings)``: a vector for a brand-new user from ``{item_id: rating}``, no retraining;
+  ``recommend_vector`` ranks items for it.
+* ``save(path)`` / ``load(path)``: one ``.npz`` file holding arrays and a JSON header, written
+  atomically, read with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Self, TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from convrec.recsys.ratings import Ratings, _key
+
+__all__ = [
+    "MODEL_CLASSES",
+    "NotFittedError",
+    "Predictions",
+    "Recommendation",
+    "Recommender",
+    "load_model",
+    "register_model",
+]
+
+FORMAT_VERSION = 1
+
+
+class NotFittedError(ValueError):
+    """The model was used before ``fit`` (or ``load``)."""
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Predicted ratings for ``(user, item)`` pairs.
+
+    Attributes:
+        ratings: ``(N,)`` float64 predictions.
+        fallback: ``(N,)`` bool, True where the model could not use its learned parameters.
+        reasons: ``N`` strings or None: why a fallback was used.
+    """
+
+    ratings: NDArray[np.float64]
+    fallback: NDArray[np.bool_]
+    reasons: tuple[str | None, ...]
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One recommended item: original id, score, and the rated items that explain it."""
+
+    item_id: Any
+    score: float
+    because: tuple[Any, ...] = ()
+
+
+MODEL_CLASSES: dict[str, type[Recommender]] = {}
+_R = TypeVar("_R", bound="type[Recommender]")
+
+
+def register_model(cls: _R) -> _R:
+    """Class decorator: make a model loadable by name."""
+    MODEL_CLASSES[cls.__name__] = cls
+    return cls
+
+
+class Recommender:
+    """Base class of every model. Subclasses implement ``_fit`` and ``_predict_known``;
+    ranking-only models set ``task = "ranking"`` and implement ``_score_rows``."""
+
+    task: ClassVar[str] = "rating"
+    #: shrinkage of the fallback biases
+    fallback_reg: ClassVar[float] = 10.0
+
+    # fitted attributes shared by every model (set by ``fit`` or ``load``)
+    user_ids_: NDArray[Any]
+    item_ids_: NDArray[Any]
+    user_counts_: NDArray[np.int64]
+    item_counts_: NDArray[np.int64]
+    seen_indptr_: NDArray[np.int64]
+    seen_items_: NDArray[np.int32]
+    seen_ratings_: NDArray[np.float32]
+    fallback_mean_: float
+    fallback_user_bias_: NDArray[np.float64]
+    fallback_item_bias_: NDArray[np.float64]
+    rating_range_: tuple[float, float]
+    fit_seconds_: float
+
+    # --- scikit-learn estimator protocol -------------------------------------------------
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self"]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Hyper-parameters as given to ``__init__``."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> Self:
+        """Change hyper-parameters (unknown names raise ``ValueError``)."""
+        names = self._param_names()
+        for key, value in params.items():
+            if key not in names:
+                raise ValueError(f"{type(self).__name__} has no parameter {key!r}; "
+                                 f"parameters: {', '.join(names)}")
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # --- fitting --------------------------------------------------------------------------
+    def fit(self, ratings: Ratings) -> Self:
+        """Learn from ``ratings`` (users are rows); returns ``self``."""
+        if not isinstance(ratings, Ratings):
+            raise TypeError(f"fit expects a convrec.recsys.Ratings, got {type(ratings).__name__}")
+        if len(ratings) == 0:
+            raise ValueError("cannot fit on zero ratings")
+        start = time.perf_counter()
+        self.user_ids_ = ratings.user_ids
+        self.item_ids_ = ratings.item_ids
+        self.user_counts_ = np.bincount(ratings.users, minlength=ratings.n_users).astype(np.int64)
+        self.item_counts_ = np.bincount(ratings.items, minlength=ratings.n_items).astype(np.int64)
+        indptr, items, values = ratings.csr("user")
+        self.seen_indptr_ = indptr
+        self.seen_items_ = items
+        self.seen_ratings_ = values
+        r = ratings.ratings.astype(np.float64)
+        mu = float(r.mean())
+        bi = np.zeros(ratings.n_items)
+        bu = np.zeros(ratings.n_users)
+        for _ in range(3):
+            bi = np.bincount(ratings.items, r - mu - bu[ratings.users], ratings.n_items) / (
+                self.fallback_reg + self.item_counts_)
+            bu = np.bincount(ratings.users, r - mu - bi[ratings.items], ratings.n_users) / (
+                self.fallback_reg + self.user_counts_)
+        self.fallback_mean_ = mu
+        self.fallback_item_bias_ = bi
+        self.fallback_user_bias_ = bu
+        self.rating_range_ = (float(r.min()), float(r.max()))
+        self._user_lookup: dict[object, int] = {}
+        self._item_lookup: dict[object, int] = {}
+        self._fit(ratings)
+        self.fit_seconds_ = time.perf_counter() - start
+        return self
+
+    def _fit(self, ratings: Ratings) -> None:
+        raise NotImplementedError
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "item_ids_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit() or load() first")
+
+    # --- id maps --------------------------------------------------------------------------
+    def user_index(self, user_id: object) -> int:
+        """Row of an original user id, -1 when the model never saw it."""
+        self._check_fitted()
+        if not getattr(self, "_user_lookup", None):
+            self._user_lookup = {_key(v): k for k, v in enumerate(self.user_ids_.tolist())}
+        return self._user_lookup.get(_key(user_id), -1)
+
+    def item_index(self, item_id: object) -> int:
+        """Column of an original item id, -1 when the model never saw it."""
+        self._check_fitted()
+        if not getattr(self, "_item_lookup", None):
+            self._item_lookup = {_key(v): k for k, v in enumerate(self.item_ids_.tolist())}
+        return self._item_lookup.get(_key(item_id), -1)
+
+    def _require_item(self, item_id: object) -> int:
+        i = self.item_index(item_id)
+        if i < 0:
+            raise KeyError(f"unknown item id {item_id!r}: the model was trained on "
+                           f"{len(self.item_ids_)} items (ids {self.item_ids_[0]!r}..."
+                           f"{self.item_ids_[-1]!r})")
+        return i
+
+    # --- prediction -----------------------------------------------------------------------
+    def _predict_known(self, users: NDArray[np.int64], items: NDArray[np.int64]
+                       ) -> NDArray[np.float64]:
+        raise NotImplementedError
+
+    def _fallback(self, users: NDArray[np.int64], items: NDArray[np.int64]
+                  ) -> NDArray[np.float64]:
+        out = np.full(users.shape, self.fallback_mean_)
+        ku = users >= 0
+        ki = items >= 0
+        out[ku] += self.fallback_user_bias_[users[ku]]
+        out[ki] += self.fallback_item_bias_[items[ki]]
+        return out
+
+    def predict_index(self, users: NDArray[np.integer], items: NDArray[np.integer]
+                      ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        """Fast path in index space: ``(predictions (N,), fallback (N,))``; index -1 or an index
+        without training ratings is unknown. Predictions are clipped to the rating range."""
+        self._check_fitted()
+        u = np.asarray(users, dtype=np.int64)
+        i = np.asarray(items, dtype=np.int64)
+        ku = (u >= 0) & (u < len(self.user_ids_))
+        ki = (i >= 0) & (i < len(self.item_ids_))
+        ku[ku] = self.user_counts_[u[ku]] > 0
+        ki[ki] = self.item_counts_[i[ki]] > 0
+        known = ku & ki
+        out = np.empty(u.shape, dtype=np.float64)
+        if self.task == "rating" and known.any():
+            out[known] = self._predict_known(u[known], i[known])
+        elif known.any():
+            out[known] = self._fallback(u[known], i[known])
+        if (~known).any():
+            out[~known] = self._fallback(np.where(ku, u, -1)[~known], np.where(ki, i, -1)[~known])
+        lo, hi = self.rating_range_
+        return np.clip(out, lo, hi), ~known
+
+    def predict(self, users: Sequence[object] | NDArray[np.generic] | object,
+                items: Sequence[object] | NDArray[np.generic] | object) -> Predictions:
+        """Predict ratings for pairs of original ids (scalars or equal-length sequences).
+
+        Unknown users or items get ``global mean + known bias`` with ``fallback=True`` and a
+        reason, instead of an exception.
+        """
+        self._check_fitted()
+        us = list(np.atleast_1d(np.asarray(users, dtype=object)))
+        its = list(np.atleast_1d(np.asarray(items, dtype=object)))
+        if len(us) != len(its):
+            raise ValueError(f"users and items must have one length, got {len(us)} and {len(its)}")
+        u = np.array([self.user_index(x) for x in us], dtype=np.int64)
+        i = np.array([self.item_index(x) for x in its], dtype=np.int64)
+        values, fallback = self.predict_index(u, i)
+        reasons: list[str | None] = []
+        for k in range(len(us)):
+            if not fallback[k]:
+                reasons.append("ranking model: baseline score" if self.task != "rating" else None)
+                continue
+            parts = []
+            if u[k] < 0 or self.user_counts_[u[k]] == 0:
+                parts.append(f"user {us[k]!r} has no training ratings")
+            if i[k] < 0 or self.item_counts_[i[k]] == 0:
+                parts.append(f"item {its[k]!r} has no training ratings")
+            if len(parts) == 2:
+                used = "the global mean"
+            elif u[k] < 0 or self.user_counts_[u[k]] == 0:
+                used = "global mean + item bias"
+            else:
+                used = "global mean + user bias"
+            reasons.append("; ".join(parts) + f": predicted {used}")
+        return Predictions(values, fallback, tuple(reasons))
+
+    # --- ranking --------------------------------------------------------------------------
+    def _score_rows(self, users: NDArray[np.int64]) -> NDArray[np.float64]:
+        """Scores of every item for known users: ``(len(users), n_items)``."""
+        n_items = len(self.item_ids_)
+        uu = np.repeat(users, n_items)
+        ii = np.tile(np.arange(n_items, dtype=np.int64), len(users))
+        return self.predict_index(uu, ii)[0].reshape(len(users), n_items)
+
+    def score_users(self, users: NDArray[np.integer], exclude_seen: bool = True
+                    ) -> NDArray[np.float64]:
+        """Item scores for user rows ``(m, n_items)``; seen items get ``-inf`` when
+        ``exclude_seen``. Users without training ratings get the popularity-free baseline."""
+        self._check_fitted()
+        u = np.asarray(users, dtype=np.int64)
+        scores = np.empty((len(u), len(self.item_ids_)))
+        known = self.user_counts_[u] > 0
+        if known.any():
+            scores[known] = self._score_rows(u[known])
+        if (~known).any():
+            scores[~known] = self.fallback_mean_ + self.fallback_item_bias_
+        never = self.item_counts_ == 0
+        scores[:, never] = -np.inf
+        if exclude_seen:
+            for row, user in enumerate(u):
+                seen = self.seen_items_[self.seen_indptr_[user]:self.seen_indptr_[user + 1]]
+                scores[row, seen] = -np.inf
+        return scores
+
+    def _top(self, scores: NDArray[np.float64], n: int) -> NDArray[np.int64]:
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got n={n}")
+        finite = np.flatnonzero(np.isfinite(scores))
+        n = min(n, len(finite))
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        part = finite[np.argpartition(-scores[finite], n - 1)[:n]]
+        return part[np.lexsort((part, -scores[part]))]
+
+    def recommend(self, user: object, n: int = 10, exclude_seen: bool = True
+                  ) -> list[Recommendation]:
+        """Top-``n`` items for a known user (original ids), seen items excluded.
+
+        Raises:
+            KeyError: unknown user (use :meth:`fold_in` + :meth:`recommend_vector` instead).
+        """
+        u = self.user_index(user)
+        if u < 0:
+            raise KeyError(f"unknown user id {user!r}: fold_in() their ratings to recommend "
+                           "for a new user")
+        scores = self.score_users(np.array([u]), exclude_seen=exclude_seen)[0]
+        top = self._top(scores, n)
+        lo, hi = self.seen_indptr_[u], self.seen_indptr_[u + 1]
+        return self._with_reasons(top, scores, self.seen_items_[lo:hi], self.seen_ratings_[lo:hi])
+
+    # --- item vectors, similar items, explanations ----------------------------------------
+    def item_vectors(self) -> NDArray[np.float64]:
+        """Item representation used for cosine similarity ``(n_items, d)``. Default: the
+        item's column of the mean-centred training matrix (item-based CF)."""
+        self._check_fitted()
+        if getattr(self, "_cf_vectors", None) is None:
+            from scipy import sparse
+
+            users = np.repeat(np.arange(len(self.user_ids_)), np.diff(self.seen_indptr_))
+            centred = self.seen_ratings_ - self.fallback_mean_
+            M = sparse.csr_matrix((centred, (self.seen_items_, users)),
+                                  shape=(len(self.item_ids_), len(self.user_ids_)))
+            k = min(64, min(M.shape) - 1)
+            if k >= 1:
+                from scipy.sparse.linalg import svds
+
+                U, s, _ = svds(M.astype(np.float64), k=k, random_state=0)
+                self._cf_vectors = U * s
+            else:
+                self._cf_vectors = M.toarray()
+        vec: NDArray[np.float64] = self._cf_vectors
+        return vec
+
+    def _unit_item_vectors(self) -> NDArray[np.float64]:
+        if getattr(self, "_unit_cache", None) is None:
+            V = np.asarray(self.item_vectors(), dtype=np.float64)
+            norm = np.linalg.norm(V, axis=1, keepdims=True)
+            self._unit_cache = V / np.where(norm > 0, norm, 1.0)
+        unit: NDArray[np.float64] = self._unit_cache
+        return unit
+
+    def similar_items(self, item: object, n: int = 10) -> list[tuple[Any, float]]:
+        """The ``n`` items most similar to ``item`` (cosine on :meth:`item_vectors`), as
+        ``(original id, similarity)``; the item itself and never-rated items are left out."""
+        i = self._require_item(item)
+        V = self._unit_item_vectors()
+        sims = V @ V[i]
+        sims[i] = -np.inf
+        sims[self.item_counts_ == 0] = -np.inf
+        top = self._top(sims, n)
+        return [(self.item_ids_[j].item(), float(sims[j])) for j in top]
+
+    def _with_reasons(self, top: NDArray[np.int64], scores: NDArray[np.float64],
+                      rated: NDArray[np.integer], values: NDArray[np.floating]
+                      ) -> list[Recommendation]:
+        out: list[Recommendation] = []
+        liked = rated[values >= max(np.mean(values), np.max(values) - 1)] if len(rated) else rated
+        V = self._unit_item_vectors() if len(liked) else None
+        for j in top:
+            because: tuple[Any, ...] = ()
+            if V is not None:
+                sims = V[liked] @ V[j]
+                best = liked[np.argsort(-sims)[:2]]
+                because = tuple(self.item_ids_[b].item() for b in best)
+            out.append(Recommendation(self.item_ids_[j].item(), float(scores[j]), because))
+        return out
+
+    # --- new users ------------------------------------------------------------------------
+    def _parse_profile(self, ratings: Mapping[Any, float]
+                       ) -> tuple[NDArray[np.int64], NDArray[np.float64], list[object]]:
+        items: list[int] = []
+        values: list[float] = []
+        ignored: list[object] = []
+        for item, value in ratings.items():
+            i = self.item_index(item)
+            v = float(value)
+            if not np.isfinite(v):
+                raise ValueError(f"rating for item {item!r} must be a finite number, got {value!r}")
+            if i < 0 or self.item_counts_[i] == 0:
+                ignored.append(item)
+                continue
+            items.append(i)
+            values.append(v)
+        return np.asarray(items, dtype=np.int64), np.asarray(values), ignored
+
+    def fold_in(self, ratings: Mapping[Any, float]) -> NDArray[np.float64]:
+        """A user vector for a new user from ``{original item id: rating}`` (no retraining).
+
+        Items the model does not know are ignored. The vector's meaning depends on the model
+        (factors + bias for MF, an interaction row for EASE); pass it to
+        :meth:`recommend_vector` or :meth:`predict_vector`.
+        """
+        self._check_fitted()
+        items, values, _ = self._parse_profile(ratings)
+        return self._fold_in(items, values)
+
+    def _fold_in(self, items: NDArray[np.int64], values: NDArray[np.float64]
+                 ) -> NDArray[np.float64]:
+        # default: the user bias under the fallback baseline
+        resid = values - self.fallback_mean_ - self.fallback_item_bias_[items]
+        return np.array([resid.sum() / (self.fallback_reg + len(items))])
+
+    def _score_vector(self, vector: NDArray[np.float64]) -> NDArray[np.float64]:
+        out: NDArray[np.float64] = self.fallback_mean_ + vector[0] + self.fallback_item_bias_
+        return out
+
+    def predict_vector(self, vector: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Scores (predicted ratings for rating models) of every item for a folded-in user."""
+        self._check_fitted()
+        out: NDArray[np.float64] = np.asarray(
+            self._score_vector(np.asarray(vector, dtype=np.float64)), dtype=np.float64)
+        return out
+
+    def recommend_vector(self, vector: NDArray[np.float64], n: int = 10,
+                         exclude: Iterable[object] = (),
+                         rated: Mapping[Any, float] | None = None) -> list[Recommendation]:
+        """Top-``n`` items for a folded-in user; ``exclude`` original ids (e.g. those rated);
+        ``rated`` gives the explanations."""
+        scores = self.predict_vector(vector).astype(np.float64).copy()
+        scores[self.item_counts_ == 0] = -np.inf
+        for item in exclude:
+            i = self.item_index(item)
+            if i >= 0:
+                scores[i] = -np.inf
+        top = self._top(scores, n)
+        items, values, _ = self._parse_profile(rated or {})
+        return self._with_reasons(top, scores, items, values)
+
+    # --- persistence ----------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted model to one ``.npz`` file (arrays + a JSON header), atomically:
+        a temporary file in the same folder is renamed over ``path``. No pickle."""
+        self._check_fitted()
+        path = Path(path)
+        arrays: dict[str, NDArray[Any]] = {}
+        scalars: dict[str, Any] = {}
+        for name, value in vars(self).items():
+            if not name.endswith("_") or name.startswith("_"):
+                continue
+            if isinstance(value, np.ndarray):
+                if value.dtype == object:
+                    value = value.astype(str)
+                arrays[name] = value
+            elif isinstance(value, np.generic):
+                scalars[name] = value.item()
+            else:
+                scalars[name] = value
+        header = {"format": FORMAT_VERSION, "class": type(self).__name__,
+                  "params": self.get_params(), "attributes": scalars}
+        try:
+            blob = json.dumps(header)
+        except TypeError as exc:
+            raise TypeError(f"{type(self).__name__}: a fitted attribute is not JSON: {exc}"
+                            ) from exc
+        arrays["__header__"] = np.frombuffer(blob.encode("utf-8"), dtype=np.uint8)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **arrays)  # type: ignore[arg-type]
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Recommender:
+        """Read a model written by :meth:`save` (any registered class when called on the base)."""
+        model = load_model(path)
+        if cls is not Recommender and not isinstance(model, cls):
+            raise TypeError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
+        return model
+
+
+def load_model(path: str | Path) -> Recommender:
+    """Load any saved model (``allow_pickle=False``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            header = json.loads(bytes(data["__header__"]).decode("utf-8"))
+            arrays = {k: data[k] for k in data.files if k != "__header__"}
+    except (ValueError, KeyError, OSError) as exc:
+        raise ValueError(f"{path} is not a convrec model file ({exc})") from exc
+    if header.get("format") != FORMAT_VERSION:
+        raise ValueError(f"{path}: model format {header.get('format')!r}, "
+                         f"expected {FORMAT_VERSION}")
+    name = header["class"]
+    if name == "EmbeddingDotBias" and name not in MODEL_CLASSES:
+        import convrec.recsys.models.torch_mf  # noqa: F401 - registers the class
+    if name not in MODEL_CLASSES:
+        raise ValueError(f"{path}: unknown model class {name!r}; known: {', '.join(MODEL_CLASSES)}")
+    model = MODEL_CLASSES[name](**header["params"])
+    for key, value in header["attributes"].items():
+        setattr(model, key, tuple(value) if isinstance(value, list) else value)
+    for key, arr in arrays.items():
+        setattr(model, key, arr)
+    return model

@@ -1,0 +1,1 @@
+"""Model implementations behind :class:`convrec.recsys.base.Recommender`."""

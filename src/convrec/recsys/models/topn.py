@@ -1,0 +1,194 @@
+"""Top-N models on implicit feedback: popularity, EASE (with optional recency weighting),
+and implicit ALS with confidence weighting. Each rating counts as one interaction."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from convrec.recsys._kernels import solve_rows
+from convrec.recsys.base import Recommender, register_model
+from convrec.recsys.ratings import Ratings
+
+__all__ = ["EASE", "ImplicitALS", "Popularity"]
+
+
+class _RankingModel(Recommender):
+    task = "ranking"
+
+    def _user_rows(self, users: NDArray[np.int64]) -> NDArray[np.float64]:
+        """Dense interaction rows ``(len(users), n_items)`` (recency-weighted if set)."""
+        X = np.zeros((len(users), len(self.item_ids_)))
+        half = getattr(self, "recency_half_life", None)
+        for row, u in enumerate(users):
+            lo, hi = self.seen_indptr_[u], self.seen_indptr_[u + 1]
+            items = self.seen_items_[lo:hi]
+            if half and hasattr(self, "seen_age_"):
+                X[row, items] = 0.5 ** (self.seen_age_[lo:hi] / half)
+            else:
+                X[row, items] = 1.0
+        return X
+
+    def _fit(self, ratings: Ratings) -> None:
+        if ratings.timestamps is not None:
+            # age of each seen entry in its user's history: 0 = latest (ties: file order)
+            order = np.lexsort((np.arange(len(ratings)), ratings.timestamps, ratings.users))
+            counts = np.bincount(ratings.users, minlength=ratings.n_users)
+            starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+            rank = np.empty(len(ratings), dtype=np.int64)
+            rank[order] = np.arange(len(ratings)) - starts[ratings.users[order]]
+            age = counts[ratings.users] - 1 - rank
+            csr_order = np.lexsort((ratings.items, ratings.users))
+            self.seen_age_ = age[csr_order].astype(np.float64)
+        self._fit_ranking(ratings)
+
+    def _fit_ranking(self, ratings: Ratings) -> None:
+        raise NotImplementedError
+
+    def _fold_in(self, items: NDArray[np.int64], values: NDArray[np.float64]
+                 ) -> NDArray[np.float64]:
+        """An interaction row ``(n_items,)``: 1 for each rated item (dict order = time order
+        when ``recency_half_life`` is set: the last entry is the latest)."""
+        x = np.zeros(len(self.item_ids_))
+        half = getattr(self, "recency_half_life", None)
+        if half:
+            ages = np.arange(len(items))[::-1].astype(np.float64)
+            x[items] = 0.5 ** (ages / half)
+        else:
+            x[items] = 1.0
+        return x
+
+
+@register_model
+class Popularity(_RankingModel):
+    """Scores every item by its number of training interactions."""
+
+    def __init__(self) -> None:
+        pass
+
+    def _fit_ranking(self, ratings: Ratings) -> None:
+        self.popularity_ = self.item_counts_.astype(np.float64)
+
+    def _score_rows(self, users: NDArray[np.int64]) -> NDArray[np.float64]:
+        return np.tile(self.popularity_, (len(users), 1))
+
+    def _score_vector(self, vector: NDArray[np.float64]) -> NDArray[np.float64]:
+        out: NDArray[np.float64] = self.popularity_.copy()
+        return out
+
+
+@register_model
+class EASE(_RankingModel):
+    """Steck's EASE (WWW 2019): ``B = I − P / diag(P)``, ``P = (XᵀX + λI)⁻¹``, ``diag(B) = 0``;
+    scores ``x_u B``.
+
+    Args:
+        lam: L2 strength λ (the reference chose 100 on ML-100K).
+        recency_half_life: when set (and ratings have timestamps), the user's row weighs each
+            past interaction by ``0.5 ** (age / half_life)``, age 0 being the latest; the item
+            model B is unchanged. ``None`` is plain EASE.
+        max_items: refuse item counts whose Gram matrix would not fit (dense n_items²).
+    """
+
+    def __init__(self, lam: float = 100.0, recency_half_life: float | None = None,
+                 max_items: int = 20_000) -> None:
+        self.lam = lam
+        self.recency_half_life = recency_half_life
+        self.max_items = max_items
+
+    def _fit_ranking(self, ratings: Ratings) -> None:
+        if self.lam <= 0:
+            raise ValueError(f"lam must be > 0, got lam={self.lam}")
+        if self.recency_half_life is not None and self.recency_half_life <= 0:
+            raise ValueError(f"recency_half_life must be > 0 or None, got "
+                             f"recency_half_life={self.recency_half_life}")
+        n = len(self.item_ids_)
+        if n > self.max_items:
+            raise ValueError(f"EASE needs a dense {n}×{n} Gram matrix; n_items={n} is over "
+                             f"max_items={self.max_items}")
+        from scipy import sparse
+
+        X = sparse.csr_matrix((np.ones(len(ratings)), (ratings.users, ratings.items)),
+                              shape=(ratings.n_users, n))
+        X.data[:] = 1.0  # duplicates count once
+        G = (X.T @ X).toarray()
+        G[np.diag_indices(n)] += self.lam
+        P = np.linalg.inv(G)
+        B = -P / np.diag(P)[None, :]
+        np.fill_diagonal(B, 0.0)
+        self.item_weights_ = B.astype(np.float32)
+
+    def _score_rows(self, users: NDArray[np.int64]) -> NDArray[np.float64]:
+        out: NDArray[np.float64] = self._user_rows(users) @ self.item_weights_.astype(np.float64)
+        return out
+
+    def _score_vector(self, vector: NDArray[np.float64]) -> NDArray[np.float64]:
+        out: NDArray[np.float64] = vector @ self.item_weights_.astype(np.float64)
+        return out
+
+    def item_vectors(self) -> NDArray[np.float64]:
+        """Columns of B: items that the same items predict are similar."""
+        self._check_fitted()
+        return np.asarray(self.item_weights_.T, dtype=np.float64)
+
+
+@register_model
+class ImplicitALS(_RankingModel):
+    """Hu, Koren & Volinsky's implicit ALS: preference 1 for each interaction with
+    confidence ``1 + alpha``, 0 elsewhere with confidence 1; ridge ``reg``.
+
+    Each half-step solves ``(YᵀY + reg·I + Σ_i alpha·y_i y_iᵀ) x_u = Σ_i (1+alpha) y_i``.
+    """
+
+    def __init__(self, factors: int = 32, reg: float = 0.01, alpha: float = 1.0,
+                 iterations: int = 15, seed: int = 0) -> None:
+        self.factors = factors
+        self.reg = reg
+        self.alpha = alpha
+        self.iterations = iterations
+        self.seed = seed
+
+    def _half(self, indptr: NDArray[np.int64], idx: NDArray[np.int64], Y: NDArray[np.float64],
+              n: int) -> NDArray[np.float64]:
+        k = Y.shape[1]
+        A0 = Y.T @ Y + self.reg * np.eye(k)
+        m = len(idx)
+        out = np.empty((n, k))
+        solve_rows(indptr, idx, np.full(m, self.alpha), np.full(m, 1.0 + self.alpha), Y, A0,
+                   np.zeros((n, k)), np.zeros((n, k)), out)
+        return out
+
+    def _fit_ranking(self, ratings: Ratings) -> None:
+        if self.factors < 1 or self.iterations < 1:
+            raise ValueError(f"factors and iterations must be >= 1, got factors={self.factors}, "
+                             f"iterations={self.iterations}")
+        rng = np.random.default_rng(self.seed)
+        up, ui, _ = ratings.csr("user")
+        ip, ii, _ = ratings.csr("item")
+        Y = rng.normal(0, 0.01, (ratings.n_items, self.factors))
+        X = np.zeros((ratings.n_users, self.factors))
+        for _ in range(self.iterations):
+            X = self._half(up, ui.astype(np.int64), Y, ratings.n_users)
+            Y = self._half(ip, ii.astype(np.int64), X, ratings.n_items)
+        self.user_factors_ = X
+        self.item_factors_ = Y
+
+    def _score_rows(self, users: NDArray[np.int64]) -> NDArray[np.float64]:
+        out: NDArray[np.float64] = self.user_factors_[users] @ self.item_factors_.T
+        return out
+
+    def _fold_in(self, items: NDArray[np.int64], values: NDArray[np.float64]
+                 ) -> NDArray[np.float64]:
+        Y = self.item_factors_
+        Yi = Y[items]
+        A = Y.T @ Y + self.reg * np.eye(Y.shape[1]) + self.alpha * Yi.T @ Yi
+        out: NDArray[np.float64] = np.linalg.solve(A, (1.0 + self.alpha) * Yi.sum(axis=0))
+        return out
+
+    def _score_vector(self, vector: NDArray[np.float64]) -> NDArray[np.float64]:
+        out: NDArray[np.float64] = self.item_factors_ @ vector
+        return out
+
+    def item_vectors(self) -> NDArray[np.float64]:
+        self._check_fitted()
+        return np.asarray(self.item_factors_, dtype=np.float64)
