@@ -75,7 +75,7 @@ def pooled_edge_features(images: NDArray[np.uint8], pool: int = 2, chunk: int = 
     out: list[NDArray[np.float32]] = []
     with torch.no_grad():
         for i in range(0, len(images), chunk):
-            part = np.ascontiguousarray(images[i : i + chunk])  # (B, 28, 28)
+            part = np.require(images[i : i + chunk], np.uint8, ["C", "W"])  # (B, 28, 28)
             x = torch.from_numpy(part)[:, None]  # (B, 1, 28, 28)
             e = edge_features(x)  # (B, 4, 26, 26)
             signed = torch.cat([F.relu(e), F.relu(-e)], dim=1)  # (B, 8, 26, 26)
