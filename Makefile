@@ -38,3 +38,8 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+# the documentation site, built strictly into build/site/ with the tutorials executed
+.PHONY: docs
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 CONVREC_DOCS_EXECUTE=true $(VENV)/bin/mkdocs build --strict

@@ -84,7 +84,9 @@ def conv_matrix(
     Args:
         kernel: ``(kH, kW)``.
         input_hw: ``(H, W)`` of the input image.
-        stride, padding, dilation: as in :func:`convrec.conv.conv2d` (zero padding).
+        stride: as in :func:`convrec.conv.conv2d`.
+        padding: as in :func:`convrec.conv.conv2d` (zero padding).
+        dilation: as in :func:`convrec.conv.conv2d`.
         sparse: force a ``scipy.sparse.csr_matrix`` (True) or a dense array (False); by
             default dense up to :data:`DENSE_LIMIT` entries.
 

@@ -101,7 +101,9 @@ def solve(
         n_out: wanted output size, e.g. 14.
         kind: ``"conv"`` (``nn.Conv2d``), ``"pool"`` (``nn.MaxPool2d``, padding ≤ k//2) or
             ``"transposed"`` (``nn.ConvTranspose2d``, with ``output_padding``).
-        kernels, strides, dilations: the values to try.
+        kernels: the kernel sizes to try.
+        strides: the strides to try.
+        dilations: the dilations to try.
         max_padding: the largest padding per side (default: ``d*(k-1)``, full padding; for
             pooling PyTorch's limit ``k//2``).
         limit: the most solutions returned.
@@ -111,7 +113,7 @@ def solve(
         stride and padding. With a stride, the asymmetric ``'same'`` pad
         (:func:`convrec.conv.shapes.same_padding`) is included when ``ceil(n_in/s) == n_out``.
 
-    Example:
+    Examples:
         >>> [str(s.explanation) for s in solve(28, 14, kernels=(3,), strides=(2,))]
         ['(28 + 2*1 - 3)//2 + 1 = 14', '(28 + 0 + 1 - 3)//2 + 1 = 14']
     """

@@ -1,0 +1,109 @@
+"""The documentation site builds strictly, and a broken reference fails the build.
+
+The notebooks are rendered as stored here (``CONVREC_DOCS_EXECUTE=false``); they are executed
+by ``test_tutorials.py``. ``make docs`` builds the same site with the notebooks executed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tests.docs.conftest import ROOT, TUTORIALS
+
+
+def _build(config: Path, site: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CONVREC_DOCS_EXECUTE": "false", "NO_MKDOCS_2_WARNING": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config), "-d", str(site)],
+        cwd=config.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("site")
+    result = _build(ROOT / "mkdocs.yml", out)
+    assert result.returncode == 0, f"mkdocs build failed:\n{result.stderr[-6000:]}"
+    assert "WARNING" not in result.stderr, result.stderr
+    return out
+
+
+def test_every_page_is_built(site: Path) -> None:
+    pages = [
+        "index.html",
+        "cli/index.html",
+        "shapes/index.html",
+        "api/conv/index.html",
+        "api/shapes/index.html",
+        "api/data/index.html",
+    ]
+    pages += [f"tutorials/{nb.stem}/index.html" for nb in sorted(TUTORIALS.glob("*.ipynb"))]
+    missing = [p for p in pages if not (site / p).is_file()]
+    assert not missing, f"pages not built: {missing}"
+
+
+def test_api_reference_comes_from_the_docstrings(site: Path) -> None:
+    conv = (site / "api/conv/index.html").read_text(encoding="utf-8")
+    # one anchor per documented object, with its docstring text
+    for obj in ["functional.conv2d", "kernels.edge_weights", "shapes.explain", "matmul.im2col"]:
+        assert f'id="convrec.conv.{obj}"' in conv, obj
+    assert "2-D cross-correlation, like" in conv  # conv2d's summary line
+    shapes = (site / "api/shapes/index.html").read_text(encoding="utf-8")
+    assert 'id="convrec.shapes.trace"' in shapes
+
+
+def test_cli_page_lists_every_command(site: Path, cli_reference: ModuleType) -> None:
+    page = (site / "cli/index.html").read_text(encoding="utf-8")
+    for path in cli_reference.command_paths():
+        assert f"<code>{' '.join(path)}</code>" in page, path
+
+
+def test_tutorials_are_rendered_with_their_code(site: Path) -> None:
+    page = (site / "tutorials/magic-of-convolutions/index.html").read_text(encoding="utf-8")
+    assert "The magic of convolutions" in page
+    assert "conv_matrix(top_edge, x3.shape)" in page
+
+
+def test_site_needs_no_network(site: Path) -> None:
+    """No script, stylesheet or font is fetched from another host when a page is viewed."""
+    offenders = []
+    for html in site.rglob("*.html"):
+        text = html.read_text(encoding="utf-8")
+        for marker in ('src="http', "src='http", 'rel="stylesheet" href="http', "@import url(http"):
+            if marker in text:
+                offenders.append(f"{html.relative_to(site)}: {marker}")
+    assert not offenders, offenders
+
+
+@pytest.mark.parametrize(
+    ("page", "expected"),
+    [
+        ("[conv2d][convrec.conv.functional.no_such_function]\n", "no_such_function"),
+        ("[the tutorial](tutorials/no-such-page.md)\n", "no-such-page.md"),
+    ],
+)
+def test_a_broken_reference_fails_the_build(tmp_path: Path, page: str, expected: str) -> None:
+    docs = tmp_path / "docs"
+    shutil.copytree(ROOT / "docs", docs)
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "gen_cli_reference.py", tmp_path / "scripts")
+    config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    config = config.replace("paths: [src]", f"paths: [{ROOT / 'src'}]")
+    (tmp_path / "mkdocs.yml").write_text(config, encoding="utf-8")
+    (docs / "index.md").write_text(
+        (docs / "index.md").read_text(encoding="utf-8") + "\n" + page, encoding="utf-8"
+    )
+    result = _build(tmp_path / "mkdocs.yml", tmp_path / "site")
+    assert result.returncode != 0
+    assert expected in result.stderr
