@@ -7,6 +7,7 @@ by ``test_tutorials.py``. ``make docs`` builds the same site with the notebooks 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -47,6 +48,7 @@ def test_every_page_is_built(site: Path) -> None:
         "api/conv/index.html",
         "api/shapes/index.html",
         "api/data/index.html",
+        "api/vision/index.html",
     ]
     pages += [f"tutorials/{nb.stem}/index.html" for nb in sorted(TUTORIALS.glob("*.ipynb"))]
     missing = [p for p in pages if not (site / p).is_file()]
@@ -73,6 +75,20 @@ def test_tutorials_are_rendered_with_their_code(site: Path) -> None:
     page = (site / "tutorials/magic-of-convolutions/index.html").read_text(encoding="utf-8")
     assert "The magic of convolutions" in page
     assert "conv_matrix(top_edge, x3.shape)" in page
+
+
+def test_links_in_the_tutorials_resolve(site: Path) -> None:
+    """mkdocs does not check links inside notebooks: every relative link must hit a page."""
+    broken, checked = [], 0
+    for page in (site / "tutorials").glob("*/index.html"):
+        for href in re.findall(r'<a [^>]*href="([^"#]+)(?:#[^"]*)?"', page.read_text("utf-8")):
+            if "://" in href or href.startswith(("mailto:", "data:")):
+                continue
+            checked += 1
+            target = (page.parent / href).resolve()
+            if not (target.is_file() or (target / "index.html").is_file()):
+                broken.append(f"{page.parent.name}: {href}")
+    assert checked >= 3 and not broken, (checked, broken)
 
 
 def test_site_needs_no_network(site: Path) -> None:
