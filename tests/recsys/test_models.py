@@ -21,6 +21,7 @@ from convrec.recsys import (
     load_model,
     random_split,
 )
+from convrec.recsys.models.torch_mf import EmbeddingDotBias
 from convrec.recsys.ratings import leave_last_out_split, temporal_split
 
 
@@ -37,7 +38,8 @@ def _synthetic(seed: int = 0) -> Ratings:
 def _models() -> list[Recommender]:
     return [GlobalMean(), Biases(), ItemKNNBaseline(k=10), BayesianMF(n_factors=3, n_samples=20,
             burn_in=5), Popularity(), EASE(lam=10.0), EASE(lam=10.0, recency_half_life=3.0),
-            ImplicitALS(factors=4, iterations=3)]
+            ImplicitALS(factors=4, iterations=3),
+            EmbeddingDotBias(n_factors=4, epochs=2, batch_size=32)]
 
 
 @pytest.fixture(scope="module")

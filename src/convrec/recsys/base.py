@@ -502,7 +502,8 @@ def load_model(path: str | Path) -> Recommender:
         import convrec.recsys.models.torch_mf  # noqa: F401 - registers the class
     if name not in MODEL_CLASSES:
         raise ValueError(f"{path}: unknown model class {name!r}; known: {', '.join(MODEL_CLASSES)}")
-    model = MODEL_CLASSES[name](**header["params"])
+    params = {k: tuple(v) if isinstance(v, list) else v for k, v in header["params"].items()}
+    model = MODEL_CLASSES[name](**params)
     for key, value in header["attributes"].items():
         setattr(model, key, tuple(value) if isinstance(value, list) else value)
     for key, arr in arrays.items():

@@ -73,10 +73,15 @@ class FactorModel(Recommender):
         k = self.item_factors_.shape[1]
         if len(items) == 0:
             return np.zeros(k + 1)
-        X = np.hstack([self.item_factors_[items], np.ones((len(items), 1))])
+        basis = getattr(self, "fold_basis_", None)  # (k, r): solve in r dims when k is large
+        Qi = self.item_factors_[items] if basis is None else self.item_factors_[items] @ basis
+        r = Qi.shape[1]
+        X = np.hstack([Qi, np.ones((len(items), 1))])
         y = self._unlink(values) - self.global_mean_ - self.item_bias_[items]
-        A = X.T @ X + self.fold_in_reg_ * np.eye(k + 1)
-        return np.asarray(np.linalg.solve(A, X.T @ y), dtype=np.float64)
+        A = X.T @ X + self.fold_in_reg_ * np.eye(r + 1)
+        w = np.linalg.solve(A, X.T @ y)
+        p = w[:r] if basis is None else basis @ w[:r]
+        return np.concatenate([p, w[r:]]).astype(np.float64)
 
     def _score_vector(self, vector: NDArray[np.float64]) -> NDArray[np.float64]:
         raw = self.global_mean_ + vector[-1] + self.item_bias_ + self.item_factors_ @ vector[:-1]
