@@ -49,6 +49,7 @@ def test_every_page_is_built(site: Path) -> None:
         "api/shapes/index.html",
         "api/data/index.html",
         "api/vision/index.html",
+        "api/recsys/index.html",
     ]
     pages += [f"tutorials/{nb.stem}/index.html" for nb in sorted(TUTORIALS.glob("*.ipynb"))]
     missing = [p for p in pages if not (site / p).is_file()]

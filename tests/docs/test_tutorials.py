@@ -29,7 +29,19 @@ EXPECTED = {
         "(28 + 2*0 - 5)//2 + 1 = 12",  # the CNN's shape trace
         "accuracy on the 10,000 valid digits: 99.",  # >= 99% (the notebook asserts it too)
     ],
+    "movie-recommender": [
+        "100,000 ratings, 943 users, 1,682 movies",
+        "u1.base 80,000 ratings, u1.test 20,000 ratings",
+        "biases      : RMSE 0.96",
+        "biased MF (fastai recipe): RMSE 0.9",
+        "Bayesian MF (k=",
+        "lowest biases:",
+        "5 stars  Star Wars (1977)",
+        " 1. ",
+        "10. ",
+    ],
 }
+FIGURES = {"magic-of-convolutions": 5, "movie-recommender": 1}  # figures each one draws
 BUDGET_S = 180  # each notebook must run in under 3 minutes on a 2-core CPU
 
 
@@ -80,5 +92,5 @@ def test_tutorial_runs_top_to_bottom(
     text = _outputs_text(nb)
     missing = [line for line in EXPECTED[name] if line not in text]
     assert not missing, f"{name}: outputs lack {missing}"
-    assert _images(nb) >= 3, "the figures were not drawn"
+    assert _images(nb) == FIGURES[name], "the figures were not all drawn"
     assert elapsed < BUDGET_S, f"{name} took {elapsed:.0f} s (budget {BUDGET_S} s)"
