@@ -70,10 +70,12 @@ def im2col_patches(x: Array, kernel_hw: Pair, stride: Pair, dilation: Pair) -> A
 def im2col(
     x: Array, w: Array, b: Array | None, out_hw: Pair, stride: Pair, dilation: Pair, groups: int
 ) -> Array:
-    """Convolution as one matrix multiplication per group.
+    """Convolution as matrix multiplication: one GEMM per group and cache-sized batch chunk.
 
-    cols: ``(N*H_out*W_out, C/groups*kH*kW)``, weights: ``(C/groups*kH*kW, O/groups)``.
-    The result is returned as a channels-last strided view ``(N, O, H_out, W_out)``.
+    weights ``(O/groups, C/groups*kH*kW)`` @ cols ``(C/groups*kH*kW, n*H_out*W_out)``; this
+    orientation (long rows, short inner dimension) copies and multiplies 5× faster than the
+    transposed one for the seed batch (measured). The result is a strided view
+    ``(N, O, H_out, W_out)`` of an ``(O, N, H_out, W_out)`` array.
     """
     n_batch = x.shape[0]
     n_out, c_per_group, kh, kw = w.shape
@@ -81,19 +83,27 @@ def im2col(
     patches = im2col_patches(x, (kh, kw), stride, dilation)  # (N, C, Ho, Wo, kH, kW)
     patches = patches[:, :, :out_h, :out_w]
     dtype = np.result_type(x.dtype, w.dtype)
-    out = np.empty((n_batch, out_h, out_w, n_out), dtype=dtype)  # channels-last
+    out = np.empty((n_out, n_batch, out_h, out_w), dtype=dtype)  # channel-major
     o_g = n_out // groups
     k = c_per_group * kh * kw
+    # Images per GEMM: keep the copied patch matrix near the L2 cache (~2 MB) instead of
+    # materialising it for the whole batch (W3: a 231 MB matrix otherwise).
+    chunk = max(1, IM2COL_CHUNK_BYTES // max(1, out_h * out_w * k * x.itemsize))
     for g in range(groups):
         group = patches[:, g * c_per_group : (g + 1) * c_per_group]
-        cols = group.transpose(0, 2, 3, 1, 4, 5).reshape(-1, k)  # (N*Ho*Wo, C/g*kH*kW): copy
-        w_mat = w[g * o_g : (g + 1) * o_g].reshape(o_g, k).T  # (C/g*kH*kW, O/g)
-        out[..., g * o_g : (g + 1) * o_g] = (cols @ w_mat).reshape(n_batch, out_h, out_w, o_g)
+        w_mat = w[g * o_g : (g + 1) * o_g].reshape(o_g, k)  # (O/g, C/g*kH*kW)
+        for n0 in range(0, n_batch, chunk):
+            part = group[n0 : n0 + chunk]  # (n, C/g, Ho, Wo, kH, kW)
+            cols = part.transpose(1, 4, 5, 0, 2, 3).reshape(k, -1)  # (C/g*kH*kW, n*Ho*Wo)
+            out[g * o_g : (g + 1) * o_g, n0 : n0 + len(part)] = (w_mat @ cols).reshape(
+                o_g, len(part), out_h, out_w
+            )
     if b is not None:
-        out += b
-    return out.transpose(0, 3, 1, 2)  # (N, O, Ho, Wo) view
+        out += b[:, None, None, None]
+    return out.transpose(1, 0, 2, 3)  # (N, O, Ho, Wo) view
 
 
+IM2COL_CHUNK_BYTES = 2 << 20
 _STENCIL_KERNEL: Any = None
 PARALLEL_MIN_WORK = 4_000_000  # multiply-adds (measured crossover, see bench_conv)
 
