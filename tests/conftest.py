@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,11 @@ _DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 # Read once at import: the autouse fixture below removes the variable so that library code
 # under test never finds the real data by accident, only through this fixture.
-_ENV_DATA = os.environ.get("CONVREC_DATA")
+_ENV_DATA = os.environ.pop("CONVREC_DATA", None)
+# Session-scoped fixtures run before the function-scoped monkeypatch below, so the process
+# environment itself must already be offline and point at a throwaway cache.
+os.environ["CONVREC_OFFLINE"] = "1"
+os.environ["CONVREC_CACHE"] = tempfile.mkdtemp(prefix="convrec-test-cache-")
 
 
 def _shared_data_dir() -> Path | None:

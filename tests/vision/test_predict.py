@@ -118,3 +118,13 @@ def test_default_classifier_trains_once_then_loads(
     path.write_bytes(b"damaged")
     assert get_default_classifier(settings=settings, progress=False).meta["source"]
     assert calls == [4000, 4000]  # a damaged file is replaced by a new model
+
+
+def test_preprocess_reproduces_real_mnist_digits(shared_data: Path) -> None:
+    # MNIST itself was made this way (20×20 box, centre of mass at pixel 14), so a real test
+    # digit must come back nearly unchanged; centring at 13.5 once shifted them by a pixel.
+    from convrec.data.mnist import read_mnist_split
+
+    images, _ = read_mnist_split(shared_data / "mnist", "test")
+    corr = [np.corrcoef(preprocess_digit(d).ravel(), d.ravel())[0, 1] for d in images[:200]]
+    assert float(np.mean(corr)) > 0.99

@@ -90,8 +90,8 @@ def preprocess_digit(image: NDArray[Any], max_pixels: int = 25_000_000) -> NDArr
             f"by {peak:.0f} grey levels; at least {MIN_CONTRAST} needed)"
         )
     x *= 255 / peak  # ink up to 255
-    rows = np.flatnonzero((x > 0.25 * 255).any(axis=1))
-    cols = np.flatnonzero((x > 0.25 * 255).any(axis=0))
+    rows = np.flatnonzero((x > 0.1 * 255).any(axis=1))
+    cols = np.flatnonzero((x > 0.1 * 255).any(axis=0))
     crop = x[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # (h, w) around the ink
     h, w = crop.shape
     scale = BOX / max(h, w)
@@ -106,8 +106,8 @@ def preprocess_digit(image: NDArray[Any], max_pixels: int = 25_000_000) -> NDArr
     total = float(resized.sum())
     cy = float((resized.sum(axis=1) * np.arange(new_h)).sum() / total)  # centre of mass (row)
     cx = float((resized.sum(axis=0) * np.arange(new_w)).sum() / total)  # centre of mass (col)
-    top = int(np.clip(round((SIDE - 1) / 2 - cy), 0, SIDE - new_h))
-    left = int(np.clip(round((SIDE - 1) / 2 - cx), 0, SIDE - new_w))
+    top = int(np.clip(round(SIDE / 2 - cy), 0, SIDE - new_h))
+    left = int(np.clip(round(SIDE / 2 - cx), 0, SIDE - new_w))
     out = np.zeros((SIDE, SIDE), dtype=np.float32)
     out[top : top + new_h, left : left + new_w] = resized
     return np.round(out).astype(np.uint8)  # (28, 28)
