@@ -123,10 +123,14 @@ def train_cmd(
     = None,
     data_dir: DataDirOption = None,
     source: SourceOption = None,
+    nproc: Annotated[int, typer.Option("--nproc", help="Data-parallel processes "
+                                       "(DistributedDataParallel: gloo on CPU, NCCL on GPUs); "
+                                       "the batch size is the global batch.")] = 1,
 ) -> None:
     """Train a CNN with one-cycle, print its shape table first, save a checkpoint.
 
     Example: [bold]convrec mnist train --data-dir ../shared/data[/]
+    (add [bold]--nproc 2[/] for 2 processes, or run it under torchrun)
     """
     from convrec.settings import get_settings
     from convrec.shapes import render_rich
@@ -147,7 +151,22 @@ def train_cmd(
                       f"loss {p.train_loss:.4f}  valid accuracy {p.valid_accuracy:.2%}",
                       highlight=False)
 
-    result = train(data, config, progress=True, on_eval=report)
+    from convrec.vision.distributed import launched_by_torchrun, train_distributed
+
+    if nproc < 1:
+        raise UserError(f"--nproc must be at least 1, got {nproc}")
+    if nproc == 1 and not launched_by_torchrun():
+        result = train(data, config, progress=True, on_eval=report)
+    else:
+        try:
+            maybe = train_distributed(data, config, nproc, progress=True)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        if maybe is None:  # a torchrun worker other than rank 0
+            return
+        result = maybe
+        for point in result.history:
+            report(point)
     t99 = result.time_to(0.99)
     console.print(f"[bold]valid accuracy {result.final_accuracy:.2%}[/] after "
                   f"{result.train_seconds:.1f} s of training"

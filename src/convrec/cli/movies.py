@@ -73,11 +73,21 @@ def train(
     out: Annotated[Path | None, typer.Option("--out", help="Where to save the model (.npz). "
                                              "Default: the cache's default model.")] = None,
     model: Annotated[str, typer.Option("--model-type", help="bayesian-mf, knn, biases, ease, "
-                                       "als or embedding-dot-bias")] = "bayesian-mf",
+                                       "als (implicit), explicit-als or embedding-dot-bias")]
+    = "bayesian-mf",
+    engine: Annotated[str, typer.Option("--engine", help="local or spark (Spark MLlib; for "
+                                        "--model-type als or explicit-als)")] = "local",
+    master: Annotated[str | None, typer.Option("--master", help="Spark master URL, e.g. "
+                                               "local[*] (default) or spark://host:7077")]
+    = None,
+    ratings_file: Annotated[Path | None, typer.Option(
+        "--ratings", help="Train on this ratings CSV or Parquet (columns user, item, rating; "
+        "MovieLens names userId, movieId accepted) instead of ML-100K.")] = None,
 ) -> None:
-    """Train a model on all of ML-100K and save it (progress bar while training).
+    """Train a model on all of ML-100K (or --ratings) and save it (progress bar while training).
 
-    Example: [bold]convrec movies train --model-type bayesian-mf[/]
+    Example: [bold]convrec movies train --model-type bayesian-mf[/];
+    on Spark: [bold]convrec movies train --model-type explicit-als --engine spark[/]
     """
     from convrec.data.movielens import load_movielens
     from convrec.recsys import (
@@ -90,11 +100,23 @@ def train(
         Recommender,
     )
     from convrec.recsys.catalog import DEFAULT_MODEL_FILE
+    from convrec.recsys.models.als import ALS, ENGINES
     from convrec.settings import get_settings
 
+    if engine not in ENGINES:
+        raise UserError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if (engine != "local" or master is not None) and model not in ("als", "explicit-als"):
+        raise UserError(f"--engine spark and --master train als or explicit-als, not "
+                        f"--model-type {model!r}")
     settings = get_settings(data_dir=data_dir)
-    data = load_movielens("ml-100k", data_dir=data_dir, settings=settings)
-    ratings = Ratings.from_raw(data.ratings, None, data.movies.ids)
+    ratings: Ratings
+    if ratings_file is not None:
+        from convrec.recsys.scale import load_ratings
+
+        ratings = load_ratings(ratings_file, cache_dir=settings.cache_dir / "ratings")
+    else:
+        data = load_movielens("ml-100k", data_dir=data_dir, settings=settings)
+        ratings = Ratings.from_raw(data.ratings, None, data.movies.ids)
     chosen: Recommender
     if model == "bayesian-mf":
         chosen = BayesianMF(progress=True)
@@ -105,18 +127,22 @@ def train(
     elif model == "ease":
         chosen = EASE(lam=300.0, recency_half_life=10.0)
     elif model == "als":
-        chosen = ImplicitALS()
+        chosen = ImplicitALS(engine=engine, master=master)
+    elif model == "explicit-als":
+        chosen = ALS(engine=engine, master=master)
     elif model == "embedding-dot-bias":
         from convrec.recsys.models.torch_mf import EmbeddingDotBias
 
         chosen = EmbeddingDotBias(progress=True)
     else:
         raise UserError(f"--model-type must be one of bayesian-mf, knn, biases, ease, als, "
-                        f"embedding-dot-bias; got {model!r}")
+                        f"explicit-als, embedding-dot-bias; got {model!r}")
     chosen.fit(ratings)
     path = out or settings.cache_dir / "models" / DEFAULT_MODEL_FILE
     if out is None and model != "bayesian-mf":
         path = settings.cache_dir / "models" / f"ml-100k-{model}.npz"
+    if out is None and ratings_file is not None:
+        path = settings.cache_dir / "models" / f"{ratings_file.stem}-{model}.npz"
     chosen.save(path)
     console.print(f"trained {chosen!r} on {len(ratings):,} ratings in {chosen.fit_seconds_:.2f} s"
                   f" → {path}")

@@ -19,7 +19,8 @@ Models (``fit(Ratings) -> self``; ``predict``, ``recommend``, ``similar_items``,
 ``recommend_vector``, ``save``, ``load``): :class:`GlobalMean`, :class:`Biases`,
 :class:`ItemKNNBaseline`, :class:`BayesianMF` (the default rating model),
 :class:`EmbeddingDotBias` (fastai's, in PyTorch; imported on first use), :class:`Popularity`,
-:class:`EASE`, :class:`ImplicitALS`. Load any saved model with :func:`load_model`.
+:class:`EASE`, :class:`ImplicitALS`, :class:`ALS` (explicit, biased; ``engine="local"`` or
+``"spark"``). Load any saved model with :func:`load_model`.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from convrec.recsys.catalog import (
     ScoredMovie,
     get_default_recommender,
 )
+from convrec.recsys.models.als import ALS
 from convrec.recsys.models.baselines import Biases, GlobalMean
 from convrec.recsys.models.bayes import BayesianMF
 from convrec.recsys.models.knn import ItemKNNBaseline
@@ -53,6 +55,7 @@ from convrec.recsys.ratings import (
 )
 
 __all__ = [
+    "ALS",
     "EASE",
     "MODEL_CLASSES",
     "BayesianMF",

@@ -37,6 +37,7 @@ __all__ = [
     "CheckpointError",
     "EvalPoint",
     "EvalResult",
+    "Shard",
     "TrainConfig",
     "TrainResult",
     "evaluate",
@@ -65,6 +66,8 @@ class TrainConfig:
         channels_last: NHWC memory layout (faster for the max-pool models on CPU).
         eval_every: evaluate on the valid split every so many epochs (0: only at the end).
         threads: torch threads during training (``None``: leave as is).
+        device: ``"auto"`` (a CUDA GPU when one is present, else the CPU), ``"cpu"`` or
+            ``"cuda"``; the returned model is always on the CPU.
     """
 
     model: str = "fast"
@@ -80,6 +83,7 @@ class TrainConfig:
     channels_last: bool = True
     eval_every: float = 0.5
     threads: int | None = 2
+    device: str = "auto"
 
     def validate(self) -> TrainConfig:
         from convrec.vision.models import MODELS
@@ -96,7 +100,17 @@ class TrainConfig:
             raise ValueError(f"pct_start must be between 0 and 1, got pct_start={self.pct_start}")
         if self.eval_every < 0:
             raise ValueError(f"eval_every must be >= 0 epochs, got eval_every={self.eval_every}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be auto, cpu or cuda, got device={self.device!r}")
         return self
+
+    def torch_device(self) -> torch.device:
+        """The device to train on (``auto``: CUDA when available)."""
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device='cuda' but torch sees no CUDA GPU; use device='auto'")
+        return torch.device(self.device)
 
     def with_changes(self, **changes: Any) -> TrainConfig:
         """A copy with the given fields replaced; ``None`` values are ignored."""
@@ -181,10 +195,11 @@ def predict_proba(
     else:
         x_all = torch.from_numpy(np.require(images, np.uint8, ["C", "W"]))  # (N, 28, 28)
     out: list[torch.Tensor] = []
+    device = next(model.parameters()).device
     with torch.no_grad():
         for i in range(0, len(x_all), batch_size):
             x = to_float_batch(x_all[i : i + batch_size], normalize)  # (B, 1, 28, 28)
-            out.append(F.softmax(model(x), dim=1))  # (B, 10)
+            out.append(F.softmax(model(x.to(device)), dim=1).cpu())  # (B, 10)
     return torch.cat(out) if out else torch.zeros(0, 10)
 
 
@@ -221,6 +236,22 @@ def most_confused(confusion: NDArray[np.int64], k: int = 5) -> list[tuple[int, i
 ProgressHook = Callable[[int, int, float, float], None]
 
 
+@dataclass(frozen=True)
+class Shard:
+    """This process's part of data-parallel training (made by :mod:`convrec.vision.distributed`).
+
+    Every process draws the same global batches (same seed); process ``rank`` of ``world``
+    trains on the ``rank``-th contiguous ``batch_size / world`` slice of each, through the
+    module that ``wrap`` returns (``DistributedDataParallel``, which averages the gradients).
+    Only rank 0 evaluates.
+    """
+
+    rank: int
+    world: int
+    wrap: Callable[[nn.Module], nn.Module]
+    device: torch.device | None = None
+
+
 def train(
     data: MnistData,
     config: TrainConfig | None = None,
@@ -248,12 +279,17 @@ def train(
 
 def _train(
     data: MnistData, config: TrainConfig, progress: bool,
-    on_eval: Callable[[EvalPoint], None] | None,
+    on_eval: Callable[[EvalPoint], None] | None, shard: Shard | None = None,
 ) -> TrainResult:
     torch.manual_seed(config.seed)
-    model = build_model(config.model)
+    device = shard.device if shard is not None and shard.device is not None else (
+        config.torch_device())
+    model = build_model(config.model).to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    net = model if shard is None else shard.wrap(model)
+    lead = shard is None or shard.rank == 0  # evaluates and reports
+    per = config.batch_size // (1 if shard is None else shard.world)
     drop_last = len(data.train_labels) >= 2 * config.batch_size  # equal-size steps
     batches = data.batches("train", config.batch_size, shuffle=True, normalize=config.normalize,
                            seed=config.seed, drop_last=drop_last,
@@ -267,7 +303,7 @@ def _train(
                                                 pct_start=config.pct_start)
     aug_gen = torch.Generator().manual_seed(config.seed + 1)
     result = TrainResult(model=model, config=config)
-    bar = _Bar(total, config) if progress else None
+    bar = _Bar(total, config) if progress and lead else None
     step, loss_ema, acc_ema = 0, math.nan, math.nan
     model.train()
     try:
@@ -276,7 +312,11 @@ def _train(
                 t0, c0 = time.perf_counter(), time.process_time()
                 if config.augment:
                     x = _augment(x, aug_gen)
-                logits = model(x)  # (B, 10)
+                if shard is not None:  # this process's slice of the global batch
+                    x = x[shard.rank * per:(shard.rank + 1) * per]  # (B/world, 1, 28, 28)
+                    y = y[shard.rank * per:(shard.rank + 1) * per]
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                logits = net(x)  # (B, 10)
                 loss = F.cross_entropy(logits, y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -291,7 +331,7 @@ def _train(
                     loss_ema = loss_v if math.isnan(loss_ema) else 0.9 * loss_ema + 0.1 * loss_v
                     acc_ema = acc if math.isnan(acc_ema) else 0.9 * acc_ema + 0.1 * acc
                     bar.update(step, loss_ema, acc_ema)
-                if step % eval_steps == 0 or step == total:
+                if lead and (step % eval_steps == 0 or step == total):
                     acc_valid = evaluate(model, data.valid_images, data.valid_labels,
                                          config.normalize).accuracy
                     model.train()
@@ -308,6 +348,7 @@ def _train(
         if bar is not None:
             bar.close()
     model.eval()
+    result.model = model.cpu()
     return result
 
 

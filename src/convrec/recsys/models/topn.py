@@ -138,15 +138,22 @@ class ImplicitALS(_RankingModel):
     confidence ``1 + alpha``, 0 elsewhere with confidence 1; ridge ``reg``.
 
     Each half-step solves ``(YᵀY + reg·I + Σ_i alpha·y_i y_iᵀ) x_u = Σ_i (1+alpha) y_i``.
+
+    ``engine="spark"`` fits Spark MLlib's implicit ALS instead (``implicitPrefs``, the same
+    confidence model; Spark multiplies ``reg`` by each row's interaction count) on ``master``
+    (default: the active session, else ``local[*]``); the factors come back into this model.
     """
 
     def __init__(self, factors: int = 32, reg: float = 0.01, alpha: float = 1.0,
-                 iterations: int = 15, seed: int = 0) -> None:
+                 iterations: int = 15, seed: int = 0, engine: str = "local",
+                 master: str | None = None) -> None:
         self.factors = factors
         self.reg = reg
         self.alpha = alpha
         self.iterations = iterations
         self.seed = seed
+        self.engine = engine
+        self.master = master
 
     def _half(self, indptr: NDArray[np.int64], idx: NDArray[np.int64], Y: NDArray[np.float64],
               n: int) -> NDArray[np.float64]:
@@ -162,6 +169,16 @@ class ImplicitALS(_RankingModel):
         if self.factors < 1 or self.iterations < 1:
             raise ValueError(f"factors and iterations must be >= 1, got factors={self.factors}, "
                              f"iterations={self.iterations}")
+        if self.engine not in ("local", "spark"):
+            raise ValueError(f"engine must be one of local, spark, got engine={self.engine!r}")
+        if self.engine == "spark":
+            from convrec.recsys.spark import fit_spark_als
+
+            self.user_factors_, self.item_factors_ = fit_spark_als(
+                ratings, np.ones(len(ratings), dtype=np.float32), factors=self.factors,
+                reg=self.reg, iterations=self.iterations, implicit=True, alpha=self.alpha,
+                seed=self.seed, master=self.master)
+            return
         rng = np.random.default_rng(self.seed)
         up, ui, _ = ratings.csr("user")
         ip, ii, _ = ratings.csr("item")
