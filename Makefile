@@ -11,7 +11,7 @@ export CONVREC_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c constraints.txt -e '.[test,bench,docs]'
+	$(PIP) install --quiet -c constraints.txt -e '.[test,bench,docs,spark]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
