@@ -16,6 +16,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests.web import studio_models
+
+# the small real models, built once per session: see tests/web/studio_models.py
+studio_models_cache = studio_models.studio_models_cache
+digit_classifier = studio_models.digit_classifier
+movie_recommender = studio_models.movie_recommender
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = [
@@ -92,7 +98,8 @@ def start_studio(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     def start(**service_args: Any) -> LiveServer:
         settings = Settings(cache_dir=tmp_path / "cache", offline=True)
         service_args.setdefault("mnist", tiny_mnist())
-        app = create_app(settings, Services(settings, **service_args))
+        app = create_app(settings, Services(settings, **service_args),
+                         database_url=f"sqlite:///{tmp_path / 'studio.db'}")
         server = LiveServer(app).__enter__()
         servers.append(server)
         return server

@@ -1,6 +1,8 @@
 """Fixtures for the studio: an app on a temporary SQLite database with small services.
 
-No real dataset is read here: the MNIST digits and the movie catalogue are made below.
+The MNIST digits and the small movie catalogue of the rating tests are made below. The digit
+reader and movie tests use real, small models built once per session
+(:mod:`tests.web.studio_models`); the recommender needs the ``shared_data`` ML-100K.
 """
 
 from __future__ import annotations
@@ -14,9 +16,15 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from tests.web import studio_models
 
 from convrec.settings import Limits, Settings
 from convrec.web import Services, create_app
+
+# the small real models, built once per session (shared with tests/e2e): see studio_models.py
+studio_models_cache = studio_models.studio_models_cache
+digit_classifier = studio_models.digit_classifier
+movie_recommender = studio_models.movie_recommender
 
 #: A tiny movie catalogue for rating tests (the real one comes from convrec.recsys).
 TITLES = {1: "Toy Story (1995)", 2: "GoldenEye (1995)", 3: "Four Rooms (1995)",
@@ -54,11 +62,18 @@ def make_client(tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
     """Build clients on one fresh database; ``limits=`` and service arguments may be given."""
     clients: list[TestClient] = []
 
-    def build(limits: Limits | None = None, **service_args: Any) -> TestClient:
+    def build(
+        limits: Limits | None = None, services: Services | None = None, **service_args: Any
+    ) -> TestClient:
+        """A client; ``services`` (built by the caller) wins over ``service_args``. With a
+        ``recommender``, titles come from its catalogue instead of the tiny one above."""
         settings = Settings(cache_dir=tmp_path / "cache", offline=True, limits=limits or Limits())
-        service_args.setdefault("mnist", tiny_mnist())
-        service_args.setdefault("movie_titles", TITLES.get)
-        app = create_app(settings, Services(settings, **service_args))
+        if services is None:
+            service_args.setdefault("mnist", tiny_mnist())
+            if "recommender" not in service_args:
+                service_args.setdefault("movie_titles", TITLES.get)
+            services = Services(settings, **service_args)
+        app = create_app(settings, services, database_url=f"sqlite:///{tmp_path / 'studio.db'}")
         client = TestClient(app)
         client.__enter__()
         clients.append(client)
@@ -82,3 +97,15 @@ def _png_b64() -> Callable[[np.ndarray], str]:
 @pytest.fixture(name="signup")
 def _signup() -> Callable[..., dict[str, Any]]:
     return signup
+
+
+@pytest.fixture
+def digits_client(make_client: Callable[..., TestClient], digit_classifier: Any) -> TestClient:
+    """A studio serving the (small, real) digit classifier."""
+    return make_client(classifier=digit_classifier)
+
+
+@pytest.fixture
+def movies_client(make_client: Callable[..., TestClient], movie_recommender: Any) -> TestClient:
+    """A studio serving the (small, real) ML-100K recommender; skips without shared data."""
+    return make_client(recommender=movie_recommender)

@@ -73,7 +73,9 @@ def test_me_without_login_is_401(client) -> None:
 
 def test_no_page_loads_assets_from_a_cdn(client) -> None:
     assert client.get("/docs").status_code == 404  # Swagger UI would pull a CDN script
-    for path in ("/", "/conv", "/login"):
+    for path in ("/", "/conv", "/login", "/digits", "/movies"):
         html = client.get(path).text
         assert "http://" not in html and "https://" not in html, path
     assert "script-src 'self'" in client.get("/conv").headers["content-security-policy"]
+    nav = client.get("/").text
+    assert 'href="/digits"' in nav and 'href="/movies"' in nav

@@ -18,15 +18,48 @@ from convrec.web.errors import field_error
 from convrec.web.schemas import ImageIn, KernelIn
 from convrec.web.services import Services
 
-__all__ = ["check_batch", "decode_image", "decode_kernel"]
+__all__ = ["check_batch", "decode_image", "decode_image_file", "decode_kernel", "to_uint8"]
+
+
+def decode_image_file(
+    data: bytes, limits: Limits, loc: Sequence[str | int], shown: object = None
+) -> NDArray[np.uint8]:
+    """An image file's bytes (PNG, JPEG, ...) as grayscale ``(H, W)`` uint8.
+
+    413 over ``limits.max_upload_bytes`` or ``limits.max_image_pixels``, 422 when the bytes
+    are not an image; ``shown`` is the value echoed in the error (default: the byte count).
+    """
+    from convrec.data.images import ImageReadError, read_grayscale
+
+    shown = f"{len(data):,} bytes" if shown is None else shown
+    if len(data) > limits.max_upload_bytes:
+        raise field_error(
+            loc, shown, f"the upload is {len(data):,} bytes, over the limit of "
+            f"{limits.max_upload_bytes:,} bytes", status=413, kind="too_large",
+        )
+    try:
+        gray: NDArray[np.uint8] = read_grayscale(
+            data, max_pixels=limits.max_image_pixels, name="the image"
+        )
+    except ImageReadError as exc:
+        too_many = "over the limit" in str(exc) or "too many pixels" in str(exc)
+        raise field_error(
+            loc, shown, str(exc), status=413 if too_many else 422,
+            kind="too_large" if too_many else "value_error",
+        ) from exc
+    return gray
+
+
+def to_uint8(image: NDArray[np.floating]) -> NDArray[np.uint8]:
+    """Grey levels 0..255 (floats) rounded to uint8."""
+    out: NDArray[np.uint8] = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+    return out
 
 
 def decode_image(
     image: ImageIn, limits: Limits, services: Services, loc: Sequence[str | int] = ("body", "image")
 ) -> NDArray[np.float32]:
     """The grayscale image ``(H, W)`` as float32 in 0..255."""
-    from convrec.data.images import ImageReadError, read_grayscale
-
     if image.png_base64 is not None:
         text = image.png_base64
         field = [*loc, "png_base64"]
@@ -43,15 +76,7 @@ def decode_image(
             data = base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise field_error(field, image.png_base64, f"must be valid base64 ({exc})") from exc
-        try:
-            gray = read_grayscale(data, max_pixels=limits.max_image_pixels, name="the image")
-        except ImageReadError as exc:
-            too_many = "over the limit" in str(exc) or "too many pixels" in str(exc)
-            raise field_error(
-                field, image.png_base64, str(exc), status=413 if too_many else 422,
-                kind="too_large" if too_many else "value_error",
-            ) from exc
-        return gray.astype(np.float32)
+        return decode_image_file(data, limits, field, image.png_base64).astype(np.float32)
     if image.pixels is not None:
         field = [*loc, "pixels"]
         widths = {len(row) for row in image.pixels}

@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
+    "BiasOut",
+    "BiasesOut",
     "ConvApplyIn",
     "ConvApplyOut",
     "CredentialsIn",
@@ -27,11 +29,17 @@ __all__ = [
     "MnistPredictIn",
     "MnistPredictOut",
     "MnistSampleOut",
+    "MovieMatchOut",
+    "MovieOut",
+    "MovieSearchOut",
     "PixelProductOut",
     "RatingIn",
     "RatingOut",
     "RatingsOut",
+    "RecommendationsOut",
+    "ScoredMovieOut",
     "ShapeOut",
+    "SimilarOut",
     "TokenOut",
     "UserOut",
 ]
@@ -227,15 +235,66 @@ class MnistPredictIn(_Strict):
 
 
 class DigitPredictionOut(BaseModel):
-    label: int
+    label: int = Field(description="The most likely digit.")
+    confidence: float = Field(description="Its probability.")
     probabilities: list[float] = Field(description="Ten probabilities, digits 0 to 9.")
     input_28: list[list[float]] = Field(description="The preprocessed 28×28 model input.")
-    input_png: str
+    input_png: str = Field(description="That input as a data: URL.")
     activations: list[str] = Field(description="First-layer activation maps as data: URLs.")
+    activations_shape: list[int] = Field(description="(channels, height, width) of the maps.")
 
 
 class MnistPredictOut(BaseModel):
     predictions: list[DigitPredictionOut]
+
+
+# ---------------------------------------------------------------- movies
+class MovieOut(BaseModel):
+    """One MovieLens movie."""
+
+    movie_id: int
+    title: str
+    year: int | None = Field(description="Release year (null when unknown).")
+    genres: list[str]
+
+
+class MovieMatchOut(MovieOut):
+    match: float = Field(description="How well the title matches the query, 0 to 1.")
+
+
+class MovieSearchOut(BaseModel):
+    query: str
+    results: list[MovieMatchOut]
+
+
+class ScoredMovieOut(MovieOut):
+    score: float = Field(description="Predicted rating (recommendations) or cosine similarity.")
+    explanation: str = Field(description="Why it is here, e.g. \"because you rated ... highly\".")
+
+
+class SimilarOut(BaseModel):
+    movie: MovieOut
+    similar: list[ScoredMovieOut]
+
+
+class RecommendationsOut(BaseModel):
+    user_id: int
+    based_on: int = Field(description="How many of your ratings were folded in.")
+    fold_in_ms: float = Field(description="Time to fold your ratings in and rank every movie.")
+    recommendations: list[ScoredMovieOut]
+
+
+class BiasOut(BaseModel):
+    title: str
+    bias: float = Field(description="Learned movie bias, in stars.")
+
+
+class BiasesOut(BaseModel):
+    """Movies rated lower (or higher) than their viewers' tastes predict (fastai's book)."""
+
+    min_ratings: int
+    lowest: list[BiasOut]
+    highest: list[BiasOut]
 
 
 # ---------------------------------------------------------------- ratings

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+import numpy as np
+from fastapi import APIRouter, File, Path, UploadFile
+from numpy.typing import NDArray
 
-from convrec.web.deps import ServicesDep
+from convrec.web.deps import ServicesDep, SettingsDep
 from convrec.web.errors import field_error
-from convrec.web.render import png_data_url
-from convrec.web.schemas import MnistSampleOut
+from convrec.web.inputs import check_batch, decode_image, decode_image_file, to_uint8
+from convrec.web.render import png_data_url, rounded
+from convrec.web.schemas import (
+    DigitPredictionOut,
+    ImageIn,
+    MnistPredictIn,
+    MnistPredictOut,
+    MnistSampleOut,
+)
+from convrec.web.services import Services
 
 router = APIRouter(prefix="/api/mnist", tags=["mnist"])
 
@@ -31,3 +42,70 @@ def sample(
     return MnistSampleOut(
         index=index, label=int(labels[index]), pixels=image.tolist(), png=png_data_url(image)
     )
+
+
+def _given(image: ImageIn) -> str:
+    """The one field of an :class:`ImageIn` that was given (for error locations)."""
+    return next(n for n in ("png_base64", "pixels", "mnist_index") if getattr(image, n) is not None)
+
+
+def _read_digit(
+    services: Services, image: NDArray[np.uint8], loc: Sequence[str | int], shown: Any
+) -> DigitPredictionOut:
+    try:
+        prediction = services.predict_digit(image)
+    except ValueError as exc:  # NoDigitError (blank, one flat colour) or an unusable image
+        raise field_error(loc, shown, str(exc)) from exc
+    maps = prediction.activations  # (C, H', W') float32
+    return DigitPredictionOut(
+        label=prediction.digit,
+        confidence=round(prediction.confidence, 6),
+        probabilities=rounded(prediction.probabilities, 6),
+        input_28=prediction.input28.tolist(),
+        input_png=png_data_url(prediction.input28),
+        activations=[png_data_url(m) for m in maps],
+        activations_shape=list(maps.shape),
+    )
+
+
+@router.post("/predict", response_model=MnistPredictOut)
+def predict(body: MnistPredictIn, services: ServicesDep, settings: SettingsDep) -> MnistPredictOut:
+    """Read handwritten digits: a drawing, a photo (base64), a pixel array or a test digit.
+
+    Each image is prepared as MNIST was made (light backgrounds inverted, the ink fitted in
+    20×20 and centred by mass in 28×28), then classified. Each answer has the ten class
+    probabilities, the 28×28 input the model saw and its first-layer activation maps.
+    An image with no digit (blank, one flat colour) is a 422 naming it.
+    """
+    limits = settings.limits
+    check_batch(len(body.images), limits, ["body", "images"])
+    predictions = []
+    for i, image in enumerate(body.images):
+        loc: list[str | int] = ["body", "images", i]
+        array = to_uint8(decode_image(image, limits, services, loc))
+        field = _given(image)
+        predictions.append(_read_digit(services, array, [*loc, field], getattr(image, field)))
+    return MnistPredictOut(predictions=predictions)
+
+
+@router.post("/predict/upload", response_model=MnistPredictOut)
+def predict_upload(
+    file: Annotated[UploadFile, File(description="An image file (PNG, JPEG, ...) of one digit.")],
+    services: ServicesDep,
+    settings: SettingsDep,
+) -> MnistPredictOut:
+    """Read one digit from an uploaded image file (``multipart/form-data``, field ``file``).
+
+    Example: ``curl -F file=@digit.png http://127.0.0.1:8000/api/mnist/predict/upload``
+    """
+    limits = settings.limits
+    data = file.file.read(limits.max_upload_bytes + 1)  # never more than one byte too many
+    shown = file.filename or f"{len(data):,} bytes"
+    if len(data) > limits.max_upload_bytes:
+        raise field_error(
+            ["body", "file"], shown,
+            f"the upload is over the limit of {limits.max_upload_bytes:,} bytes",
+            status=413, kind="too_large",
+        )
+    image = decode_image_file(data, limits, ["body", "file"], shown)
+    return MnistPredictOut(predictions=[_read_digit(services, image, ["body", "file"], shown)])

@@ -15,7 +15,7 @@ router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
 
 #: Pages beyond the playground, shown in the navigation: (path, label).
-EXTRA_PAGES: list[tuple[str, str]] = []
+EXTRA_PAGES: list[tuple[str, str]] = [("/digits", "Digit reader"), ("/movies", "Movies")]
 
 
 def _render(request: Request, template: str, title: str, user: OptionalUser) -> HTMLResponse:
@@ -39,3 +39,13 @@ def conv_page(request: Request, user: OptionalUser) -> HTMLResponse:
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, user: OptionalUser) -> HTMLResponse:
     return _render(request, "login.html", "Sign up or log in", user)
+
+
+@router.get("/digits", response_class=HTMLResponse)
+def digits_page(request: Request, user: OptionalUser) -> HTMLResponse:
+    return _render(request, "digits.html", "Digit reader", user)
+
+
+@router.get("/movies", response_class=HTMLResponse)
+def movies_page(request: Request, user: OptionalUser) -> HTMLResponse:
+    return _render(request, "movies.html", "Movies", user)

@@ -19,7 +19,7 @@ from convrec.web.deps import CurrentUser, ServicesDep, SessionDep
 from convrec.web.errors import field_error
 from convrec.web.models import Rating, User
 from convrec.web.schemas import RatingIn, RatingOut, RatingsOut
-from convrec.web.services import Services
+from convrec.web.services import Services, ServiceUnavailableError
 
 router = APIRouter(prefix="/api/users/{user_id}/ratings", tags=["ratings"])
 
@@ -47,6 +47,15 @@ def known_movie(services: Services, movie_id: int) -> str:
     return title
 
 
+def title_or_none(services: Services, movie_id: int) -> str | None:
+    """The title for display; ``None`` when the movie metadata cannot be loaded (reading
+    your own ratings still works without the dataset)."""
+    try:
+        return services.movie_title(movie_id)
+    except ServiceUnavailableError:
+        return None
+
+
 def user_ratings(session: Session, user_id: int) -> dict[int, int]:
     """``{movie_id: rating}`` of one user, from the database."""
     rows = session.execute(
@@ -67,7 +76,7 @@ def list_ratings(
     ).all()
     data = [
         RatingOut(
-            movie_id=r.movie_id, rating=r.rating, title=services.movie_title(r.movie_id),
+            movie_id=r.movie_id, rating=r.rating, title=title_or_none(services, r.movie_id),
             updated_at=r.updated_at,
         )
         for r in rows
@@ -91,7 +100,7 @@ def get_rating(
             kind="not_found",
         )
     return RatingOut(
-        movie_id=movie_id, rating=row.rating, title=services.movie_title(movie_id),
+        movie_id=movie_id, rating=row.rating, title=title_or_none(services, movie_id),
         updated_at=row.updated_at,
     )
 
