@@ -101,7 +101,10 @@ def summary(
     model: Annotated[str, typer.Option("--model", help="simple, simple_bn, fast or accurate.")]
     = "fast",
 ) -> None:
-    """The per-layer shape table of a model: shapes, formulas with numbers, parameters."""
+    """The per-layer shape table of a model: shapes, formulas with numbers, parameters.
+
+    Example: [bold]convrec mnist summary --model simple[/]
+    """
     from convrec.shapes import render_rich
     from convrec.vision.models import build_model, shape_trace
 
@@ -187,7 +190,10 @@ def evaluate_cmd(
     data_dir: DataDirOption = None,
     source: SourceOption = None,
 ) -> None:
-    """Accuracy on the valid (test) split, the confusion matrix and the most confused pairs."""
+    """Accuracy on the valid (test) split, the confusion matrix and the most confused pairs.
+
+    Example: [bold]convrec mnist evaluate --figure confusion.png[/]
+    """
     from convrec.vision.figures import confusion_figure
     from convrec.vision.train import evaluate, most_confused
 
@@ -245,7 +251,10 @@ def kernels_cmd(
     = Path("mnist-kernels.png"),
     data_dir: DataDirOption = None,
 ) -> None:
-    """The learned first-layer kernels next to fastai's four hand-made edge kernels."""
+    """The learned first-layer kernels next to fastai's four hand-made edge kernels.
+
+    Example: [bold]convrec mnist kernels -o kernels.png[/]
+    """
     from convrec.vision.figures import kernels_figure
 
     clf = _classifier(model, data_dir)
