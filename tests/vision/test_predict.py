@@ -128,3 +128,16 @@ def test_preprocess_reproduces_real_mnist_digits(shared_data: Path) -> None:
     images, _ = read_mnist_split(shared_data / "mnist", "test")
     corr = [np.corrcoef(preprocess_digit(d).ravel(), d.ravel())[0, 1] for d in images[:200]]
     assert float(np.mean(corr)) > 0.99
+
+
+def test_concurrent_predictions_keep_their_own_activations(
+    classifier: DigitClassifier, small: MnistData
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    digits = [small.valid_images[i] for i in range(12)]
+    alone = [classifier.predict(d, preprocess=False).activations for d in digits]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        together = list(pool.map(lambda d: classifier.predict(d, preprocess=False), digits * 3))
+    for i, result in enumerate(together):
+        np.testing.assert_array_equal(result.activations, alone[i % len(digits)])

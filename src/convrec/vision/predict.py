@@ -15,6 +15,7 @@ anti-aliased) and placing it in a 28×28 field so that its centre of mass is the
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -159,6 +160,9 @@ class DigitClassifier:
         self.model = model.eval()
         self.meta = meta or {}
         self.normalize = bool(self.meta.get("config", {}).get("normalize", True))
+        # the activation hook sits on the shared model: one prediction at a time, or two
+        # threads could read each other's first-layer maps
+        self._lock = threading.Lock()
 
     @classmethod
     def load(cls, path: str | Path) -> DigitClassifier:
@@ -185,16 +189,18 @@ class DigitClassifier:
         if x28.shape != (SIDE, SIDE):
             raise ValueError(f"a prepared digit must be (28, 28), got {x28.shape}")
         captured: list[torch.Tensor] = []
-        hook = first_conv(self.model).register_forward_hook(
-            lambda _m, _i, out: captured.append(out.detach())
-        )
-        try:
-            with torch.no_grad():
-                x = to_float_batch(torch.from_numpy(x28.copy())[None], self.normalize)
-                # x: (1, 1, 28, 28)
-                probs = F.softmax(self.model(x), dim=1)[0].numpy().astype(np.float32)  # (10,)
-        finally:
-            hook.remove()
+        with self._lock:
+            hook = first_conv(self.model).register_forward_hook(
+                lambda _m, _i, out: captured.append(out.detach())
+            )
+            try:
+                with torch.no_grad():
+                    x = to_float_batch(torch.from_numpy(x28.copy())[None], self.normalize)
+                    # x: (1, 1, 28, 28)
+                    logits = self.model(x)  # (1, 10)
+                    probs = F.softmax(logits, dim=1)[0].numpy().astype(np.float32)  # (10,)
+            finally:
+                hook.remove()
         order = np.argsort(-probs, kind="stable")
         return DigitPrediction(
             top=[(int(d), float(probs[d])) for d in order],
