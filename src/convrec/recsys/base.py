@@ -415,10 +415,14 @@ class Recommender:
         return out
 
     def predict_vector(self, vector: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Scores (predicted ratings for rating models) of every item for a folded-in user."""
+        """Scores of every item ``(n_items,)`` for a folded-in user: for a rating model
+        (``task == "rating"``) predicted ratings, clipped to the training scale
+        ``rating_range_`` as :meth:`predict` is; for a ranking model unbounded scores."""
         self._check_fitted()
         out: NDArray[np.float64] = np.asarray(
             self._score_vector(np.asarray(vector, dtype=np.float64)), dtype=np.float64)
+        if self.task == "rating":
+            np.clip(out, *self.rating_range_, out=out)
         return out
 
     def recommend_vector(self, vector: NDArray[np.float64], n: int = 10,

@@ -188,9 +188,25 @@ class ALS(FactorModel):
         else:
             P, Q = self._fit_local(ratings, mu, bu, bi)
         self.user_factors_, self.item_factors_ = P, Q
-        self.fold_in_reg_ = 5.0
         self.y_range_ = None
         self.engine_ = self.engine
+
+    def _fold_in(self, items: NDArray[np.int64], values: NDArray[np.float64]
+                 ) -> NDArray[np.float64]:
+        """The training objective for one new row: the bias by the same ridge step as the
+        training users' (``reg_user``), then the factors by ALS-WR's regularised least squares
+        with the training ``λ = reg·n``, shrunk towards the learned mean user factor ``p̄``
+        rather than zero: ``(Σ q qᵀ + λI) p = Σ e q + λ p̄``. Returns ``[p (k,), b_u]``."""
+        mean = self.user_factors_[self.user_counts_ > 0].mean(axis=0)
+        if len(items) == 0:
+            return np.concatenate([mean, [0.0]])
+        resid = values - self.global_mean_ - self.item_bias_[items]
+        bu = resid.sum() / (self.reg_user + len(items))
+        Q = self.item_factors_[items]
+        lam = float(self.reg) * len(items)
+        A = Q.T @ Q + lam * np.eye(Q.shape[1])
+        p = np.linalg.solve(A, Q.T @ (resid - bu) + lam * mean)
+        return np.concatenate([p, [bu]])
 
     def _fit_local(self, ratings: Ratings, mu: float, bu: NDArray[np.float64],
                    bi: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

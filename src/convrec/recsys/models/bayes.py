@@ -28,6 +28,8 @@ eigen-decomposition. The side terms need ``r ≤ max_side`` (default 10,000): la
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -40,7 +42,7 @@ __all__ = ["BayesianMF"]
 
 
 class _Side:
-    """Implicit side features ``F (n, f)`` with a thin SVD ``F = U S Vᵀ`` (only U, S kept)."""
+    """Implicit side features ``F (n, f)`` with a thin SVD ``F = U S Vᵀ``."""
 
     def __init__(self, indptr: NDArray[np.int64], idx: NDArray[np.int32], n: int, f: int) -> None:
         from scipy import sparse
@@ -55,13 +57,20 @@ class _Side:
         keep = s2 > 1e-9 * max(float(s2.max()), 1e-300)
         s2 = s2[keep]
         S = np.sqrt(s2)
-        U = U[:, keep] if n <= f else np.asarray(F @ V[:, keep]) / S
-        self.U, self.S, self.f = U, S, f
+        if n <= f:
+            U = U[:, keep]
+            V = np.asarray(F.T @ U) / S
+        else:
+            V = V[:, keep]
+            U = np.asarray(F @ V) / S
+        self.U, self.S, self.V, self.f = U, S, V, f
 
     def sample(self, T: NDArray[np.float64], lam: float, Lam: NDArray[np.float64],
-               rng: np.random.Generator) -> tuple[NDArray[np.float64], float]:
+               rng: np.random.Generator
+               ) -> tuple[NDArray[np.float64], float, NDArray[np.float64]]:
         """Draw β from its posterior given targets ``T (n, k)``; returns ``(Fβ (n, k),
-        tr(β Λ βᵀ))``. Only ``c = Vᵀβ`` matters for ``Fβ = U S c``; the part of β orthogonal
+        tr(β Λ βᵀ), c = Vᵀβ (r, k))``. Only ``c`` matters for ``Fβ = U S c`` (and ``V c`` is
+        β's mean for a row that is not in the training data); the part of β orthogonal
         to the row space of F is pure prior noise, whose Λ-norm is ``χ²((f-r)k) / λ``."""
         S, U = self.S, self.U
         k = T.shape[1]
@@ -72,7 +81,7 @@ class _Side:
         c += noise / np.sqrt(d)[:, None]
         quad = float(np.sum((c @ Lam) * c))
         quad += rng.chisquare(max((self.f - len(S)) * k, 1)) / lam
-        return U @ (S[:, None] * c), quad
+        return U @ (S[:, None] * c), quad, c
 
 
 def _wishart(rng: np.random.Generator, df: float, scale: NDArray[np.float64]
@@ -103,6 +112,52 @@ def _normal_wishart(X: NDArray[np.float64], rng: np.random.Generator, beta0: flo
     return mu, Lam
 
 
+@dataclass
+class _HalfState:
+    """One side (users or items) of the Gibbs state: factors ``(n, k)``, biases ``(n,)``, the
+    side term ``Fβ (n, k)`` and its precision scale; plus the draws of the last half-sweep
+    (prior mean ``(k,)``, precision ``(k, k)``, bias precision, side coefficients ``c``)."""
+
+    factors: NDArray[np.float64]
+    bias: NDArray[np.float64]
+    side_term: NDArray[np.float64]
+    side_lam: float = 10.0
+    prior_mean: NDArray[np.float64] | None = None
+    prior_precision: NDArray[np.float64] | None = None
+    bias_precision: float = 1.0
+    side_coef: NDArray[np.float64] | None = None
+
+
+def _half_sweep(state: _HalfState, side: _Side | None, csr: tuple[NDArray[np.int64],
+                NDArray[np.int64], NDArray[np.float64]], other: _HalfState, mu: float,
+                alpha: float, rng: np.random.Generator) -> None:
+    """Resample one side given the other, in place: its prior ``(μ, Λ)`` (Normal-Wishart),
+    the side coefficients β and their scale, the bias precision, then every row's
+    ``[factors, bias] ~ N(A⁻¹b, A⁻¹)`` with ``A = diag(Λ, λ_b) + α Σ x xᵀ`` and
+    ``b = [Λ(μ + Fβ), 0] + α Σ (r − μ_r − b_other) x`` over the row's ratings
+    (``x = [other factors, 1]``). Used for the user half and for the item half alike."""
+    indptr, idx, vals = csr
+    n, k = state.factors.shape
+    mean, Lam = _normal_wishart(state.factors - state.side_term, rng)
+    if side is not None:
+        state.side_term, quad, state.side_coef = side.sample(state.factors - mean,
+                                                             state.side_lam, Lam, rng)
+        state.side_lam = float(rng.gamma(1 + side.f * k / 2, 1 / (1 + quad / 2)))
+    lam_b = float(rng.gamma(1 + n / 2, 1 / (1 + 0.5 * state.bias @ state.bias)))
+    A0 = np.zeros((k + 1, k + 1))
+    A0[:k, :k] = Lam
+    A0[k, k] = lam_b
+    B0 = np.zeros((n, k + 1))
+    B0[:, :k] = (mean + state.side_term) @ Lam
+    X = np.hstack([other.factors, np.ones((len(other.factors), 1))])
+    target = vals - mu - other.bias[idx]
+    out = np.empty((n, k + 1))
+    solve_rows(indptr, idx, np.full(len(idx), alpha), alpha * target, X, A0, B0,
+               rng.standard_normal((n, k + 1)), out)
+    state.factors, state.bias = out[:, :k].copy(), out[:, k].copy()
+    state.prior_mean, state.prior_precision, state.bias_precision = mean, Lam, lam_b
+
+
 @register_model
 class BayesianMF(FactorModel):
     """Bayesian biased MF with implicit side terms, trained by Gibbs sampling.
@@ -114,22 +169,25 @@ class BayesianMF(FactorModel):
         implicit: use the implicit side terms (which items a user rated, who rated an item).
         max_side: skip the side terms when ``min(n_users, n_items)`` exceeds this.
         thin: keep every ``thin``-th sample's factors (biases average every sample).
-        fold_in_rank: fold-in of new users solves in this many principal directions of the
-            stored item factors (milliseconds instead of a ``k·S``-dimensional solve).
         seed: random seed (results are reproducible for a fixed seed and thread count).
         progress: show a progress bar over the sweeps.
+
+    Fold-in of a new user is the model's own posterior: for every stored sample, the
+    conditional of the user's ``[factors, bias]`` given that sample's item factors and biases,
+    noise precision and learned user prior (mean ``μ_P + βᵀf_u``, precision ``Λ_P``; bias
+    precision ``λ_b``), averaged over the samples. With no ratings it is the prior mean: the
+    average training user.
     """
 
     def __init__(self, n_factors: int = 10, n_samples: int = 100, burn_in: int = 20,
                  implicit: bool = True, max_side: int = 10_000, thin: int = 2,
-                 fold_in_rank: int = 64, seed: int = 0, progress: bool = False) -> None:
+                 seed: int = 0, progress: bool = False) -> None:
         self.n_factors = n_factors
         self.n_samples = n_samples
         self.burn_in = burn_in
         self.implicit = implicit
         self.max_side = max_side
         self.thin = thin
-        self.fold_in_rank = fold_in_rank
         self.seed = seed
         self.progress = progress
 
@@ -148,92 +206,100 @@ class BayesianMF(FactorModel):
         nu, ni = ratings.n_users, ratings.n_items
         up, ui, uv = ratings.csr("user")
         ip, ii, iv = ratings.csr("item")
-        uv64 = uv.astype(np.float64)
-        iv64 = iv.astype(np.float64)
+        by_user = (up, ui.astype(np.int64), uv.astype(np.float64))
+        by_item = (ip, ii.astype(np.int64), iv.astype(np.float64))
         mu = float(ratings.ratings.mean())
-        P = rng.normal(0, 0.1, (nu, k))
-        Q = rng.normal(0, 0.1, (ni, k))
-        bu = np.zeros(nu)
-        bi = np.zeros(ni)
+        user = _HalfState(rng.normal(0, 0.1, (nu, k)), np.zeros(nu), np.zeros((nu, k)))
+        item = _HalfState(rng.normal(0, 0.1, (ni, k)), np.zeros(ni), np.zeros((ni, k)))
         use_side = self.implicit and min(nu, ni) <= self.max_side
         side_u = _Side(up, ui, nu, ni) if use_side else None
         side_i = _Side(ip, ii, ni, nu) if use_side else None
-        FP = np.zeros((nu, k))
-        FQ = np.zeros((ni, k))
-        lam_p = lam_q = 10.0
         alpha = 2.0
         users = ratings.users.astype(np.int64)
         items = ratings.items.astype(np.int64)
         r = ratings.ratings.astype(np.float64)
-        n = len(r)
-        kept: list[tuple[NDArray[np.float64], NDArray[np.float64]]] = []
+        kept_p: list[NDArray[np.float64]] = []
+        kept_q: list[NDArray[np.float64]] = []
+        # what the fold-in of a new user needs from each kept sample (see _fold_in)
+        kept_prior: list[tuple[NDArray[np.float64], NDArray[np.float64], float, float]] = []
+        kept_item_bias: list[NDArray[np.float64]] = []
+        kept_beta: list[NDArray[np.float64]] = []
         sum_bu = np.zeros(nu)
         sum_bi = np.zeros(ni)
         total = self.burn_in + self.n_samples
-        thin = self.thin
         sweeps = range(total)
         if self.progress:
             from rich.progress import track
 
             sweeps = track(sweeps, description=f"Gibbs sampling ({total} sweeps)")  # type: ignore[assignment]
-        A0 = np.zeros((k + 1, k + 1))
-        ones = np.ones((max(nu, ni), 1))
         for sweep in sweeps:
-            # hyper-parameters of the user side
-            mu_p, Lam_p = _normal_wishart(P - FP, rng)
-            if side_u is not None:
-                FP, quad = side_u.sample(P - mu_p, lam_p, Lam_p, rng)
-                lam_p = rng.gamma(1 + side_u.f * k / 2, 1 / (1 + quad / 2))
-            lam_bu = rng.gamma(1 + nu / 2, 1 / (1 + 0.5 * bu @ bu))
-            A0[:k, :k] = Lam_p
-            A0[k, :] = 0
-            A0[:, k] = 0
-            A0[k, k] = lam_bu
-            B0 = np.zeros((nu, k + 1))
-            B0[:, :k] = (mu_p + FP) @ Lam_p
-            X = np.hstack([Q, ones[:ni]])
-            target = uv64 - mu - bi[ui]
-            out = np.empty((nu, k + 1))
-            solve_rows(up, ui.astype(np.int64), np.full(n, alpha), alpha * target, X, A0.copy(),
-                       B0, rng.standard_normal((nu, k + 1)), out)
-            P, bu = out[:, :k].copy(), out[:, k].copy()
-            # hyper-parameters of the item side
-            mu_q, Lam_q = _normal_wishart(Q - FQ, rng)
-            if side_i is not None:
-                FQ, quad = side_i.sample(Q - mu_q, lam_q, Lam_q, rng)
-                lam_q = rng.gamma(1 + side_i.f * k / 2, 1 / (1 + quad / 2))
-            lam_bi = rng.gamma(1 + ni / 2, 1 / (1 + 0.5 * bi @ bi))
-            A0[:k, :k] = Lam_q
-            A0[k, k] = lam_bi
-            B0 = np.zeros((ni, k + 1))
-            B0[:, :k] = (mu_q + FQ) @ Lam_q
-            X = np.hstack([P, ones[:nu]])
-            target = iv64 - mu - bu[ii]
-            out = np.empty((ni, k + 1))
-            solve_rows(ip, ii.astype(np.int64), np.full(n, alpha), alpha * target, X, A0.copy(),
-                       B0, rng.standard_normal((ni, k + 1)), out)
-            Q, bi = out[:, :k].copy(), out[:, k].copy()
-            # noise precision
-            resid = r - (mu + bu[users] + bi[items] + np.einsum("ij,ij->i", P[users], Q[items]))
-            alpha = rng.gamma(1 + n / 2, 1 / (1 + 0.5 * resid @ resid))
-            if sweep >= self.burn_in:
-                sum_bu += bu
-                sum_bi += bi
-                if (sweep - self.burn_in) % thin == 0:
-                    kept.append((P.copy(), Q.copy()))
-        s = len(kept)
-        Ps = np.hstack([p for p, _ in kept]) / np.sqrt(s)
-        Qs = np.hstack([q for _, q in kept]) / np.sqrt(s)
-        self.user_factors_, self.item_factors_ = Ps, Qs
-        # fold-in solves in the top principal directions of the item factors (fast, < 1 ms)
-        _, _, vt = np.linalg.svd(Qs, full_matrices=False)
-        self.fold_basis_ = vt[: min(self.fold_in_rank, vt.shape[0])].T.copy()
+            _half_sweep(user, side_u, by_user, item, mu, alpha, rng)
+            _half_sweep(item, side_i, by_item, user, mu, alpha, rng)
+            resid = r - (mu + user.bias[users] + item.bias[items]
+                         + np.einsum("ij,ij->i", user.factors[users], item.factors[items]))
+            alpha = float(rng.gamma(1 + len(r) / 2, 1 / (1 + 0.5 * resid @ resid)))
+            if sweep < self.burn_in:
+                continue
+            sum_bu += user.bias
+            sum_bi += item.bias
+            if (sweep - self.burn_in) % self.thin == 0:
+                kept_p.append(user.factors.copy())
+                kept_q.append(item.factors.copy())
+                assert user.prior_mean is not None and user.prior_precision is not None
+                kept_prior.append((user.prior_mean, user.prior_precision, user.bias_precision,
+                                   alpha))
+                kept_item_bias.append(item.bias.copy())
+                if side_u is not None and user.side_coef is not None:
+                    kept_beta.append(side_u.V @ user.side_coef)  # β's mean (n_items, k)
+        s = len(kept_p)
+        self.user_factors_ = np.hstack(kept_p) / np.sqrt(s)
+        self.item_factors_ = np.hstack(kept_q) / np.sqrt(s)
         self.global_mean_ = mu
         self.user_bias_ = sum_bu / self.n_samples
         self.item_bias_ = sum_bi / self.n_samples
         self.noise_precision_ = float(alpha)
         self.n_stored_samples_ = s
         self.used_side_terms_ = bool(use_side)
-        self.fold_in_reg_ = 5.0
+        self.sample_user_mean_ = np.array([m for m, _, _, _ in kept_prior])
+        self.sample_user_precision_ = np.array([p for _, p, _, _ in kept_prior])
+        self.sample_bias_precision_ = np.array([b for _, _, b, _ in kept_prior])
+        self.sample_noise_precision_ = np.array([a for _, _, _, a in kept_prior])
+        self.sample_item_bias_ = np.array(kept_item_bias, dtype=np.float32)
+        self.sample_side_coef_ = (np.array(kept_beta, dtype=np.float32) if kept_beta
+                                  else np.zeros((s, 0, k), dtype=np.float32))
         self.y_range_ = None
 
+    def _fold_in(self, items: NDArray[np.int64], values: NDArray[np.float64]
+                 ) -> NDArray[np.float64]:
+        """The posterior of a new user, averaged over the stored samples ``s``:
+        ``[p_s, b_s] = A_s⁻¹ ([Λ_s m_s, 0] + α_s Σ_i (r_i − μ − b_i,s) [q_i,s, 1])`` with
+        ``A_s = diag(Λ_s, λ_b,s) + α_s Σ_i [q_i,s, 1][q_i,s, 1]ᵀ`` and the prior mean
+        ``m_s = μ_P,s + Σ_i β_s[i] / √n`` (the side term of the items rated).
+
+        Returns ``[p_1 … p_S / √S, mean_s b_s]`` of length ``k·S + 1``, which scores like a
+        training user's row of the stacked factors. Cost ``O(S (n k² + k³))``: S small solves.
+        """
+        S = self.n_stored_samples_
+        k = self.item_factors_.shape[1] // S
+        mean = self.sample_user_mean_.copy()  # (S, k)
+        if len(items) and self.sample_side_coef_.shape[1]:
+            mean += self.sample_side_coef_[:, items].sum(axis=1) / np.sqrt(len(items))
+        Lam = self.sample_user_precision_  # (S, k, k)
+        A = np.zeros((S, k + 1, k + 1))
+        A[:, :k, :k] = Lam
+        A[:, k, k] = self.sample_bias_precision_
+        b = np.zeros((S, k + 1))
+        b[:, :k] = np.einsum("sij,sj->si", Lam, mean)
+        if len(items):
+            alpha = self.sample_noise_precision_[:, None, None]
+            X = np.ones((S, len(items), k + 1))
+            # the stored stacked factors are Q_s / √S side by side
+            X[:, :, :k] = (self.item_factors_[items].reshape(len(items), S, k)
+                           * np.sqrt(S)).transpose(1, 0, 2)
+            y = values[None, :] - self.global_mean_ - self.sample_item_bias_[:, items]
+            A += alpha * np.einsum("sni,snj->sij", X, X)
+            b += alpha[:, :, 0] * np.einsum("sni,sn->si", X, y)
+        w = np.linalg.solve(A, b[:, :, None])[:, :, 0]
+        out: NDArray[np.float64] = np.concatenate([w[:, :k].ravel() / np.sqrt(S),
+                                                   [w[:, k].mean()]])
+        return out

@@ -98,4 +98,3 @@ class EmbeddingDotBias(FactorModel):
         self.item_bias_ = i_b.weight.detach().numpy()[:, 0].astype(np.float64)
         self.global_mean_ = 0.0
         self.y_range_ = (lo, hi)
-        self.fold_in_reg_ = 1.0

@@ -1,0 +1,183 @@
+"""Fold-in of brand-new users against the shrunk user-bias baseline and a full retrain.
+
+Protocol (ML-100K u1.base): 100 users with at least 40 ratings are held out of training (50
+test users, 50 validation users); each one's ratings are shuffled once (seed 0); the first 5,
+10 or 20 are folded in, and the ratings after the 20th are scored, so every row of the table
+is scored on the same ratings. The baseline ``μ + b_i + b_u`` with
+``b_u = Σ(r − μ − b_i) / (λ + n)`` has its shrinkage λ chosen on the validation users only;
+"retrain" fits the model again with the test users' first n ratings in the training data.
+
+Run: ``CONVREC_DATA=../shared/data flock /tmp/convrec-bench.lock .venv/bin/python
+benchmarks/bench_foldin.py [--quick]`` (writes the "Fold-in" section of RESULTS.md;
+``--quick`` retrains at n=20 only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from convrec.recsys import ALS, BayesianMF, Biases, ItemKNNBaseline, Ratings, Recommender
+from convrec.recsys.evaluate import load_fold
+from convrec.recsys.metrics import rmse
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("CONVREC_DATA") or ROOT.parent / "shared" / "data")
+GIVEN = (5, 10, 20)
+SHRINKAGE_GRID = (1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0, 25.0, 50.0)
+LINES: list[str] = []
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+    LINES.append(text)
+
+
+def hold_out(ratings: Ratings, n_users: int, min_ratings: int, seed: int
+             ) -> tuple[Ratings, dict[int, NDArray[np.int64]]]:
+    """``(training ratings without the held-out users, {user row: their rating positions in
+    a shuffled order})`` for ``n_users`` random users with at least ``min_ratings``."""
+    rng = np.random.default_rng(seed)
+    counts = np.bincount(ratings.users, minlength=ratings.n_users)
+    users = rng.choice(np.flatnonzero(counts >= min_ratings), n_users, replace=False)
+    order = {int(u): rng.permutation(np.flatnonzero(ratings.users == u)) for u in users}
+    return ratings.subset(~np.isin(ratings.users, users)), order
+
+
+def profile(ratings: Ratings, positions: NDArray[np.int64]) -> dict[object, float]:
+    return {ratings.item_ids[ratings.items[t]].item(): float(ratings.ratings[t])
+            for t in positions}
+
+
+def fold_in_rmse(model: Recommender, ratings: Ratings, order: dict[int, NDArray[np.int64]],
+                 n: int) -> float:
+    """RMSE on each user's ratings after the 20th, from a fold-in of their first ``n``."""
+    truth, pred = [], []
+    for pos in order.values():
+        scores = model.predict_vector(model.fold_in(profile(ratings, pos[:n])))
+        rest = pos[max(GIVEN):]
+        truth.append(ratings.ratings[rest])
+        pred.append(scores[ratings.items[rest]])
+    return rmse(np.concatenate(truth), np.concatenate(pred))
+
+
+def baseline_rmse(model: Biases, ratings: Ratings, order: dict[int, NDArray[np.int64]], n: int,
+                  shrinkage: float) -> float:
+    """The shrunk user-bias baseline on the same ratings as :func:`fold_in_rmse`."""
+    truth, pred = [], []
+    for pos in order.values():
+        given = pos[:n]
+        resid = (ratings.ratings[given] - model.global_mean_
+                 - model.item_bias_[ratings.items[given]])
+        bu = resid.sum() / (shrinkage + n)
+        rest = pos[max(GIVEN):]
+        truth.append(ratings.ratings[rest])
+        pred.append(np.clip(model.global_mean_ + bu + model.item_bias_[ratings.items[rest]],
+                            *model.rating_range_))
+    return rmse(np.concatenate(truth), np.concatenate(pred))
+
+
+def retrain_rmse(factory: Callable[[], Recommender], train: Ratings, ratings: Ratings,
+                 order: dict[int, NDArray[np.int64]], n: int) -> float:
+    given = np.concatenate([pos[:n] for pos in order.values()])
+    rest = np.concatenate([pos[max(GIVEN):] for pos in order.values()])
+    keep = np.concatenate([np.flatnonzero(~np.isin(ratings.users, list(order))), given])
+    model = factory().fit(ratings.subset(np.sort(keep)))
+    pred, _ = model.predict_index(ratings.users[rest], ratings.items[rest])
+    return rmse(ratings.ratings[rest], pred)
+
+
+def models() -> dict[str, Callable[[], Recommender]]:
+    from convrec.recsys.models.torch_mf import EmbeddingDotBias
+
+    return {
+        "BayesianMF (default)": lambda: BayesianMF(),
+        "ALS (explicit, biased)": lambda: ALS(),
+        "item-kNN baseline": lambda: ItemKNNBaseline(),
+        "EmbeddingDotBias (fastai recipe)": lambda: EmbeddingDotBias(),
+        "biases": lambda: Biases(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="retrain at n=20 only")
+    parser.add_argument("--only", default="", help="comma-separated model labels (prefixes)")
+    parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
+    args = parser.parse_args()
+    base, _ = load_fold("u1", DATA)
+    train, held = hold_out(base, 100, 40, seed=0)
+    users = list(held)
+    test = {u: held[u] for u in users[:50]}
+    valid = {u: held[u] for u in users[50:]}
+    biases = Biases().fit(train)
+    val_scores = {lam: np.mean([baseline_rmse(biases, base, valid, n, lam) for n in GIVEN])
+                  for lam in SHRINKAGE_GRID}
+    lam = min(val_scores, key=lambda k: val_scores[k])
+    load = os.getloadavg()
+    say("### Fold-in of new users (ML-100K u1.base; 50 held-out test users, 50 validation "
+        "users)")
+    say()
+    say(f"Scored: {sum(len(p) - max(GIVEN) for p in test.values())} ratings (each test "
+        f"user's ratings after the 20th of a shuffled order). Baseline shrinkage λ={lam:g} "
+        "chosen on the validation users (mean RMSE over n=5/10/20: "
+        + ", ".join(f"{k:g}: {v:.4f}" for k, v in val_scores.items()) + ").")
+    say()
+    header = "| model | " + " | ".join(f"fold-in {n}" for n in GIVEN)
+    header += " | " + " | ".join(f"retrain {n}" for n in (GIVEN[-1:] if args.quick else GIVEN))
+    header += " | fold-in 20 − retrain 20 | validation fold-in (5/10/20) | fit s |"
+    say(header)
+    say("|" + "---|" * (header.count("|") - 1))
+    base_row = [baseline_rmse(biases, base, test, n, lam) for n in GIVEN]
+    say(f"| shrunk user-bias baseline (λ={lam:g}) | "
+        + " | ".join(f"{v:.4f}" for v in base_row)
+        + " | – " * (len(GIVEN[-1:] if args.quick else GIVEN) + 3) + "|")
+    only = [o.strip() for o in args.only.split(",") if o.strip()]
+    for label, factory in models().items():
+        if only and not any(label.startswith(o) for o in only):
+            continue
+        start = time.perf_counter()
+        model = factory().fit(train)
+        fit_s = time.perf_counter() - start
+        folded = [fold_in_rmse(model, base, test, n) for n in GIVEN]
+        val = [fold_in_rmse(model, base, valid, n) for n in GIVEN]
+        again = [retrain_rmse(factory, train, base, test, n)
+                 for n in (GIVEN[-1:] if args.quick else GIVEN)]
+        marks = ["**" if f < b else "" for f, b in zip(folded, base_row, strict=True)]
+        say(f"| {label} | " + " | ".join(f"{m}{f:.4f}{m}" for f, m in
+                                         zip(folded, marks, strict=True))
+            + " | " + " | ".join(f"{v:.4f}" for v in again)
+            + f" | {folded[-1] - again[-1]:+.4f} | " + "/".join(f"{v:.4f}" for v in val)
+            + f" | {fit_s:.1f} |")
+    say()
+    say(f"Bold: below the baseline. Load average at the start {load[0]:.2f} "
+        f"(`uptime`: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}"
+        ").")
+    if not args.no_write:
+        write_results()
+
+
+def write_results() -> None:
+    path = ROOT / "benchmarks" / "RESULTS.md"
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    marker = "## Fold-in of new users (ML-100K)"
+    section = marker + "\n\n" + "\n".join(LINES[2:]).rstrip() + "\n"
+    if marker in text:
+        head, _, rest = text.partition(marker)
+        nxt = rest.find("\n## ")
+        tail = rest[nxt + 1:] if nxt >= 0 else ""
+        text = head + section + ("\n" + tail if tail else "")
+    else:
+        text = text.rstrip() + "\n\n" + section
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
