@@ -113,3 +113,88 @@ def test_no_server_errors(api_schema: Any, studio: tuple[Any, dict[str, str], bo
             assert response.status_code < 500, (case.method, case.path, response.text[:500])
 
         check()
+
+
+# ---------------------------------------------------------------- hand-picked bad bodies
+#: (path, raw body, the ``loc`` the 422 must name, or begin with). ``{me}``: the user's id.
+BAD_BODIES = [
+    ("/api/users/{me}/ratings/50", b'{"rating": NaN}', ["body", "rating"]),
+    ("/api/users/{me}/ratings/50", b'{"rating": Infinity}', ["body", "rating"]),
+    ("/api/users/{me}/ratings/50", b'{"rating": -Infinity}', ["body", "rating"]),
+    ("/api/users/{me}/ratings/50", b'{"rating": 1e309}', ["body", "rating"]),
+    ("/api/users/{me}/ratings/50", b'{"rating": "3"}', ["body", "rating"]),
+    ("/api/users/{me}/ratings/50", b'{"rating": true}', ["body", "rating"]),
+    ("/api/users/{me}/ratings/50", b'{"rating": 3.5}', ["body", "rating"]),
+    ("/api/users/{me}/ratings/50", b'{"rating": [3]}', ["body", "rating"]),
+    ("/api/users/{me}/ratings/50", b"\xff\xfe\x00garbage", ["body"]),
+    ("/api/users/{me}/ratings/50", b'{"rating": 3', ["body", 12]),
+    ("/api/conv/apply", b'{"image": {"pixels": [[1, NaN], [1, 2]]}, '
+     b'"kernels": [{"name": "top_edge"}]}', ["body", "image", "pixels", 0, 1]),
+    ("/api/conv/apply", b'{"image": {"pixels": [[1, 1e309]]}, "kernels": [{"name": "top_edge"}]}',
+     ["body", "image", "pixels", 0, 1]),
+    ("/api/conv/apply", b'{"image": {"mnist_index": 0}, "kernels": [{"values": [[NaN]]}]}',
+     ["body", "kernels", 0, "values", 0, 0]),
+    ("/api/conv/apply", b'{"image": {"mnist_index": 0}, "kernels": [{"values": [[-1e400]]}]}',
+     ["body", "kernels", 0, "values", 0, 0]),
+    ("/api/conv/apply", b'{"image": {"mnist_index": "0"}, "kernels": [{"name": "top_edge"}]}',
+     ["body", "image", "mnist_index"]),
+    ("/api/conv/apply", b'{"image": {"mnist_index": 0}, "kernels": [{"name": "top_edge"}], '
+     b'"stride": true}', ["body", "stride"]),
+    ("/api/conv/apply", '{"image": {"mnist_index": 0}, "kernels": [{"name": "top_édge"}]}'
+     .encode("latin-1"), ["body"]),
+    ("/api/mnist/predict", b'{"images": [{"pixels": [[0, Infinity]]}]}',
+     ["body", "images", 0, "pixels", 0, 1]),
+    ("/api/auth/login", b'{"username": 5, "password": "long enough pass"}',
+     ["body", "username"]),
+    ("/api/auth/signup", b"\x80\x81\x82", ["body"]),
+]
+
+
+@pytest.mark.parametrize(("path", "raw", "loc"), BAD_BODIES)
+def test_bad_bodies_are_422_naming_the_field(client, signup, path: str, raw: bytes,
+                                             loc: list[Any]) -> None:
+    """Non-finite numbers, coerced types, broken JSON, bytes that are not UTF-8: 422 with
+    the field, never a 500 (the echoed input must itself be valid JSON)."""
+    me = signup(client, "strict")["user"]["id"]
+    method = "PUT" if "/ratings/" in path else "POST"
+    response = client.request(method, path.format(me=me), content=raw,
+                              headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    first = response.json()["detail"][0]
+    assert first["loc"][: len(loc)] == loc and first["msg"], first
+    if "/ratings/" in path:  # and nothing was stored
+        assert client.get(f"/api/users/{me}/ratings").json()["count"] == 0
+
+
+@pytest.mark.parametrize("content_type", [
+    "multipart/form-data; boundary=xyz", "multipart/form-data",
+    "multipart/form-data; boundary=\"\"",
+])
+def test_malformed_multipart_is_422(client, content_type: str) -> None:
+    response = client.post("/api/mnist/predict/upload", content=b"\xff\xfe not multipart",
+                           headers={"content-type": content_type})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body"]
+
+
+def test_over_limit_bodies_are_413_however_sent(make_client) -> None:
+    from convrec.settings import Limits
+
+    client = make_client(limits=Limits(max_upload_bytes=1_000))
+
+    def chunks() -> Any:  # no Content-Length: Transfer-Encoding chunked
+        for _ in range(100):
+            yield b"x" * 1_000
+
+    sent = [
+        client.post("/api/conv/apply", content=b"x" * 200_000,
+                    headers={"content-type": "application/json"}),
+        client.post("/api/conv/apply", content=chunks(),
+                    headers={"content-type": "application/json"}),
+        client.post("/api/mnist/predict/upload", content=chunks(),
+                    headers={"content-type": "multipart/form-data; boundary=xyz"}),
+        client.post("/api/mnist/predict/upload", files={"file": ("big.png", b"\x89" * 90_000)}),
+    ]
+    for response in sent:
+        assert response.status_code == 413, response.text
+        assert "over the limit" in response.json()["detail"][0]["msg"]

@@ -8,14 +8,15 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from convrec import __version__
 from convrec.settings import Settings, get_settings
 from convrec.web.db import Database, migrate
-from convrec.web.services import Services, ServiceUnavailableError
+from convrec.web.errors import error_body, install_error_handlers, too_large_message
+from convrec.web.services import Services
 
 __all__ = ["create_app"]
 
@@ -28,15 +29,20 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-class _BodyTooLargeError(Exception):
-    pass
+class _BodyTooLargeError(StarletteHTTPException):
+    """Raised by the counting ``receive``: an HTTP error, so that FastAPI's body reader
+    passes it on (any other exception there becomes a 400) to the 413 handler."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=413, detail="Content Too Large")
 
 
 class BodyLimitMiddleware:
     """Refuse request bodies over ``max_bytes`` with 413, counting bytes as they arrive.
 
     Checks ``Content-Length`` first, then the streamed body (a chunked upload without a
-    length is cut off as soon as it passes the limit, before it is all in memory).
+    length is cut off as soon as it passes the limit, before it is all in memory). The
+    answer is the studio's error format (see :func:`convrec.web.errors.error_body`).
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -44,11 +50,8 @@ class BodyLimitMiddleware:
         self.max_bytes = max_bytes
 
     async def _refuse(self, send: Send, size: str) -> None:
-        body = json.dumps({"detail": [{
-            "loc": ["body"], "type": "too_large", "input": size,
-            "msg": f"the request body is over the limit of {self.max_bytes:,} bytes "
-                   "(uploads: settings.limits.max_upload_bytes, sent base64)",
-        }]}).encode()
+        body = json.dumps(error_body(["body"], size, too_large_message(self.max_bytes),
+                                     "too_large")).encode()
         await send({"type": "http.response.start", "status": 413, "headers": [
             (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
         ]})
@@ -134,6 +137,8 @@ def create_app(
     settings = settings or get_settings()
     services = services or Services.defaults(settings)
     database = Database(database_url or settings.resolved_database_url)
+    # base64 makes an upload 4/3 larger; 64 KiB more for the JSON around it
+    max_body = settings.limits.max_upload_bytes * 4 // 3 + 65_536
     migrate(database.engine)
 
     @asynccontextmanager
@@ -154,18 +159,8 @@ def create_app(
     app.state.services = services
     app.state.db = database
 
-    @app.exception_handler(ServiceUnavailableError)
-    async def _unavailable(_request: Request, exc: ServiceUnavailableError) -> JSONResponse:
-        return JSONResponse(
-            status_code=503,
-            content={"detail": [{"loc": [], "msg": str(exc), "type": "unavailable",
-                                 "input": None}]},
-        )
-
-    # base64 makes an upload 4/3 larger; 64 KiB more for the JSON around it
-    app.add_middleware(
-        BodyLimitMiddleware, max_bytes=settings.limits.max_upload_bytes * 4 // 3 + 65_536
-    )
+    install_error_handlers(app, max_body)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body)
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in (auth, conv, mnist, movies, ratings, pages):

@@ -55,7 +55,10 @@ PaddingSpec = (
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Request bodies: unknown fields refused, no coercion (``"3"`` and ``true`` are not
+    numbers), and no ``NaN``/``Infinity``/``1e309`` in any number (422 naming the field)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 # ---------------------------------------------------------------- accounts
