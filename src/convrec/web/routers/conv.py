@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from convrec.web.deps import ServicesDep, SettingsDep
 from convrec.web.errors import field_error
 from convrec.web.inputs import check_batch, decode_image, decode_kernel
+from convrec.web.playground import PlaygroundIn, PlaygroundOut, build_playground
 from convrec.web.render import png_data_url, rounded
 from convrec.web.schemas import (
     ConvApplyIn,
@@ -158,3 +159,11 @@ def matmul_view(body: MatmulIn, services: ServicesDep, settings: SettingsDep) ->
             products=rounded(window * weight_row, 3), total=float(window @ weight_row),
         ),
     )
+
+
+@router.post("/playground", response_model=PlaygroundOut)
+def playground(body: PlaygroundIn, services: ServicesDep, settings: SettingsDep) -> PlaygroundOut:
+    """One convolution laid out for the playground page: the padded grid with the padding
+    mode's real values, the kernel as applied, the output explained, im2col and Toeplitz
+    matrices, and the check that conv2d, im2col and Toeplitz agree (values 0 to 1)."""
+    return build_playground(body, settings.limits, services)
