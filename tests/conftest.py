@@ -45,3 +45,4 @@ def _isolated_cache(
     monkeypatch.setenv("CONVREC_CACHE", str(tmp_path_factory.getbasetemp() / "convrec-cache"))
     monkeypatch.setenv("CONVREC_OFFLINE", "1")
     monkeypatch.delenv("CONVREC_DATA", raising=False)
+    monkeypatch.delenv("CONVREC_DEBUG", raising=False)  # tests see the user's one-line errors

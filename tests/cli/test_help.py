@@ -5,35 +5,40 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import click
-import typer.main
+import pytest
 
-from convrec.cli.main import app
-
-
-def _leaf_commands(command: click.Command, path: list[str]) -> list[tuple[str, click.Command]]:
-    subs = getattr(command, "commands", None)
-    if not subs:
-        return [(" ".join(path), command)]
-    leaves: list[tuple[str, click.Command]] = []
-    for name, sub in subs.items():
-        leaves.extend(_leaf_commands(sub, [*path, name]))
-    return leaves
+from tests.cli.helpers import walk_commands
 
 
 def test_every_command_help_has_an_example() -> None:
-    leaves = _leaf_commands(typer.main.get_command(app), ["convrec"])
+    leaves = list(walk_commands())
     assert len(leaves) > 20
-    missing = [path for path, cmd in leaves if "Example" not in (cmd.help or "")]
+    missing = [" ".join(path) for path, cmd in leaves if "Example" not in (cmd.help or "")]
     assert missing == []
 
 
-def test_help_imports_no_heavy_library() -> None:
+HEAVY = ("torch", "matplotlib", "pyspark", "fastapi", "numba", "sklearn", "pandas")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [[], ["--help"], ["movies", "--help"], ["mnist", "train", "--help"], ["studio", "--help"]],
+    ids=lambda args: " ".join(args) or "import convrec",
+)
+def test_help_imports_no_heavy_library(args: list[str]) -> None:
+    """``import convrec`` and ``convrec ... --help`` answer without the heavy libraries."""
     code = (
-        "import sys, convrec.cli.main\n"
-        "heavy = [m for m in ('torch', 'matplotlib', 'pyspark', 'fastapi', 'numba') "
-        "if m in sys.modules]\n"
-        "print(','.join(heavy))"
+        "import sys\n"
+        "import convrec\n"
+        f"sys.argv = ['convrec', *{args!r}]\n"
+        "if len(sys.argv) > 1:\n"
+        "    from convrec.cli.main import main\n"
+        "    try:\n"
+        "        main()\n"
+        "    except SystemExit as exc:\n"
+        "        assert exc.code in (0, None), exc.code\n"
+        f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
+        "print('HEAVY=' + ','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    assert out.stdout.strip().splitlines()[-1] == "HEAVY="

@@ -1,13 +1,30 @@
-"""Shared CLI plumbing: one-line errors with exit code 2, the console, common options."""
+"""Shared CLI plumbing: the one error path, the consoles, the common options.
+
+Every ``convrec`` command runs through :func:`run_app`, which decides what the user sees
+when something goes wrong (and nothing else in the CLI does):
+
+- a usage error (unknown command or option, missing argument, badly typed value): click's
+  usage line, the ``Try '... --help'`` hint and one ``error:`` line naming the parameter and
+  the value; exit code 2. ``convrec`` (or a group such as ``convrec movies``) alone prints
+  its help on stdout and exits 2, as click does: no command ran, and a script notices;
+- a domain error (bad input found by the library: ``UserError``, ``ValueError``, a missing
+  file or dataset, an unknown name): one line ``error: ...``; exit 2. A failure that is not
+  the input's fault (``CommandFailedError``, a disk or permission error): one line; exit 1;
+- a network failure (no route to the download mirror): one line with the offline fix; exit 1;
+- anything else is a bug: one line and "run again with --debug", exit 1. ``--debug``
+  (anywhere on the command line) or ``CONVREC_DEBUG=1`` shows the full traceback instead.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 console = Console()
 err_console = Console(stderr=True)
@@ -18,42 +35,189 @@ DataDirOption = Annotated[
         "--data-dir",
         help="Folder holding datasets in their original layout (mnist/, ml-100k/). "
         "Default: $CONVREC_DATA, then the cache, then a verified download.",
+        exists=True,  # a typo'd folder is a usage error naming it, not a search that finds nothing
+        file_okay=False,
+        dir_okay=True,
     ),
 ]
+
+DEBUG_FLAG = "--debug"
+OFFLINE_FIX = (
+    "Fix: give a local copy with --data-dir DIR or CONVREC_DATA=DIR (a folder holding the "
+    "dataset in its original layout), or set CONVREC_OFFLINE=1 to never download"
+)
 
 
 class UserError(Exception):
     """An error caused by the user's input: printed as one line, exit code 2."""
 
 
-def fail(message: str) -> NoReturn:
-    """Print one clear line to stderr and exit with code 2 (no traceback)."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code=2)
+class CommandFailedError(Exception):
+    """A command that could not do its work through no fault of the input: one line, exit 1."""
+
+
+def print_error(message: str) -> None:
+    """Print ``error: message`` on stderr as one line (no rich markup read from ``message``)."""
+    err_console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print one clear line to stderr and exit with ``code`` (2: bad input; 1: a failure)."""
+    print_error(message)
+    sys.exit(code)
+
+
+def debug_requested() -> bool:
+    """True when ``CONVREC_DEBUG`` asks for full tracebacks (``1``, ``true``, ``yes``)."""
+    return os.environ.get("CONVREC_DEBUG", "").lower() in ("1", "true", "yes")
+
+
+def _pop_debug_flag(argv: list[str]) -> tuple[list[str], bool]:
+    """``argv`` without ``--debug`` (accepted anywhere before ``--``), and whether it was there."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    if DEBUG_FLAG not in argv[:end]:
+        return argv, False
+    kept = [a for a in argv[:end] if a != DEBUG_FLAG] + argv[end:]
+    return kept, True
+
+
+def _usage_error_message(exc: typer.TyperException) -> str:
+    """Click's message for a usage error, with the offending value added where click omits it."""
+    message = exc.format_message()
+    cause = exc.__cause__
+    errors = getattr(cause, "errors", None)  # a pydantic ValidationError from typer's coercion
+    if callable(errors):
+        try:
+            given = errors()[0].get("input")
+        except (IndexError, TypeError, AttributeError):
+            given = None
+        if given is not None and repr(given) not in message:
+            message = f"{message} (got {given!r})"
+    return message
+
+
+def _show_usage_error(exc: typer.TyperException) -> None:
+    """Usage line, the help hint and one ``error:`` line, on stderr."""
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        err_console.print(Text(ctx.get_usage()), soft_wrap=True)
+        if ctx.command.get_help_option(ctx) is not None:
+            hint = f"Try '{ctx.command_path} {ctx.help_option_names[0]}' for help."
+            err_console.print(Text(hint), soft_wrap=True)
+    print_error(_usage_error_message(exc))
+
+
+def _network_failure(exc: BaseException) -> str | None:
+    """A one-line description when ``exc`` (or what caused it) is a failed network access."""
+    import socket
+    import urllib.error
+
+    network_types: list[type[BaseException]] = [
+        ConnectionError,
+        TimeoutError,
+        socket.gaierror,
+        urllib.error.URLError,
+    ]
+    requests = sys.modules.get("requests")  # only when the library imported it (pooch does)
+    if requests is not None:
+        network_types.append(requests.exceptions.RequestException)
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, tuple(network_types)):
+            request = getattr(current, "request", None)
+            url = getattr(request, "url", None) or getattr(current, "url", None)
+            where = f" {url}" if url else ""
+            kind = type(current).__name__
+            return f"could not download{where}: the network is unreachable ({kind})"
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _domain_error_code(exc: BaseException) -> int | None:
+    """Exit code for an error the user can act on (2: bad input, 1: failure), else ``None``."""
+    from convrec.data.registry import DatasetNotFoundError
+
+    if isinstance(exc, UserError | ValueError | FileNotFoundError | DatasetNotFoundError):
+        return 2
+    # the library raises KeyError with a sentence for unknown names; a bare KeyError('x') is a bug
+    if isinstance(exc, KeyError) and exc.args and " " in str(exc.args[0]):
+        return 2
+    if isinstance(exc, CommandFailedError | MemoryError):
+        return 1
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return 1
+    return None
+
+
+def _domain_error_message(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return str(exc.args[0])
+    if isinstance(exc, MemoryError):
+        return "not enough memory for this request; try smaller inputs"
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        return f"cannot use {exc.filename}: {exc.strerror}"  # not "[Errno 13] ..."
+    return str(exc)
+
+
+def _show_warning_line(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int,
+    file: object = None, line: str | None = None,
+) -> None:
+    """``warnings.showwarning`` for the terminal: ``warning: message``, without the source line."""
+    err_console.print(Text.assemble(("warning:", "yellow"), " ", str(message)), soft_wrap=True)
 
 
 def run_app(app: typer.Typer) -> None:
-    """Run a typer app, turning user errors (bad values, bad files) into one line + exit 2."""
-    from convrec.data.registry import DatasetNotFoundError
+    """Run a typer app through the CLI's one error path (see the module docstring)."""
+    import warnings
 
+    argv, debug_flag = _pop_debug_flag(sys.argv[1:])
+    debug = debug_flag or debug_requested()
+    with warnings.catch_warnings():
+        if not debug:  # the library warns with a sentence; the file and line are for developers
+            warnings.showwarning = _show_warning_line
+        _run(app, argv, debug)
+
+
+def _run(app: typer.Typer, argv: list[str], debug: bool) -> None:
     try:
-        # with standalone_mode=False click returns the code of typer.Exit instead of exiting
-        code = app(standalone_mode=False)
-        if isinstance(code, int) and code:
-            sys.exit(code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except (UserError, ValueError, KeyError, FileNotFoundError, DatasetNotFoundError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except Exception as exc:  # click usage errors and aborts
-        import click
+        # with standalone_mode=False click returns the code of typer.Exit instead of exiting,
+        # and hands its usage errors to us instead of printing them its own way
+        code = app(args=argv, standalone_mode=False)
+    except typer.Abort:
+        print_error("aborted")
+        sys.exit(1)
+    except typer.TyperException as exc:  # typer's own (vendored) click exceptions
+        from typer._click.exceptions import NoArgsIsHelpError  # typer exports no public name
 
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            err_console.print("aborted")
-            sys.exit(1)
-        raise
+        if isinstance(exc, NoArgsIsHelpError):
+            # typer has printed the help on stdout while building the exception
+            if exc.format_message():
+                console.print(Text(exc.format_message()), soft_wrap=True)
+            sys.exit(2)
+        if debug:
+            raise
+        exit_code = getattr(exc, "exit_code", 1)
+        if exit_code == 2:
+            _show_usage_error(exc)
+        else:
+            print_error(exc.format_message())
+        sys.exit(exit_code)
+    except Exception as exc:
+        if debug:
+            raise
+        network = _network_failure(exc)
+        if network is not None:
+            fail(f"{network}. {OFFLINE_FIX}", code=1)
+        domain_code = _domain_error_code(exc)
+        if domain_code is not None:
+            fail(_domain_error_message(exc), code=domain_code)
+        fail(
+            f"unexpected {type(exc).__name__}: {exc} (this is a bug in convrec; run again "
+            f"with {DEBUG_FLAG} or CONVREC_DEBUG=1 for the traceback)",
+            code=1,
+        )
+    if isinstance(code, int) and code:
+        sys.exit(code)

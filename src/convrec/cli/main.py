@@ -19,7 +19,9 @@ from convrec.cli.common import run_app
 
 app = typer.Typer(
     name="convrec",
-    help="Convolutions you can see and a movie recommender you can use.",
+    help="Convolutions you can see and a movie recommender you can use.\n\n"
+    "Errors are one line (exit 2: bad input, 1: a failure); add --debug anywhere, or set "
+    "CONVREC_DEBUG=1, for the full traceback. Alone, convrec prints this help and exits 2.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",
