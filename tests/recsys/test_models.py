@@ -12,17 +12,15 @@ from convrec.recsys import (
     BayesianMF,
     Biases,
     GlobalMean,
-    ImplicitALS,
     ItemKNNBaseline,
     NotFittedError,
-    Popularity,
     Ratings,
     Recommender,
     load_model,
     random_split,
 )
-from convrec.recsys.models.torch_mf import EmbeddingDotBias
 from convrec.recsys.ratings import leave_last_out_split, temporal_split
+from convrec.recsys.registry import MODELS
 
 
 def _synthetic(seed: int = 0) -> Ratings:
@@ -35,11 +33,21 @@ def _synthetic(seed: int = 0) -> Ratings:
     return Ratings.from_arrays(100 + u, 1000 + i, R[u, i], timestamps=times)
 
 
+#: smaller settings so the suite stays fast; every registry entry is tested, listed here or not
+SMALL: dict[str, dict[str, object]] = {
+    "knn": {"k": 10},
+    "bayesian-mf": {"n_factors": 3, "n_samples": 20, "burn_in": 5},
+    "ease": {"lam": 10.0, "recency_half_life": 3.0},
+    "ease-plain": {"lam": 10.0},
+    "als": {"factors": 4, "iterations": 3},
+    "explicit-als": {"factors": 4, "iterations": 3},
+    "embedding-dot-bias": {"n_factors": 4, "epochs": 2, "batch_size": 32},
+}
+
+
 def _models() -> list[Recommender]:
-    return [GlobalMean(), Biases(), ItemKNNBaseline(k=10), BayesianMF(n_factors=3, n_samples=20,
-            burn_in=5), Popularity(), EASE(lam=10.0), EASE(lam=10.0, recency_half_life=3.0),
-            ImplicitALS(factors=4, iterations=3),
-            EmbeddingDotBias(n_factors=4, epochs=2, batch_size=32)]
+    """One model per entry of the model registry (so a new model is tested at once)."""
+    return [spec.create(**SMALL.get(name, {})) for name, spec in MODELS.items()]
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +55,7 @@ def data() -> Ratings:
     return _synthetic()
 
 
-@pytest.mark.parametrize("model", _models(), ids=lambda m: type(m).__name__)
+@pytest.mark.parametrize("model", _models(), ids=list(MODELS))
 def test_shared_interface(model: Recommender, data: Ratings, tmp_path: Path) -> None:
     with pytest.raises(NotFittedError):
         model.predict([100], [1000])

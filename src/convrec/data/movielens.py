@@ -1,52 +1,51 @@
-"""MovieLens in its original layouts: registry entries and validating readers.
+"""MovieLens in its original layouts: one registry entry per release, and the readers.
 
-Releases and their files (GroupLens, https://grouplens.org/datasets/movielens/):
-
-======================  ==========================================  ======================
-release                 ratings file (fields)                       movies file
-======================  ==========================================  ======================
-``ml-100k``             ``u.data`` tab: user item rating time       ``u.item`` ``|`` latin-1
-``ml-1m``               ``ratings.dat`` ``::``: same fields         ``movies.dat`` ``::``
-``ml-latest-small``,    ``ratings.csv`` with a header:              ``movies.csv``
-``ml-20m``, ``ml-25m``, ``userId,movieId,rating,timestamp``
-``ml-32m``
-======================  ==========================================  ======================
+Every release (GroupLens, https://grouplens.org/datasets/movielens/) is one
+:class:`~convrec.data.registry.DatasetEntry` below: its zip URL and published checksum (with
+the source named), the zip's folder prefix, the ratings layout (``u.data`` tab,
+``ratings.dat`` ``::``, ``ratings.csv`` with a header), the rating scale, the movies file, the
+expected counts and the terms. :func:`load_movielens` reads any of them by name through the
+one ratings reader (:func:`convrec.data.ratings.read_ratings_file`).
 
 ML-100K also ships the official splits ``u1..u5`` (5 disjoint test folds) and ``ua/ub``
 (10 test ratings per user); :func:`read_ml100k_split` reads them.
 
-Every reader reports a malformed line as ``file:line: what is wrong``. Ratings come back as
-:class:`RawRatings` with the *original* ids; ``convrec.recsys`` maps them to contiguous indices.
-
-Verification: ML-100K files are checked against the sha256 values below (from a verified
-copy). For the other releases no sha256 values are pinned here: :func:`download_release`
-checks the zip against the md5 that GroupLens publishes beside it (``<zip>.md5``) when that
-file can be fetched, and :func:`check_counts` checks the known record counts after reading.
+Checksums. ML-100K's files are pinned by sha256 (from a verified copy). The zips of ML-100K,
+ML-1M, ML-10M, ML-20M and ML-25M are pinned by the md5 that GroupLens publishes beside each
+zip (``<zip>.md5``). ``ml-latest`` and ``ml-latest-small`` change when GroupLens regenerates
+them and ML-32M's published md5 could not be read here, so no value is pinned for those: the
+``.md5`` file is fetched at download time and the record counts are checked after reading.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
+from convrec.data.ratings import RatingsFormatError, RawRatings, read_ratings_file
 from convrec.data.registry import (
+    REGISTRY,
     DatasetEntry,
-    DatasetNotFoundError,
     FileSpec,
+    RatingScale,
+    RatingsLayout,
     locate,
     register,
 )
-from convrec.settings import Settings, get_settings
+from convrec.settings import Settings
 
 __all__ = [
+    "GROUPLENS",
+    "HALF_STARS",
+    "INTEGER_STARS",
     "ML100K_GENRES",
     "ML100K_SPLITS",
-    "RELEASES",
+    "TERMS",
     "MovieLensData",
     "Movies",
     "RatingsFormatError",
@@ -58,6 +57,8 @@ __all__ = [
     "read_ml100k_split",
     "read_movies",
     "read_ratings_file",
+    "release",
+    "releases",
 ]
 
 GROUPLENS = "https://files.grouplens.org/datasets/movielens/"
@@ -66,6 +67,9 @@ TERMS = (
     "no redistribution or commercial use without permission, acknowledge use in publications "
     "(F. M. Harper and J. A. Konstan, ACM TiiS 5(4), 2015)."
 )
+#: ML-100K and ML-1M: whole stars; ML-10M and later: half stars
+INTEGER_STARS = RatingScale(1.0, 5.0, 1.0)
+HALF_STARS = RatingScale(0.5, 5.0, 0.5)
 
 ML100K_GENRES = (
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
@@ -98,86 +102,79 @@ _ML100K_SHA256 = {
     "ub.test": "d54a72d05730d5892062734b2bec73e976f9b713d18c828a18b968d6cce442da",
 }
 
-ML100K = register(
-    DatasetEntry(
-        name="ml-100k",
-        folder="ml-100k",
-        files=tuple(FileSpec(name, sha) for name, sha in _ML100K_SHA256.items()),
-        # The zip's own hash is not pinned (unknown here); every extracted file is checked.
-        archive=(GROUPLENS + "ml-100k.zip", None, "ml-100k/"),
-        licence=TERMS,
-    )
-)
+_MD5_SOURCE = ("GroupLens's published {zip}.md5 ({url}.md5), as quoted by "
+               "github.com/eli-osherovich/papers_with_code datasets/movielens/dl_config.py")
+_NO_MD5 = ("none pinned: {why}; the {zip}.md5 that GroupLens publishes is fetched at download "
+           "time and the record counts are checked after reading")
+_README = "the release's README on grouplens.org"
 
 
-@dataclass(frozen=True)
-class Release:
-    """One MovieLens release other than ML-100K (no pinned sha256; see the module doc)."""
-
-    name: str
-    ratings_file: str
-    movies_file: str
-    n_ratings: int  # known record count, checked after reading (GroupLens READMEs)
-    n_users: int
-
-
-RELEASES: dict[str, Release] = {
-    r.name: r
-    for r in (
-        Release("ml-1m", "ratings.dat", "movies.dat", 1_000_209, 6_040),
-        Release("ml-latest-small", "ratings.csv", "movies.csv", 100_836, 610),
-        Release("ml-20m", "ratings.csv", "movies.csv", 20_000_263, 138_493),
-        Release("ml-25m", "ratings.csv", "movies.csv", 25_000_095, 162_541),
-        Release("ml-32m", "ratings.csv", "movies.csv", 32_000_204, 200_948),
-    )
-}
+def _release(name: str, prefix: str, md5: str | None, layout: RatingsLayout,
+             description: str, why_no_md5: str = "") -> DatasetEntry:
+    url = f"{GROUPLENS}{name}.zip"
+    zip_name = f"{name}.zip"
+    files = ((FileSpec(n, sha) for n, sha in _ML100K_SHA256.items()) if name == "ml-100k"
+             else (FileSpec(layout.ratings_file, ""), FileSpec(layout.movies_file, "")))
+    return register(DatasetEntry(
+        name=name, folder=name, files=tuple(files),
+        archive=(url, f"md5:{md5}" if md5 else None, prefix),
+        checksum_source=(_MD5_SOURCE.format(zip=zip_name, url=url) if md5
+                         else _NO_MD5.format(why=why_no_md5, zip=zip_name)),
+        licence=TERMS, ratings=layout, description=description,
+    ))
 
 
-def _no_registry_download(entry: DatasetEntry, target: Path) -> None:
-    raise DatasetNotFoundError(
-        f"{entry.name} has no pinned sha256 values; download it with "
-        f"`convrec movies download {entry.name}` (checks GroupLens's md5) or pass --data-dir"
-    )
+def _csv(n_ratings: int | None = None, n_users: int | None = None, n_movies: int | None = None,
+         counts_source: str = _README) -> RatingsLayout:
+    """ML-20M and later: ``ratings.csv`` with a header, half stars."""
+    return RatingsLayout("ratings.csv", ",", True, "movies.csv", HALF_STARS, n_ratings,
+                         n_users, n_movies, counts_source)
 
 
-for _rel in RELEASES.values():
-    register(
-        DatasetEntry(
-            name=_rel.name,
-            folder=_rel.name,
-            # sha256 unknown ("" never matches): the registry finds local copies of these
-            # files; downloads go through download_release(), which checks the md5.
-            files=(FileSpec(_rel.ratings_file, ""), FileSpec(_rel.movies_file, "")),
-            licence=TERMS,
-            fetch=_no_registry_download,
-        )
-    )
+def _dat(scale: RatingScale, n_ratings: int, n_users: int, n_movies: int) -> RatingsLayout:
+    """ML-1M and ML-10M: ``ratings.dat`` and ``movies.dat`` separated by ``::``."""
+    return RatingsLayout("ratings.dat", "::", False, "movies.dat", scale, n_ratings, n_users,
+                         n_movies, _README)
 
 
-class RatingsFormatError(ValueError):
-    """A malformed ratings or movies file; the message is ``file:line: what is wrong``."""
+ML100K = _release("ml-100k", "ml-100k/", "0e33842e24a9c977be4e0107933c0723", RatingsLayout(
+    "u.data", "\t", False, "u.item", INTEGER_STARS, 100_000, 943, 1_682, _README),
+    "100,000 ratings (1-5) from 943 users on 1,682 movies, 1998")
+_release("ml-1m", "ml-1m/", "c4d9eecfca2ab87c1945afe126590906",
+         _dat(INTEGER_STARS, 1_000_209, 6_040, 3_883),
+         "1,000,209 ratings (1-5) from 6,040 users, 2003")
+_release("ml-10m", "ml-10M100K/", "ce571fd55effeba0271552578f2648bd",
+         _dat(HALF_STARS, 10_000_054, 69_878, 10_681),
+         "10,000,054 half-star ratings from 69,878 users, 2009")
+_release("ml-20m", "ml-20m/", "cd245b17a1ae2cc31bb14903e1204af3",
+         _csv(20_000_263, 138_493, 27_278),
+         "20,000,263 half-star ratings from 138,493 users, 2015")
+_release("ml-25m", "ml-25m/", "6b51fb2759a8657d3bfcbfc42b592ada",
+         _csv(25_000_095, 162_541, 62_423),
+         "25,000,095 half-star ratings from 162,541 users, 2019")
+_release("ml-32m", "ml-32m/", None, _csv(32_000_204, 200_948, 87_585),
+         "32,000,204 half-star ratings from 200,948 users, 2023",
+         why_no_md5="no published value could be read while this entry was written")
+_release("ml-latest-small", "ml-latest-small/", None, _csv(
+    100_836, 610, 9_742, "the README of the 2018-09 snapshot (the release changes over time)"),
+    "about 100,000 half-star ratings from 610 users (changes over time)",
+    why_no_md5="the release is regenerated over time, so no fixed value exists")
+_release("ml-latest", "ml-latest/", None, _csv(),
+         "the full latest release (changes over time; about 33M ratings)",
+         why_no_md5="the release is regenerated over time, so no fixed value exists")
 
 
-@dataclass(frozen=True)
-class RawRatings:
-    """Ratings with their original ids, one entry per rating.
+def releases() -> tuple[str, ...]:
+    """Every MovieLens release by name, in registry order (for help texts and listings)."""
+    return tuple(name for name, e in REGISTRY.items() if e.ratings is not None)
 
-    Attributes:
-        users: ``(N,)`` original user ids (int64, or str for generic CSV files).
-        items: ``(N,)`` original item ids.
-        ratings: ``(N,)`` float32.
-        timestamps: ``(N,)`` int64 seconds, or None when the file has none.
-        source: where the ratings came from (a path), for messages.
-    """
 
-    users: NDArray[np.generic]
-    items: NDArray[np.generic]
-    ratings: NDArray[np.float32]
-    timestamps: NDArray[np.int64] | None
-    source: str = ""
-
-    def __len__(self) -> int:
-        return int(self.ratings.shape[0])
+def release(name: str) -> DatasetEntry:
+    """The registry entry of a MovieLens release (``KeyError`` listing the known ones)."""
+    entry = REGISTRY.get(name)
+    if entry is None or entry.ratings is None:
+        raise KeyError(f"unknown MovieLens release {name!r}; known: {', '.join(releases())}")
+    return entry
 
 
 @dataclass(frozen=True)
@@ -192,6 +189,14 @@ class Movies:
     def __len__(self) -> int:
         return int(self.ids.shape[0])
 
+    def fingerprint(self) -> str:
+        """16 hex digits of the sha256 of the ids and titles: a model file stores it, so that
+        a model is never shown with another release's titles."""
+        digest = hashlib.sha256(np.ascontiguousarray(self.ids, dtype=np.int64).tobytes())
+        for title in self.titles:
+            digest.update(title.encode("utf-8") + b"\x00")
+        return digest.hexdigest()[:16]
+
 
 @dataclass(frozen=True)
 class MovieLensData:
@@ -201,147 +206,6 @@ class MovieLensData:
     ratings: RawRatings
     movies: Movies
     folder: Path
-
-
-def _first_bad_line(lines: Sequence[str], n_fields: int, sep: str, numeric: Sequence[int],
-                    path: Path, first_line: int) -> str | None:
-    """Find the first malformed line (slow path, run only after a fast parse failed)."""
-    for k, line in enumerate(lines):
-        where = f"{path}:{first_line + k}"
-        if not line.strip():
-            return f"{where}: empty line"
-        fields = line.split(sep)
-        if len(fields) != n_fields:
-            return f"{where}: expected {n_fields} fields separated by {sep!r}, got {len(fields)}"
-        for col in numeric:
-            try:
-                value = float(fields[col])
-            except ValueError:
-                return f"{where}: field {col + 1} is {fields[col]!r}, not a number"
-            if not np.isfinite(value):
-                return f"{where}: field {col + 1} is {fields[col]!r}, not a finite number"
-    return None
-
-
-def _ids(column: NDArray[np.generic]) -> NDArray[np.generic]:
-    """Integer ids when every id is an integer, else str (fixed width, saves without pickle)."""
-    try:
-        return column.astype(np.int64)
-    except (ValueError, TypeError, OverflowError):
-        return column.astype(str)
-
-
-def read_ratings_file(
-    path: str | Path,
-    sep: str = "\t",
-    columns: Sequence[str | int] = ("user", "item", "rating", "timestamp"),
-    header: bool = False,
-    encoding: str = "utf-8",
-    rating_range: tuple[float, float] | None = None,
-) -> RawRatings:
-    """Read a delimited ratings file: one rating per line.
-
-    Args:
-        path: the file (``u.data``, ``ratings.dat``, ``ratings.csv`` or any CSV).
-        sep: field separator (``"\\t"``, ``"::"``, ``","``...).
-        columns: the role of each field, in file order: ``"user"``, ``"item"``, ``"rating"``,
-            optionally ``"timestamp"``; ``None``/``""`` ignores a field. With ``header=True``
-            a mapping can also use header names: ``columns=("userId", "movieId", "rating")``
-            picks those named columns in that role order (user, item, rating[, timestamp]).
-        header: the first line names the columns (skipped, or used by name as above).
-        encoding: text encoding (ML-100K's ``u.item`` is latin-1; ratings files are ASCII).
-        rating_range: optional inclusive ``(low, high)``; ratings outside raise.
-
-    Returns:
-        :class:`RawRatings` with ``(N,)`` arrays.
-
-    Raises:
-        FileNotFoundError: no such file.
-        RatingsFormatError: ``file:line: reason`` for the first malformed line.
-    """
-    import pandas as pd
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"ratings file not found: {path}")
-    text = path.read_text(encoding=encoding)
-    lines = text.splitlines()
-    first_line = 1
-    names: list[str]
-    roles = ("user", "item", "rating", "timestamp")
-    if header:
-        if not lines:
-            raise RatingsFormatError(f"{path}:1: empty file, expected a header line")
-        head = [h.strip() for h in lines[0].split(sep)]
-        lines = lines[1:]
-        first_line = 2
-        if all(isinstance(c, str) and c in head for c in columns if c):
-            picked = [str(c) for c in columns]
-            names = [""] * len(head)
-            for role, col in zip(roles, picked, strict=False):
-                names[head.index(col)] = role
-        else:
-            names = [str(c) if c else "" for c in columns]
-            if len(names) != len(head):
-                raise RatingsFormatError(
-                    f"{path}:1: header has {len(head)} fields ({', '.join(head)}), columns= "
-                    f"names {len(names)}; give one role per field or header names"
-                )
-    else:
-        names = [str(c) if c else "" for c in columns]
-    for required in ("user", "item", "rating"):
-        if required not in names:
-            raise ValueError(
-                f"columns must map a field to {required!r}, got columns={tuple(columns)!r}; "
-                "allowed roles: user, item, rating, timestamp"
-            )
-    n_fields = len(names)
-    numeric = [k for k, n in enumerate(names) if n in ("rating", "timestamp")]
-    if not lines:
-        raise RatingsFormatError(f"{path}: no ratings in the file")
-    body = "\n".join(lines)
-    one_char = sep if len(sep) == 1 else "\x1f"
-    if len(sep) > 1:
-        body = body.replace(sep, one_char)
-    import io
-
-    frame = None
-    try:
-        frame = pd.read_csv(
-            io.StringIO(body), sep=one_char, header=None, dtype=str, skip_blank_lines=False,
-            names=list(range(n_fields)), keep_default_na=False, engine="c",
-        )
-    except Exception:
-        frame = None
-    problem: str | None = None
-    if frame is None or frame.shape[1] != n_fields:
-        problem = _first_bad_line(lines, n_fields, sep, numeric, path, first_line)
-    else:
-        blank = np.array((frame == "").any(axis=1).to_numpy(), dtype=bool)
-        parsed: dict[str, NDArray[np.float64]] = {}
-        for k in numeric:
-            vals = pd.to_numeric(frame[k], errors="coerce").to_numpy(dtype=np.float64)
-            parsed[names[k]] = vals
-            blank |= ~np.isfinite(vals)
-        if blank.any():
-            bad = int(np.flatnonzero(blank)[0])
-            problem = _first_bad_line(lines[bad:bad + 1], n_fields, sep, numeric, path,
-                                      first_line + bad) or f"{path}:{first_line + bad}: bad line"
-    if problem is not None or frame is None:
-        raise RatingsFormatError(problem or f"{path}: cannot parse")
-    ratings = parsed["rating"].astype(np.float32)
-    if rating_range is not None:
-        lo, hi = rating_range
-        outside = (ratings < lo) | (ratings > hi)
-        if outside.any():
-            bad = int(np.flatnonzero(outside)[0])
-            raise RatingsFormatError(
-                f"{path}:{first_line + bad}: rating {ratings[bad]:g} is outside {lo:g}..{hi:g}"
-            )
-    times = parsed["timestamp"].astype(np.int64) if "timestamp" in parsed else None
-    users = _ids(frame[names.index("user")].str.strip().to_numpy())
-    items = _ids(frame[names.index("item")].str.strip().to_numpy())
-    return RawRatings(users, items, ratings, times, str(path))
 
 
 _YEAR = re.compile(r"\((\d{4})\)\s*$")
@@ -390,7 +254,11 @@ def read_movies(path: str | Path) -> Movies:
     else:
         is_item = name == "u.item"
         sep = "|" if is_item else "::"
-        text = path.read_text(encoding="latin-1")
+        raw = path.read_bytes()
+        try:  # ML-100K and ML-1M are latin-1, later .dat files UTF-8
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
         for k, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
@@ -423,33 +291,29 @@ def read_movies(path: str | Path) -> Movies:
 
 
 def _ratings_in(folder: Path, name: str) -> RawRatings:
-    if name == "ml-100k":
-        return read_ratings_file(folder / "u.data", "\t", rating_range=(1, 5))
-    rel = RELEASES[name]
-    if rel.ratings_file.endswith(".dat"):
-        return read_ratings_file(folder / rel.ratings_file, "::", rating_range=(0.5, 5))
-    return read_ratings_file(folder / rel.ratings_file, ",",
-                             ("userId", "movieId", "rating", "timestamp"), header=True,
-                             rating_range=(0.5, 5))
+    layout = release(name).ratings
+    assert layout is not None
+    return read_ratings_file(folder / layout.ratings_file, layout.sep,
+                             header=layout.header, scale=layout.scale)
 
 
 def check_counts(name: str, ratings: RawRatings) -> None:
-    """Check the known record counts of a release (the check we can make without sha256).
+    """Check the published record counts of a release (where its sha256 is not pinned, the
+    check that a copy is whole).
 
     Raises:
-        RatingsFormatError: the counts differ from GroupLens's README.
+        RatingsFormatError: the counts differ from the registry entry's.
     """
-    if name == "ml-100k":
-        want_n, want_users = 100_000, 943
-    elif name in RELEASES:
-        want_n, want_users = RELEASES[name].n_ratings, RELEASES[name].n_users
-    else:
-        return
+    layout = release(name).ratings
+    assert layout is not None
+    if layout.n_ratings is None or layout.n_users is None:
+        return  # a release that changes over time: nothing fixed to check
     got_users = len(np.unique(ratings.users))
-    if len(ratings) != want_n or got_users != want_users:
+    if len(ratings) != layout.n_ratings or got_users != layout.n_users:
         raise RatingsFormatError(
             f"{ratings.source}: {len(ratings):,} ratings from {got_users:,} users, but {name} "
-            f"has {want_n:,} from {want_users:,}; the copy is incomplete or not {name}"
+            f"has {layout.n_ratings:,} from {layout.n_users:,} ({layout.counts_source}); the "
+            f"copy is incomplete or not {name}"
         )
 
 
@@ -457,75 +321,46 @@ def locate_release(
     name: str, data_dir: Path | str | None = None, settings: Settings | None = None,
     download: bool = True,
 ) -> Path:
-    """The folder of a MovieLens release: local copies first, then a verified download."""
-    if name != "ml-100k" and name not in RELEASES:
-        known = ", ".join(["ml-100k", *RELEASES])
-        raise KeyError(f"unknown MovieLens release {name!r}; known: {known}")
-    if name == "ml-100k":
-        return locate(name, data_dir=data_dir, settings=settings, download=download)
-    try:
-        return locate(name, data_dir=data_dir, settings=settings, download=False)
-    except DatasetNotFoundError:
-        settings = settings or get_settings()
-        if data_dir is not None or not download or settings.offline:
-            raise
-    return download_release(name, settings)
+    """The folder of a MovieLens release: ``data_dir`` (a folder or the zip), then
+    ``CONVREC_DATA``, the cache, then a verified download (see
+    :func:`convrec.data.registry.locate`)."""
+    release(name)
+    return locate(name, data_dir=data_dir, settings=settings, download=download)
 
 
 def download_release(name: str, settings: Settings | None = None) -> Path:
-    """Download a release zip from GroupLens into the cache and extract it.
+    """Download a release zip from GroupLens into the cache (checked against its published
+    checksum), extract it, and check its record counts. The terms of use are the entry's
+    ``licence``: the faces show them, the library never prints.
 
-    ML-100K goes through the registry (each file's sha256 checked). Other releases are
-    checked against GroupLens's published ``<zip>.md5`` when that can be fetched; a warning
-    says so when it cannot. Prints the terms of use first.
+    Raises:
+        DatasetNotFoundError: offline, or the download failed (one line with the fix).
     """
-    import warnings
-    import zipfile
-
-    import pooch
-
-    settings = settings or get_settings()
-    if settings.offline:
-        raise DatasetNotFoundError(f"CONVREC_OFFLINE is set; cannot download {name}")
-    print(TERMS)
-    if name == "ml-100k":
-        return locate("ml-100k", settings=settings, download=True)
-    if name not in RELEASES:
-        raise KeyError(f"unknown MovieLens release {name!r}; known: ml-100k, {', '.join(RELEASES)}")
-    cache = settings.cache_dir / "data"
-    cache.mkdir(parents=True, exist_ok=True)
-    url = f"{GROUPLENS}{name}.zip"
-    known: str | None = None
-    try:
-        md5_file = pooch.retrieve(url + ".md5", known_hash=None, path=cache)
-        digest = Path(md5_file).read_text().split()[0]
-        if re.fullmatch(r"[0-9a-f]{32}", digest):
-            known = f"md5:{digest}"
-    except Exception as exc:
-        warnings.warn(f"{name}: no md5 from GroupLens ({exc}); only record counts are checked",
-                      stacklevel=2)
-    archive = pooch.retrieve(url, known_hash=known, path=cache, progressbar=True)
-    target = cache / name
-    rel = RELEASES[name]
-    with zipfile.ZipFile(archive) as zf:
-        for member in (rel.ratings_file, rel.movies_file):
-            tmp = target / (member + ".part")
-            target.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(zf.read(f"{name}/{member}"))
-            tmp.replace(target / member)
-    check_counts(name, _ratings_in(target, name))
-    return target
+    folder = locate_release(name, settings=settings, download=True)
+    check_counts(name, _ratings_in(folder, name))
+    return folder
 
 
 def load_movielens(
     name: str = "ml-100k", data_dir: Path | str | None = None, settings: Settings | None = None,
     download: bool = True,
 ) -> MovieLensData:
-    """Locate (or download) a release and read all its ratings and movie metadata."""
+    """Locate (or download) a release and read all its ratings and movie metadata.
+
+    Args:
+        name: a release (:func:`releases`): ``ml-100k``, ``ml-1m``, ..., ``ml-latest``.
+        data_dir: a folder holding ``<name>/``, the release's own folder, or its zip.
+        settings: where ``CONVREC_DATA`` and the cache are.
+        download: allow a verified download when nothing is local.
+
+    Returns:
+        :class:`MovieLensData`: ``(N,)`` ratings with original ids, and the movies.
+    """
+    entry = release(name)
+    assert entry.ratings is not None
     folder = locate_release(name, data_dir=data_dir, settings=settings, download=download)
-    movies_file = "u.item" if name == "ml-100k" else RELEASES[name].movies_file
-    return MovieLensData(name, _ratings_in(folder, name), read_movies(folder / movies_file),
-                         folder)
+    return MovieLensData(name, _ratings_in(folder, name),
+                         read_movies(folder / entry.ratings.movies_file), folder)
 
 
 def read_ml100k_split(folder: str | Path, split: str) -> tuple[RawRatings, RawRatings]:
@@ -533,5 +368,5 @@ def read_ml100k_split(folder: str | Path, split: str) -> tuple[RawRatings, RawRa
     if split not in ML100K_SPLITS:
         raise ValueError(f"split must be one of {', '.join(ML100K_SPLITS)}, got split={split!r}")
     folder = Path(folder)
-    return (read_ratings_file(folder / f"{split}.base", rating_range=(1, 5)),
-            read_ratings_file(folder / f"{split}.test", rating_range=(1, 5)))
+    return (read_ratings_file(folder / f"{split}.base", "\t", header=False, scale=INTEGER_STARS),
+            read_ratings_file(folder / f"{split}.test", "\t", header=False, scale=INTEGER_STARS))

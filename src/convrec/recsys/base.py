@@ -11,26 +11,31 @@ Shared behaviour, written once here:
 * ``similar_items(item, n)``: cosine similarity on the model's item vectors.
 * ``fold_in(ratings)``: a vector for a brand-new user from ``{item_id: rating}``, no retraining;
   ``recommend_vector`` ranks items for it.
-* ``save(path)`` / ``load(path)``: one ``.npz`` file holding arrays and a JSON header, written
-  atomically, read with ``allow_pickle=False``.
+* ``save(path)`` / ``load(path)``: one ``.npz`` file with a versioned header and a checksum
+  (:mod:`convrec.recsys.persistence`), written atomically, read with ``allow_pickle=False``.
+
+Capabilities are class attributes that the registry, the faces and the scale engine read
+(never a class name): ``rates`` (predicts ratings on the dataset's scale), ``ranks`` (ranks
+items for a user), ``has_factors`` (``user_factors_``/``item_factors_`` score as
+``item_bias + P Qᵀ``), ``folds_in`` (takes a brand-new user's ratings without retraining).
 """
 
 from __future__ import annotations
 
 import inspect
-import json
-import os
-import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from convrec.recsys.ratings import Ratings, _key
+
+if TYPE_CHECKING:
+    from convrec.recsys.persistence import Provenance
 
 __all__ = [
     "MODEL_CLASSES",
@@ -41,8 +46,6 @@ __all__ = [
     "load_model",
     "register_model",
 ]
-
-FORMAT_VERSION = 1
 
 
 class NotFittedError(ValueError):
@@ -73,12 +76,18 @@ class Recommendation:
     because: tuple[Any, ...] = ()
 
 
+#: the model classes imported so far, by class name (the vocabulary is the model registry,
+#: :mod:`convrec.recsys.registry`; this only records which of its classes are loaded)
 MODEL_CLASSES: dict[str, type[Recommender]] = {}
 _R = TypeVar("_R", bound="type[Recommender]")
 
 
 def register_model(cls: _R) -> _R:
-    """Class decorator: make a model loadable by name."""
+    """Class decorator: check that a model class has its entry in the model registry (so the
+    CLI, evaluation and persistence know it) and record it as loaded."""
+    from convrec.recsys.registry import spec_of
+
+    spec_of(cls)  # raises, naming the registry, for a class without an entry
     MODEL_CLASSES[cls.__name__] = cls
     return cls
 
@@ -88,6 +97,11 @@ class Recommender:
     ranking-only models set ``task = "ranking"`` and implement ``_score_rows``."""
 
     task: ClassVar[str] = "rating"
+    #: capabilities (see the module doc); ``rates`` follows ``task`` unless a class sets it
+    rates: ClassVar[bool] = True
+    ranks: ClassVar[bool] = True
+    has_factors: ClassVar[bool] = False
+    folds_in: ClassVar[bool] = True
     #: shrinkage of the fallback biases
     fallback_reg: ClassVar[float] = 10.0
 
@@ -104,6 +118,11 @@ class Recommender:
     fallback_item_bias_: NDArray[np.float64]
     rating_range_: tuple[float, float]
     fit_seconds_: float
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "rates" not in cls.__dict__:
+            cls.rates = cls.task == "rating"
 
     # --- scikit-learn estimator protocol -------------------------------------------------
     @classmethod
@@ -441,42 +460,13 @@ class Recommender:
         return self._with_reasons(top, scores, items, values)
 
     # --- persistence ----------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        """Write the fitted model to one ``.npz`` file (arrays + a JSON header), atomically:
-        a temporary file in the same folder is renamed over ``path``. No pickle."""
-        self._check_fitted()
-        path = Path(path)
-        arrays: dict[str, NDArray[Any]] = {}
-        scalars: dict[str, Any] = {}
-        for name, value in vars(self).items():
-            if not name.endswith("_") or name.startswith("_"):
-                continue
-            if isinstance(value, np.ndarray):
-                if value.dtype == object:
-                    value = value.astype(str)
-                arrays[name] = value
-            elif isinstance(value, np.generic):
-                scalars[name] = value.item()
-            else:
-                scalars[name] = value
-        header = {"format": FORMAT_VERSION, "class": type(self).__name__,
-                  "params": self.get_params(), "attributes": scalars}
-        try:
-            blob = json.dumps(header)
-        except TypeError as exc:
-            raise TypeError(f"{type(self).__name__}: a fitted attribute is not JSON: {exc}"
-                            ) from exc
-        arrays["__header__"] = np.frombuffer(blob.encode("utf-8"), dtype=np.uint8)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **arrays)  # type: ignore[arg-type]
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+    def save(self, path: str | Path, provenance: Provenance | None = None) -> Path:
+        """Write the fitted model to one ``.npz`` file (its registry schema, a versioned header
+        with a checksum and the release it was trained on), atomically. No pickle. See
+        :func:`convrec.recsys.persistence.save_model`."""
+        from convrec.recsys.persistence import save_model
+
+        return save_model(self, path, provenance)
 
     @classmethod
     def load(cls, path: str | Path) -> Recommender:
@@ -488,28 +478,7 @@ class Recommender:
 
 
 def load_model(path: str | Path) -> Recommender:
-    """Load any saved model (``allow_pickle=False``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"model file not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            header = json.loads(bytes(data["__header__"]).decode("utf-8"))
-            arrays = {k: data[k] for k in data.files if k != "__header__"}
-    except (ValueError, KeyError, OSError) as exc:
-        raise ValueError(f"{path} is not a convrec model file ({exc})") from exc
-    if header.get("format") != FORMAT_VERSION:
-        raise ValueError(f"{path}: model format {header.get('format')!r}, "
-                         f"expected {FORMAT_VERSION}")
-    name = header["class"]
-    if name == "EmbeddingDotBias" and name not in MODEL_CLASSES:
-        import convrec.recsys.models.torch_mf  # noqa: F401 - registers the class
-    if name not in MODEL_CLASSES:
-        raise ValueError(f"{path}: unknown model class {name!r}; known: {', '.join(MODEL_CLASSES)}")
-    params = {k: tuple(v) if isinstance(v, list) else v for k, v in header["params"].items()}
-    model = MODEL_CLASSES[name](**params)
-    for key, value in header["attributes"].items():
-        setattr(model, key, tuple(value) if isinstance(value, list) else value)
-    for key, arr in arrays.items():
-        setattr(model, key, arr)
-    return model
+    """Load any saved model (see :func:`convrec.recsys.persistence.load_model`)."""
+    from convrec.recsys.persistence import load_model as _load
+
+    return _load(path)

@@ -1,8 +1,9 @@
 """ML-25M-size data on one machine: lean loading, batched top-N for all users, synthetic data.
 
-* :func:`load_ratings` reads a ratings CSV or Parquet file straight into compact arrays
-  (int32 indices, float32 ratings; no per-rating Python objects) and caches the mapped arrays
-  as one ``.npz`` next to nothing else: the second load of 25M ratings takes about a second.
+* :func:`load_ratings` reads a ratings file through the one ratings reader
+  (:func:`convrec.data.ratings.read_ratings_file`: delimited text or Parquet, int32 ids,
+  float32 ratings, no per-rating Python objects) and caches the mapped arrays as one ``.npz``:
+  the second load of 25M ratings takes about a second.
 * :func:`recommend_all` ranks every item for every user in blocks of users (float32 scores,
   ``argpartition``), so the memory is ``batch_size × n_items`` floats whatever the user count.
 * :func:`synthetic_ratings` makes an ML-25M-shaped data set (power-law item popularity, a
@@ -19,82 +20,18 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from convrec.data.movielens import RawRatings
+from convrec.data.ratings import COLUMN_NAMES, read_ratings_file
 from convrec.recsys.base import Recommender
 from convrec.recsys.ratings import Ratings
 
 __all__ = ["COLUMN_NAMES", "load_ratings", "recommend_all", "synthetic_ratings"]
 
-#: accepted header names for each role (first match wins)
-COLUMN_NAMES: dict[str, tuple[str, ...]] = {
-    "user": ("user", "userId", "user_id", "userid"),
-    "item": ("item", "movieId", "item_id", "itemId", "movie_id", "itemid"),
-    "rating": ("rating", "score", "value"),
-    "timestamp": ("timestamp", "time", "ts"),
-}
-
-
-def _pick_columns(header: list[str], path: Path) -> dict[str, str]:
-    roles: dict[str, str] = {}
-    for role, names in COLUMN_NAMES.items():
-        found = [h for h in names if h in header]
-        if found:
-            roles[role] = found[0]
-        elif role != "timestamp":
-            raise ValueError(f"{path}: no {role} column; the header has {', '.join(header)}; "
-                             f"expected one of {', '.join(names)}")
-    return roles
-
-
-def _ids(column: NDArray[np.generic]) -> NDArray[np.generic]:
-    if column.dtype.kind in "iu":
-        return column.astype(np.int64)
-    try:
-        return column.astype(np.int64)
-    except (ValueError, TypeError, OverflowError):
-        return column.astype(str)
-
-
-def _read_table(path: Path) -> RawRatings:
-    import pandas as pd
-
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        import pyarrow.parquet as pq
-
-        header = pq.read_schema(path).names
-        roles = _pick_columns(header, path)
-        table = pq.read_table(path, columns=list(roles.values()))
-        cols = {role: table.column(name).to_numpy() for role, name in roles.items()}
-    elif suffix in (".csv", ".tsv", ".txt"):
-        sep = "\t" if suffix == ".tsv" else ","
-        with path.open(encoding="utf-8") as fh:
-            header = [h.strip().strip('"') for h in fh.readline().rstrip("\n").split(sep)]
-        roles = _pick_columns(header, path)
-        dtypes: dict[str, Any] = {roles["rating"]: np.float32}
-        if "timestamp" in roles:
-            dtypes[roles["timestamp"]] = np.int64
-        frame = pd.read_csv(path, sep=sep, usecols=list(roles.values()), dtype=dtypes,
-                            engine="c")
-        cols = {role: frame[name].to_numpy() for role, name in roles.items()}
-        del frame
-    else:
-        raise ValueError(f"{path}: unknown ratings format {suffix!r}; expected .csv, .tsv or "
-                         ".parquet")
-    ratings = np.asarray(cols["rating"], dtype=np.float32)
-    if not np.isfinite(ratings).all():
-        bad = int(np.flatnonzero(~np.isfinite(ratings))[0])
-        raise ValueError(f"{path}: rating {bad + 1} is {ratings[bad]!r}, not a finite number")
-    times = cols.get("timestamp")
-    return RawRatings(_ids(np.asarray(cols["user"])), _ids(np.asarray(cols["item"])), ratings,
-                      None if times is None else np.asarray(times, dtype=np.int64), str(path))
-
-
 def load_ratings(path: str | Path, cache_dir: str | Path | None = None) -> Ratings:
-    """Read a ratings CSV/TSV/Parquet file (with a header) into :class:`Ratings`.
+    """Read a ratings file (CSV/TSV/``::`` text or Parquet) into :class:`Ratings`.
 
-    Columns are found by name (:data:`COLUMN_NAMES`: MovieLens' ``userId,movieId,rating,
-    timestamp`` or ``user,item,rating``); ids may be integers of any size or strings.
+    Columns are found by header name (:data:`COLUMN_NAMES`: MovieLens' ``userId,movieId,
+    rating,timestamp`` or ``user,item,rating``), or by position without a header; ids may be
+    integers of any size or strings. Bad lines raise ``file:line: reason``.
 
     Args:
         path: the file.
@@ -117,7 +54,7 @@ def load_ratings(path: str | Path, cache_dir: str | Path | None = None) -> Ratin
                 times = z["timestamps"] if "timestamps" in z.files else None
                 return Ratings(z["users"], z["items"], z["ratings"], times, z["user_ids"],
                                z["item_ids"])
-    ratings = Ratings.from_raw(_read_table(path))
+    ratings = Ratings.from_raw(read_ratings_file(path))
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         arrays = {"users": ratings.users, "items": ratings.items, "ratings": ratings.ratings,
@@ -160,8 +97,8 @@ def recommend_all(model: Recommender, n: int = 10, batch_size: int = 1024,
     out = np.full((n_users, n), -1, dtype=np.int32)
     P: NDArray[np.float64] = getattr(model, "user_factors_", np.zeros((n_users, 0)))
     Q: NDArray[np.float64] = getattr(model, "item_factors_", np.zeros((n_items, 0)))
-    # rating factor models, and ImplicitALS, score as item_bias + P Qᵀ (EASE has no factors)
-    factor = Q.shape[1] > 0 and (model.task == "rating" or type(model).__name__ == "ImplicitALS")
+    # factor models score as item_bias + P Qᵀ (the user bias and the link keep the order)
+    factor = model.has_factors and Q.shape[1] > 0
     Qt = np.ascontiguousarray(Q.T, dtype=np.float32)  # (k, n_items)
     bias = np.asarray(getattr(model, "item_bias_", np.zeros(n_items)), dtype=np.float32)
     dead = model.item_counts_ == 0

@@ -24,6 +24,8 @@ class FactorModel(Recommender):
     fastai's ``EmbeddingDotBias``.
     """
 
+    has_factors = True
+
     global_mean_: float
     user_bias_: NDArray[np.float64]
     item_bias_: NDArray[np.float64]

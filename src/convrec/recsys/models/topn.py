@@ -144,6 +144,8 @@ class ImplicitALS(_RankingModel):
     (default: the active session, else ``local[*]``); the factors come back into this model.
     """
 
+    has_factors = True
+
     def __init__(self, factors: int = 32, reg: float = 0.01, alpha: float = 1.0,
                  iterations: int = 15, seed: int = 0, engine: str = "local",
                  master: str | None = None) -> None:
