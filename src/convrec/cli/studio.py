@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from convrec.cli.common import DataDirOption, console, err_console
+from convrec.cli.common import DataDirOption, console, err_console, fail
 
 
 def studio(
@@ -41,14 +41,18 @@ def studio(
 
     from convrec.settings import get_settings
     from convrec.web import Services, create_app
+    from convrec.web.db import DatabaseStartupError
 
     settings = get_settings(data_dir=data_dir, host=host, port=port, database_url=database_url)
     services = Services.defaults(settings, progress=True)
+    try:  # the database first: a bad URL is one line now, not after minutes of training
+        app = create_app(settings, services)
+    except DatabaseStartupError as exc:
+        fail(str(exc))
     if warm:
         console.print("loading the studio's models (first start trains them)...")
         for what, why in services.warm_up().items():
             err_console.print(f"[yellow]warning:[/] {what} unavailable: {why}", soft_wrap=True)
-    app = create_app(settings, services)
     if settings.host not in ("127.0.0.1", "localhost", "::1"):
         err_console.print(
             f"[yellow]warning:[/] binding {settings.host}: the studio is reachable from other "

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from convrec import __version__
 from convrec.settings import Settings, get_settings
-from convrec.web.db import Database, migrate
+from convrec.web.db import Database, check_database
 from convrec.web.errors import error_body, install_error_handlers, too_large_message
 from convrec.web.services import Services
 
@@ -129,17 +129,18 @@ def create_app(
         settings: configuration (``None``: :func:`convrec.settings.get_settings`).
         services: the models it serves (``None``: :meth:`Services.defaults`, which loads or
             trains the default models on first use).
-        database_url: overrides ``settings.resolved_database_url``. The database is migrated
-            to the newest revision here, before the app answers anything.
+        database_url: overrides ``settings.resolved_database_url``. The database is checked
+            (reachable, migrated to the newest revision, writable) here, before the app
+            answers anything; :class:`convrec.web.db.DatabaseStartupError` says why not.
     """
     from convrec.web.routers import auth, conv, mnist, movies, pages, ratings
 
     settings = settings or get_settings()
     services = services or Services.defaults(settings)
-    database = Database(database_url or settings.resolved_database_url)
+    url = database_url or settings.resolved_database_url
+    database = Database(url, check_database(url))  # one line if unusable, before any model
     # base64 makes an upload 4/3 larger; 64 KiB more for the JSON around it
     max_body = settings.limits.max_upload_bytes * 4 // 3 + 65_536
-    migrate(database.engine)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

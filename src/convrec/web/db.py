@@ -16,13 +16,22 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["Database", "make_engine", "migrate"]
+__all__ = ["Database", "DatabaseStartupError", "check_database", "make_engine", "migrate"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 #: Connections per engine: more than the 40 worker threads that run sync routes (anyio's
 #: default), so a burst of requests queues on the database, never on an empty pool.
-POOL: dict[str, Any] = {"pool_size": 20, "max_overflow": 30, "pool_timeout": 60}
+#: ``hide_parameters``: an error message never carries a statement's values (password and
+#: token hashes) into a log line or an answer.
+POOL: dict[str, Any] = {
+    "pool_size": 20, "max_overflow": 30, "pool_timeout": 60, "hide_parameters": True,
+}
+
+
+class DatabaseStartupError(RuntimeError):
+    """The database URL cannot be used: one line naming the URL (password hidden), the
+    reason and the fix; raised at start-up, before any model loads."""
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -37,13 +46,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def make_engine(database_url: str) -> Engine:
     """An engine for ``database_url``; SQLite gets its folder created and the pragmas above.
 
-    PostgreSQL URLs written ``postgresql://`` use psycopg 3 (``postgresql+psycopg://``).
+    PostgreSQL URLs written ``postgresql://`` use psycopg 3 (``postgresql+psycopg://``)
+    behind SQLAlchemy's connection pool (pre-pinged: a restarted server is reconnected to).
     """
     url = make_url(database_url)
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
     if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
+        if url.database and url.database != ":memory:" and not url.query.get("uri"):
             Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 10}, **POOL
@@ -68,12 +78,63 @@ def migrate(database_url: str | Engine) -> None:
         engine.dispose()
 
 
+def _shown(database_url: str) -> str:
+    try:
+        return make_url(database_url).render_as_string(hide_password=True)
+    except Exception:
+        return repr(database_url[:80])
+
+
+def check_database(database_url: str) -> Engine:
+    """Open ``database_url``, migrate it and prove that it takes a write; return its engine.
+
+    Raises:
+        DatabaseStartupError: one line (URL with its password hidden, the reason, the fix)
+            for a URL that does not parse, a driver that is not installed, a server that
+            does not answer, an unusable SQLite path, or a read-only database.
+    """
+    from sqlalchemy import text
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+    from convrec.web.errors import database_fault_reason
+
+    shown = _shown(database_url)
+    try:
+        engine = make_engine(database_url)
+    except (NoSuchModuleError, ImportError) as exc:  # before ArgumentError: a subclass
+        raise DatabaseStartupError(
+            f"database URL {shown}: no driver for it ({exc}); SQLite and PostgreSQL "
+            "(postgresql://, psycopg 3) are supported"
+        ) from None
+    except ArgumentError as exc:
+        raise DatabaseStartupError(
+            f"database URL {shown} is not a URL ({exc}); use e.g. sqlite:///path/studio.db or "
+            "postgresql://user:password@host:5432/name"
+        ) from None
+    except OSError as exc:  # the SQLite folder cannot be created
+        raise DatabaseStartupError(
+            f"database URL {shown}: its folder cannot be created ({exc.strerror or exc}: "
+            f"{exc.filename or ''}); choose a writable path with DATABASE_URL or --database-url"
+        ) from None
+    try:
+        migrate(engine)
+        with engine.connect() as connection:  # a write that is rolled back: read-only?
+            connection.execute(text("UPDATE alembic_version SET version_num = version_num"))
+            connection.rollback()
+    except (SQLAlchemyError, OSError) as exc:
+        engine.dispose()
+        raise DatabaseStartupError(
+            f"database URL {shown} cannot be used: {database_fault_reason(exc)}"
+        ) from None
+    return engine
+
+
 class Database:
     """One engine and its session factory, shared by every request of an app."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, engine: Engine | None = None) -> None:
         self.url = database_url
-        self.engine = make_engine(database_url)
+        self.engine = engine if engine is not None else make_engine(database_url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def session(self) -> Iterator[Session]:

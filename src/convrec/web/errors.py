@@ -95,7 +95,10 @@ def database_fault_reason(exc: BaseException) -> str:
     elif "full" in text or "no space" in text:
         why = "the database's disk is full"
         fix = "free space on the disk that holds the database"
-    elif any(w in text for w in ("connect", "could not", "unable to open", "timeout",
+    elif "unable to open" in text:
+        why = "the database file cannot be opened"
+        fix = "check that its folder exists and is writable, or set DATABASE_URL"
+    elif any(w in text for w in ("connect", "could not", "timeout",
                                  "terminat", "closed", "refused")):
         why = "the database is unreachable"
         fix = "check that the database server is running and DATABASE_URL is right"
