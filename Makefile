@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt 2>/dev/null | cksum | cut -d' ' -f1)
 export CONVREC_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 
-.PHONY: run test test-slow lint bench install clean sysdeps
+.PHONY: run test test-fast test-slow lint bench install clean sysdeps
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,8 +27,13 @@ lint: $(STAMP)
 sysdeps:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium chromium-driver; }
 
+# everything CI needs: lint, then every test (the slow ones too: the tutorials, the docs build)
 test: lint sysdeps
 	$(VENV)/bin/pytest -q
+
+# the edit loop: no slow test, no browser
+test-fast: $(STAMP)
+	$(VENV)/bin/pytest -q -m 'not slow and not browser'
 
 test-slow: $(STAMP)
 	$(VENV)/bin/pytest -q -m slow
@@ -40,7 +45,7 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
 
-# the documentation site, built strictly into build/site/ with the tutorials executed
+# the documentation site, built strictly into build/site/, the tutorials shown as stored
 .PHONY: docs
 docs: $(STAMP)
-	NO_MKDOCS_2_WARNING=1 CONVREC_DOCS_EXECUTE=true $(VENV)/bin/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict

@@ -18,6 +18,8 @@ import pytest
 
 from tests.docs.conftest import ROOT, TUTORIALS
 
+pytestmark = pytest.mark.slow  # three strict site builds: minutes on two cores
+
 
 def _build(config: Path, site: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CONVREC_DOCS_EXECUTE": "false", "NO_MKDOCS_2_WARNING": "1"}

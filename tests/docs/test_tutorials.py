@@ -1,14 +1,19 @@
-"""The tutorials run top to bottom on the real datasets, in bounded time.
+"""The tutorials run top to bottom on the real datasets.
 
-Each notebook is executed by a fresh kernel with ``CONVREC_DATA`` pointing at the shared
+Each notebook is executed once, by a fresh kernel with ``CONVREC_DATA`` pointing at the shared
 datasets (the only way a test reaches them), offline, in a temporary working folder. The
 notebooks assert their own claims; here we also check a few printed results, so that a
-notebook whose cells were emptied cannot pass.
+notebook whose cells were emptied cannot pass. No wall-clock budget: how long they take is a
+benchmark's business, and a busy machine must not fail the suite; the timeout only stops a
+hung kernel.
+
+The documentation site renders the notebooks as stored (``mkdocs.yml``: ``execute: false``),
+so a notebook stored with outputs must hold one complete top-to-bottom run showing the same
+results (``make notebooks`` writes them).
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import nbformat
@@ -42,7 +47,10 @@ EXPECTED = {
     ],
 }
 FIGURES = {"magic-of-convolutions": 5, "movie-recommender": 1}  # figures each one draws
-BUDGET_S = 180  # each notebook must run in under 3 minutes on a 2-core CPU
+# A hung kernel's stop, not a budget: about 5x a notebook's run on a quiet 2-core machine
+# (see benchmarks/RESULTS.md, "Test suite"), so two busy cores cannot trip it.
+CELL_TIMEOUT_S = 600
+NOTEBOOK_TIMEOUT_S = 1200
 
 
 def _outputs_text(nb: nbformat.NotebookNode) -> str:
@@ -67,16 +75,27 @@ def test_every_tutorial_is_checked() -> None:
 
 
 @pytest.mark.parametrize("path", sorted(TUTORIALS.glob("*.ipynb")), ids=lambda p: p.stem)
-def test_notebooks_are_stored_without_outputs(path: Path) -> None:
+def test_stored_outputs_are_one_complete_run(path: Path) -> None:
+    """Stored without outputs, or with every cell of one clean run: never a half-run page."""
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
-    code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-    dirty = [i for i, c in code if c.outputs or c.execution_count]
-    assert not dirty, f"{path.name}: cells {dirty} carry outputs; strip them before committing"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    if not any(c.outputs or c.execution_count for c in code):
+        return  # stripped: the site shows the code only
+    counts = [c.execution_count for c in code]
+    assert counts == list(range(1, len(code) + 1)), (
+        f"{path.name}: execution counts {counts} are not one top-to-bottom run; "
+        "re-run it with `make notebooks`"
+    )
+    errors = [i for i, c in enumerate(code) if any(o.output_type == "error" for o in c.outputs)]
+    assert not errors, f"{path.name}: code cells {errors} store an error"
+    missing = [line for line in EXPECTED[path.stem] if line not in _outputs_text(nb)]
+    assert not missing, f"{path.name}: stored outputs lack {missing}; re-run `make notebooks`"
 
 
+@pytest.mark.slow
 @pytest.mark.data
-@pytest.mark.timeout(BUDGET_S + 120)
+@pytest.mark.timeout(NOTEBOOK_TIMEOUT_S)
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_tutorial_runs_top_to_bottom(
     name: str, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -84,13 +103,13 @@ def test_tutorial_runs_top_to_bottom(
     monkeypatch.setenv("CONVREC_DATA", str(shared_data))  # the kernel inherits the environment
     nb = nbformat.read(TUTORIALS / f"{name}.ipynb", as_version=4)
     client = NotebookClient(
-        nb, timeout=BUDGET_S, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        nb,
+        timeout=CELL_TIMEOUT_S,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
     )
-    start = time.perf_counter()
     client.execute()  # raises CellExecutionError, with the cell and its traceback, on any error
-    elapsed = time.perf_counter() - start
     text = _outputs_text(nb)
     missing = [line for line in EXPECTED[name] if line not in text]
     assert not missing, f"{name}: outputs lack {missing}"
     assert _images(nb) == FIGURES[name], "the figures were not all drawn"
-    assert elapsed < BUDGET_S, f"{name} took {elapsed:.0f} s (budget {BUDGET_S} s)"
