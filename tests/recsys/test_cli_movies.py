@@ -43,7 +43,7 @@ def test_evaluate_leave_last_out_writes_csv(shared_data: Path, tmp_path: Path) -
 
 
 @pytest.mark.parametrize("args,message", [
-    (["movies", "rate", "star wars=9"], "must be between 0.5 and 5"),
+    (["movies", "rate", "star wars=9"], "must be one of integers 1-5, got 9"),
     (["movies", "evaluate", "--protocol", "u7"], "protocol must be one of"),
 ])
 def test_user_errors_are_one_line_exit_2(shared_data: Path, args: list[str], message: str) -> None:

@@ -4,76 +4,130 @@ rate a few movies as a new user."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from convrec.cli.common import DataDirOption, UserError, console
+from convrec.cli.common import UserError, console
+from convrec.data.movielens import releases
+from convrec.recsys.registry import MODELS, model_spec
+
+if TYPE_CHECKING:
+    from convrec.recsys.catalog import MovieRecommender, ScoredMovie
+    from convrec.settings import Settings
 
 app = typer.Typer(
     help="The movie recommender on MovieLens: download, train, evaluate, recommend.",
     no_args_is_help=True,
 )
 
+_RELEASES = ", ".join(releases())
+
+DatasetOption = Annotated[
+    str | None,
+    typer.Option("--dataset", help=f"A MovieLens release: {_RELEASES}. Default: the release "
+                 "the model was trained on, else ml-100k."),
+]
+MovieDataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="A folder holding the release in its original layout (ml-100k/, ml-25m/...), "
+        "the release's own folder, or its zip as published. Default: $CONVREC_DATA, then the "
+        "cache, then a verified download.",
+        exists=True, file_okay=True, dir_okay=True,
+    ),
+]
 ModelOption = Annotated[
     Path | None,
-    typer.Option("--model", help="A saved model (.npz). Default: the cached default model, "
-                 "trained on ML-100K on first use."),
+    typer.Option("--model", help="A saved model (.npz); its titles come from the release it "
+                 "was trained on. Default: the release's default model in the cache, trained "
+                 "on first use."),
 ]
 
 
-def _recommender(data_dir: Path | None, model: Path | None = None):  # type: ignore[no-untyped-def]
-    from convrec.recsys import MovieCatalog, MovieRecommender, get_default_recommender, load_model
+def _release_name(dataset: str | None) -> str | None:
+    if dataset is not None and dataset not in releases():
+        raise UserError(f"--dataset must be one of {_RELEASES}, got {dataset!r}")
+    return dataset
+
+
+def _recommender(dataset: str | None, data_dir: Path | None, model: Path | None = None
+                 ) -> MovieRecommender:
+    from convrec.recsys.catalog import load_recommender
     from convrec.settings import get_settings
 
-    settings = get_settings(data_dir=data_dir)
-    if model is not None:
-        from convrec.data.movielens import load_movielens
-
-        movies = load_movielens("ml-100k", data_dir=data_dir, settings=settings).movies
-        return MovieRecommender(load_model(model), MovieCatalog(movies))
-    return get_default_recommender(settings, data_dir=data_dir, progress=True)
+    name = _release_name(dataset)
+    settings = get_settings()
+    return load_recommender(model, name, data_dir, settings, progress=True)
 
 
-def _print_movies(title: str, rows: list, score_name: str = "score") -> None:  # type: ignore[type-arg]
+def _print_movies(title: str, rows: list[ScoredMovie], score_name: str | None = None) -> None:
     table = Table(title=title)
     table.add_column("#", justify="right")
     table.add_column("movie")
-    table.add_column(score_name, justify="right")
+    # a predicted rating only when the model predicts ratings; otherwise a ranking score
+    name = score_name or ("predicted" if rows and rows[0].is_rating else "score")
+    table.add_column(name, justify="right")
     table.add_column("why")
     for k, r in enumerate(rows, start=1):
-        table.add_row(str(k), f"{r.title} [dim](id {r.movie_id})[/]", f"{r.score:.3f}",
-                      r.explanation)
+        table.add_row(str(k), Text(f"{r.title} ") + Text(f"(id {r.movie_id})", style="dim"),
+                      f"{r.score:.3f}", r.explanation)
     console.print(table)
 
 
 @app.command("download")
 def download(
-    release: Annotated[str, typer.Argument(help="ml-100k, ml-1m, ml-latest-small, ml-20m, "
-                                           "ml-25m or ml-32m")] = "ml-100k",
+    release: Annotated[str, typer.Argument(help=f"A MovieLens release: {_RELEASES}.")]
+    = "ml-100k",
 ) -> None:
     """Download a MovieLens release from GroupLens into the cache (checksums verified).
 
-    Example: [bold]convrec movies download ml-100k[/]
+    Example: [bold]convrec movies download ml-latest-small[/]
     """
-    from convrec.data.movielens import TERMS, check_counts, download_release, load_movielens
+    from convrec.data.movielens import download_release, load_movielens, release as entry_of
 
+    entry = entry_of(_release_name(release) or release)
+    console.print(Text(entry.licence, style="dim"))  # the terms, before anything is fetched
     folder = download_release(release)
-    data = load_movielens(release, data_dir=folder.parent)
-    check_counts(release, data.ratings)
+    data = load_movielens(release, data_dir=folder)
     console.print(f"{release}: {len(data.ratings):,} ratings, {len(data.movies):,} movies in "
                   f"{folder}")
-    console.print(f"[dim]{TERMS}[/]")
+    console.print(Text(f"checksum: {entry.checksum_source}", style="dim"))
+
+
+def _default_out(settings: Settings, dataset: str | None, ratings_file: Path | None,
+                 model_type: str) -> Path:
+    """A name that says what was trained on what, so two releases never overwrite each other."""
+    import hashlib
+
+    from convrec.recsys.catalog import default_model_path
+
+    if ratings_file is None:
+        return default_model_path(settings, dataset or "ml-100k", model_type)
+    where = hashlib.sha256(str(ratings_file.resolve()).encode()).hexdigest()[:8]
+    stem = f"{ratings_file.resolve().parent.name}-{ratings_file.stem}-{where}"
+    return settings.cache_dir / "models" / f"{stem}-{model_type}.npz"
+
+
+def _movies_beside(ratings_file: Path) -> Path | None:
+    for name in ("movies.csv", "movies.dat", "u.item"):
+        if (ratings_file.parent / name).is_file():
+            return ratings_file.parent / name
+    return None
 
 
 @app.command("train")
 def train(
-    data_dir: DataDirOption = None,
+    dataset: DatasetOption = None,
+    data_dir: MovieDataDirOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="Where to save the model (.npz). "
-                                             "Default: the cache's default model.")] = None,
-    model: Annotated[str, typer.Option("--model-type", help="bayesian-mf, knn, biases, ease, "
-                                       "als (implicit), explicit-als or embedding-dot-bias")]
+                                             "Default: <release>-<model type>.npz in the "
+                                             "cache (the release's default model for "
+                                             "bayesian-mf).")] = None,
+    model: Annotated[str, typer.Option("--model-type", help=f"One of {', '.join(MODELS)}.")]
     = "bayesian-mf",
     engine: Annotated[str, typer.Option("--engine", help="local or spark (Spark MLlib; for "
                                         "--model-type als or explicit-als)")] = "local",
@@ -81,78 +135,61 @@ def train(
                                                "local[*] (default) or spark://host:7077")]
     = None,
     ratings_file: Annotated[Path | None, typer.Option(
-        "--ratings", help="Train on this ratings CSV or Parquet (columns user, item, rating; "
-        "MovieLens names userId, movieId accepted) instead of ML-100K.")] = None,
+        "--ratings", help="Train on this ratings file (CSV/TSV/:: text with columns user, item, "
+        "rating, or Parquet; MovieLens names userId, movieId accepted) instead of a release; "
+        "a movies.csv beside it gives the titles.")] = None,
 ) -> None:
-    """Train a model on all of ML-100K (or --ratings) and save it (progress bar while training).
+    """Train a model on a whole MovieLens release (or --ratings) and save it.
 
-    Example: [bold]convrec movies train --model-type bayesian-mf[/];
+    Example: [bold]convrec movies train --dataset ml-latest-small --model-type ease[/];
     on Spark: [bold]convrec movies train --model-type explicit-als --engine spark[/]
     """
-    from convrec.data.movielens import load_movielens
-    from convrec.recsys import (
-        EASE,
-        BayesianMF,
-        Biases,
-        ImplicitALS,
-        ItemKNNBaseline,
-        Ratings,
-        Recommender,
-    )
-    from convrec.recsys.catalog import DEFAULT_MODEL_FILE
-    from convrec.recsys.models.als import ALS, ENGINES
+    spec = model_spec(model)  # a typo fails here, before any data is read
+    if engine not in ("local", "spark"):
+        raise UserError(f"--engine must be one of local, spark, got {engine!r}")
+    if (engine != "local" or master is not None) and engine not in spec.engines:
+        raise UserError(f"--engine spark and --master train "
+                        f"{', '.join(n for n, s in MODELS.items() if 'spark' in s.engines)}, "
+                        f"not --model-type {model!r}")
+    name = _release_name(dataset)
+    if ratings_file is not None and name is not None:
+        raise UserError("give --dataset or --ratings, not both")
+    from convrec.data.movielens import load_movielens, read_movies, release as entry_of
+    from convrec.recsys import Ratings
+    from convrec.recsys.catalog import provenance_for
     from convrec.settings import get_settings
 
-    if engine not in ENGINES:
-        raise UserError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    if (engine != "local" or master is not None) and model not in ("als", "explicit-als"):
-        raise UserError(f"--engine spark and --master train als or explicit-als, not "
-                        f"--model-type {model!r}")
-    settings = get_settings(data_dir=data_dir)
+    settings = get_settings()
     ratings: Ratings
     if ratings_file is not None:
         from convrec.recsys.scale import load_ratings
 
         ratings = load_ratings(ratings_file, cache_dir=settings.cache_dir / "ratings")
+        movies_path = _movies_beside(ratings_file)
+        movies = read_movies(movies_path) if movies_path is not None else None
+        provenance = provenance_for(None, movies, None)
     else:
-        data = load_movielens("ml-100k", data_dir=data_dir, settings=settings)
+        name = name or "ml-100k"
+        data = load_movielens(name, data_dir=data_dir, settings=settings)
         ratings = Ratings.from_raw(data.ratings, None, data.movies.ids)
-    chosen: Recommender
-    if model == "bayesian-mf":
-        chosen = BayesianMF(progress=True)
-    elif model == "knn":
-        chosen = ItemKNNBaseline()
-    elif model == "biases":
-        chosen = Biases()
-    elif model == "ease":
-        chosen = EASE(lam=300.0, recency_half_life=10.0)
-    elif model == "als":
-        chosen = ImplicitALS(engine=engine, master=master)
-    elif model == "explicit-als":
-        chosen = ALS(engine=engine, master=master)
-    elif model == "embedding-dot-bias":
-        from convrec.recsys.models.torch_mf import EmbeddingDotBias
-
-        chosen = EmbeddingDotBias(progress=True)
-    else:
-        raise UserError(f"--model-type must be one of bayesian-mf, knn, biases, ease, als, "
-                        f"explicit-als, embedding-dot-bias; got {model!r}")
+        layout = entry_of(name).ratings
+        provenance = provenance_for(name, data.movies, layout.scale if layout else None)
+    params = {"engine": engine, "master": master} if "spark" in spec.engines else {}
+    chosen = spec.create(progress=True, **params)
     chosen.fit(ratings)
-    path = out or settings.cache_dir / "models" / DEFAULT_MODEL_FILE
-    if out is None and model != "bayesian-mf":
-        path = settings.cache_dir / "models" / f"ml-100k-{model}.npz"
-    if out is None and ratings_file is not None:
-        path = settings.cache_dir / "models" / f"{ratings_file.stem}-{model}.npz"
-    chosen.save(path)
-    console.print(f"trained {chosen!r} on {len(ratings):,} ratings in {chosen.fit_seconds_:.2f} s"
-                  f" → {path}")
+    path = out or _default_out(settings, name, ratings_file, model)
+    chosen.save(path, provenance)
+    console.print(f"trained {chosen!r} on {len(ratings):,} ratings"
+                  f"{f' of {name}' if name else ''} in {chosen.fit_seconds_:.2f} s → {path}")
 
 
 @app.command("evaluate")
 def evaluate(
-    protocol: Annotated[str, typer.Option("--protocol", help="u1, folds (u1..u5 mean) or "
-                                          "leave-last-out")] = "u1",
-    data_dir: DataDirOption = None,
+    protocol: Annotated[str, typer.Option("--protocol", help="u1, folds (u1..u5 mean; both "
+                                          "ML-100K's official splits) or leave-last-out (any "
+                                          "release)")] = "u1",
+    dataset: DatasetOption = None,
+    data_dir: MovieDataDirOption = None,
     csv: Annotated[Path | None, typer.Option("--csv", help="Also write the table as CSV.")] = None,
     torch: Annotated[bool, typer.Option("--torch", help="Include fastai's EmbeddingDotBias "
                                         "(about 20 s per fold).")] = False,
@@ -163,8 +200,9 @@ def evaluate(
     """
     from convrec.recsys.evaluate import evaluate_protocol, to_csv, to_markdown
 
+    name = _release_name(dataset) or "ml-100k"
     with console.status("evaluating...") as status:
-        rows = evaluate_protocol(protocol, data_dir=data_dir, torch=torch,
+        rows = evaluate_protocol(protocol, data_dir=data_dir, torch=torch, dataset=name,
                                  on_progress=lambda m: status.update(f"evaluating {m}..."))
     console.print(to_markdown(rows), markup=False, highlight=False)
     if csv is not None:
@@ -174,42 +212,83 @@ def evaluate(
 
 @app.command("recommend")
 def recommend(
-    user: Annotated[str, typer.Option("--user", help="A MovieLens user id, e.g. 42.")],
-    n: Annotated[int, typer.Option("-n", help="How many movies.")] = 10,
-    data_dir: DataDirOption = None,
+    user: Annotated[str, typer.Option("--user", help="A user id of the release, e.g. 42.")],
+    n: Annotated[int, typer.Option("-n", help="How many movies.", min=1, max=1000)] = 10,
+    dataset: DatasetOption = None,
+    data_dir: MovieDataDirOption = None,
     model: ModelOption = None,
 ) -> None:
     """Top-N movies for a known user, with the movies that explain each pick.
 
     Example: [bold]convrec movies recommend --user 42[/]
     """
-    rec = _recommender(data_dir, model)
-    _print_movies(f"top {n} for user {user}", rec.recommend(user, n), "predicted")
+    rec = _recommender(dataset, data_dir, model)
+    _print_movies(f"top {n} for user {user} ({rec.dataset})", rec.recommend(user, n))
 
 
 @app.command("similar")
 def similar(
-    title: Annotated[str, typer.Argument(help='A title, fuzzy: "toy story".')],
-    n: Annotated[int, typer.Option("-n", help="How many movies.")] = 10,
-    data_dir: DataDirOption = None,
+    title: Annotated[str, typer.Argument(help='A title ("toy story", "The Godfather") or '
+                                         "id:ID.")],
+    n: Annotated[int, typer.Option("-n", help="How many movies.", min=1, max=1000)] = 10,
+    dataset: DatasetOption = None,
+    data_dir: MovieDataDirOption = None,
     model: ModelOption = None,
 ) -> None:
     """Movies most similar to a title (cosine on the model's item factors).
 
     Example: [bold]convrec movies similar "Toy Story (1995)"[/]
     """
-    rec = _recommender(data_dir, model)
-    movie = rec.catalog.find(title)
-    _print_movies(f"similar to {movie.title}", rec.similar_items(movie.movie_id, n), "cosine")
+    rec = _recommender(dataset, data_dir, model)
+    text = title.strip()
+    if text.lower().startswith("id:") and text[3:].strip().isdigit():
+        movie = rec.catalog.get(int(text[3:].strip()))
+    else:
+        movie = rec.catalog.find(text)
+    _print_movies(f"similar to {movie.title} ({rec.dataset})",
+                  rec.similar_items(movie.movie_id, n), "cosine")
+
+
+@app.command("search")
+def search(
+    query: Annotated[str, typer.Argument(help='Words of a title: "godfather", "amelie".')],
+    n: Annotated[int, typer.Option("-n", help="How many matches at most.", min=1, max=100)]
+    = 10,
+    dataset: DatasetOption = None,
+    data_dir: MovieDataDirOption = None,
+) -> None:
+    """Titles matching some words (accents, case and articles ignored), with their ids.
+
+    Example: [bold]convrec movies search "the godfather"[/]
+    """
+    from convrec.data.movielens import load_movielens
+    from convrec.recsys.catalog import MovieCatalog
+    from convrec.settings import get_settings
+
+    name = _release_name(dataset) or "ml-100k"
+    settings = get_settings()
+    catalog = MovieCatalog(load_movielens(name, data_dir=data_dir, settings=settings).movies,
+                           name)
+    hits = catalog.search(query, n=n)
+    if not hits:
+        raise UserError(f"no movie matches {query!r} in {name}")
+    table = Table(title=f"{len(hits)} matches for {query!r} in {name}")
+    table.add_column("id", justify="right")
+    table.add_column("title")
+    table.add_column("match", justify="right")
+    for info, score in hits:
+        table.add_row(f"id:{info.movie_id}", info.title, f"{score:.2f}")
+    console.print(table)
 
 
 @app.command("rate")
 def rate(
     ratings: Annotated[list[str] | None, typer.Argument(
-        help='"TITLE=RATING" pairs, e.g. "star wars=5" "toy story=4". '
+        help='"TITLE=RATING" or "id:ID=RATING" pairs, e.g. "star wars=5" "id:1=4". '
              "Without any, asks interactively.")] = None,
-    n: Annotated[int, typer.Option("-n", help="How many movies.")] = 10,
-    data_dir: DataDirOption = None,
+    n: Annotated[int, typer.Option("-n", help="How many movies.", min=1, max=1000)] = 10,
+    dataset: DatasetOption = None,
+    data_dir: MovieDataDirOption = None,
     model: ModelOption = None,
 ) -> None:
     """Rate a few movies as a new user and get recommendations at once (fold-in, no retraining).
@@ -218,43 +297,34 @@ def rate(
     """
     import time
 
-    rec = _recommender(data_dir, model)
+    rec = _recommender(dataset, data_dir, model)
     pairs = list(ratings or [])
     if not pairs:
-        console.print("Rate a few movies (1-5); an empty title ends.")
+        console.print(f"Rate a few movies ({rec.scale.describe()}); an empty title ends.")
         while True:
             title = typer.prompt("title", default="", show_default=False)
             if not title.strip():
                 break
             movie = rec.catalog.find(title)
             value = typer.prompt(f"rating for {movie.title}", type=float)
-            pairs.append(f"{movie.title}={value}")
-    profile: dict[int, float] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise UserError(f"each rating must be TITLE=RATING, got {pair!r}")
-        title, _, value = pair.rpartition("=")
-        try:
-            stars = float(value)
-        except ValueError:
-            raise UserError(f"rating in {pair!r} must be a number, got {value!r}") from None
-        if not 0.5 <= stars <= 5:
-            raise UserError(f"rating in {pair!r} must be between 0.5 and 5, got {stars:g}")
-        movie = rec.catalog.find(title)
-        console.print(f"  {movie.title}: {stars:g}")
-        profile[movie.movie_id] = stars
-    if not profile:
+            pairs.append(f"id:{movie.movie_id}={value}")
+    if not pairs:
         raise UserError("rate at least one movie")
+    profile = rec.parse_ratings(pairs)
+    for movie_id, stars in profile.items():
+        console.print(f"  {rec.catalog.title(movie_id)}: {stars:g}")
     start = time.perf_counter()
     recs = rec.recommend_for_ratings(profile, n)
     ms = (time.perf_counter() - start) * 1000
-    _print_movies(f"top {n} for you (fold-in took {ms:.1f} ms)", recs, "predicted")
+    _print_movies(f"top {n} for you ({rec.dataset}; fold-in took {ms:.1f} ms)", recs)
 
 
 @app.command("biases")
 def biases(
-    n: Annotated[int, typer.Option("-n", help="How many movies each way.")] = 5,
-    data_dir: DataDirOption = None,
+    n: Annotated[int, typer.Option("-n", help="How many movies each way.", min=1, max=1000)]
+    = 5,
+    dataset: DatasetOption = None,
+    data_dir: MovieDataDirOption = None,
     model: ModelOption = None,
 ) -> None:
     """Movies with the lowest and the highest learned bias (as in fastai's book).
@@ -263,10 +333,10 @@ def biases(
     """
     from convrec.recsys.interpret import bias_extremes
 
-    rec = _recommender(data_dir, model)
+    rec = _recommender(dataset, data_dir, model)
     low, high = bias_extremes(rec.model, rec.catalog, n)
     for label, rows in (("lowest", low), ("highest", high)):
-        table = Table(title=f"{label} movie biases")
+        table = Table(title=f"{label} movie biases ({rec.dataset})")
         table.add_column("movie")
         table.add_column("bias", justify="right")
         for title, b in rows:
@@ -277,8 +347,9 @@ def biases(
 @app.command("map")
 def movie_map(
     out: Annotated[Path, typer.Option("--out", help="PNG file to write.")] = Path("movie-map.png"),
-    n: Annotated[int, typer.Option("-n", help="The n most-rated movies.")] = 50,
-    data_dir: DataDirOption = None,
+    n: Annotated[int, typer.Option("-n", help="The n most-rated movies.", min=2, max=2000)] = 50,
+    dataset: DatasetOption = None,
+    data_dir: MovieDataDirOption = None,
     model: ModelOption = None,
 ) -> None:
     """A 2-D PCA map of movie factors (PNG), as in fastai's book.
@@ -287,5 +358,5 @@ def movie_map(
     """
     from convrec.recsys.interpret import plot_pca_map
 
-    rec = _recommender(data_dir, model)
+    rec = _recommender(dataset, data_dir, model)
     console.print(f"wrote {plot_pca_map(rec.model, rec.catalog, out, n)}")

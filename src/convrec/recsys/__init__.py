@@ -2,13 +2,14 @@
 
 Public API (original ids in and out everywhere; users are rows internally)::
 
-    from convrec.recsys import get_default_recommender
-    rec = get_default_recommender(settings=None, data_dir=None, progress=True)
-        # -> MovieRecommender: loads settings.cache_dir/"models"/ml-100k-bayesian-mf.npz,
-        #    or trains BayesianMF on ML-100K (a few seconds) and saves it there
+    from convrec.recsys import load_recommender
+    rec = load_recommender(model_path=None, dataset="ml-latest-small", data_dir=None)
+        # -> MovieRecommender: the model file's own release decides the titles; without a
+        #    file, settings.cache_dir/"models"/<dataset>-bayesian-mf.npz, trained on first use
+    rec.parse_ratings(["id:318=5", "amelie=4.5"]) -> {318: 5.0, 4973: 4.5}  # scale-checked
     rec.catalog.get(movie_id) -> MovieInfo(movie_id, title, year, genres)
-    rec.catalog.search(query, n=5) -> list[(MovieInfo, score 0..1)]   # fuzzy title search
-    rec.catalog.find(query) -> MovieInfo                               # best match or KeyError
+    rec.catalog.search(query, n=5) -> list[(MovieInfo, score 0..1)]   # [] means no match
+    rec.catalog.find(query) -> MovieInfo    # NoMatchError / AmbiguousTitleError (KeyError)
     rec.fold_in(ratings: dict[movie_id, rating]) -> np.ndarray         # user vector, < 20 ms
     rec.recommend_for_ratings(ratings, n=10, exclude_seen=True) -> list[ScoredMovie]
         # ScoredMovie(movie_id, title, score, explanation) for a brand-new user
@@ -20,7 +21,8 @@ Models (``fit(Ratings) -> self``; ``predict``, ``recommend``, ``similar_items``,
 :class:`ItemKNNBaseline`, :class:`BayesianMF` (the default rating model),
 :class:`EmbeddingDotBias` (fastai's, in PyTorch; imported on first use), :class:`Popularity`,
 :class:`EASE`, :class:`ImplicitALS`, :class:`ALS` (explicit, biased; ``engine="local"`` or
-``"spark"``). Load any saved model with :func:`load_model`.
+``"spark"``). The model registry (:mod:`convrec.recsys.registry`) names them for the CLI;
+load any saved model with :func:`load_model` (:mod:`convrec.recsys.persistence`).
 """
 
 from __future__ import annotations
@@ -39,14 +41,17 @@ from convrec.recsys.catalog import (
     MovieCatalog,
     MovieInfo,
     MovieRecommender,
+    RecommenderLike,
     ScoredMovie,
     get_default_recommender,
+    load_recommender,
 )
 from convrec.recsys.models.als import ALS
 from convrec.recsys.models.baselines import Biases, GlobalMean
 from convrec.recsys.models.bayes import BayesianMF
 from convrec.recsys.models.knn import ItemKNNBaseline
 from convrec.recsys.models.topn import EASE, ImplicitALS, Popularity
+from convrec.recsys.persistence import ModelFileError, Provenance
 from convrec.recsys.ratings import (
     Ratings,
     leave_last_out_split,
@@ -64,19 +69,23 @@ __all__ = [
     "GlobalMean",
     "ImplicitALS",
     "ItemKNNBaseline",
+    "ModelFileError",
     "MovieCatalog",
     "MovieInfo",
     "MovieRecommender",
     "NotFittedError",
     "Popularity",
     "Predictions",
+    "Provenance",
     "Ratings",
     "Recommendation",
     "Recommender",
+    "RecommenderLike",
     "ScoredMovie",
     "get_default_recommender",
     "leave_last_out_split",
     "load_model",
+    "load_recommender",
     "random_split",
     "temporal_split",
 ]

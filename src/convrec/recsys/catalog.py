@@ -1,6 +1,10 @@
-"""Movie metadata lookup, the default trained recommender, and recommendations with titles.
+"""Movie metadata lookup, the trained recommender of a release, and results with titles.
 
-This is the surface the CLI and the studio use; it never asks which model is inside.
+This is the surface the CLI and the studio use; it never asks which model is inside. Titles,
+search and explanations always come from the release the model was trained on: a model file
+stores the release name and the fingerprint of its catalogue
+(:class:`~convrec.recsys.persistence.Provenance`) and :func:`load_recommender` refuses a model
+whose catalogue is not the one it finds.
 """
 
 from __future__ import annotations
@@ -8,28 +12,46 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
-from convrec.data.movielens import Movies, load_movielens
-from convrec.recsys.base import Recommender, load_model
+from convrec.data.movielens import Movies, load_movielens, release
+from convrec.data.registry import RatingScale
+from convrec.recsys.base import Recommender
+from convrec.recsys.persistence import ModelFileError, Provenance, load_model, rebuild_command
 from convrec.recsys.ratings import Ratings
 from convrec.settings import Settings, get_settings
 
 __all__ = [
+    "DEFAULT_DATASET",
     "DEFAULT_MODEL_FILE",
+    "DEFAULT_MODEL_TYPE",
+    "AmbiguousTitleError",
     "MovieCatalog",
     "MovieInfo",
     "MovieRecommender",
+    "NoMatchError",
+    "RecommenderLike",
     "ScoredMovie",
+    "default_model_path",
     "get_default_recommender",
+    "load_recommender",
+    "provenance_for",
 ]
 
-DEFAULT_MODEL_FILE = "ml-100k-bayesian-mf.npz"
+DEFAULT_DATASET = "ml-100k"
+DEFAULT_MODEL_TYPE = "bayesian-mf"
+DEFAULT_MODEL_FILE = f"{DEFAULT_DATASET}-{DEFAULT_MODEL_TYPE}.npz"
+
+#: a search hit below this score is "no match" (fuzzy ratios of unrelated titles reach ~0.5)
+MIN_SCORE = 0.6
+#: hits within this much of the best are candidates: the query is ambiguous
+AMBIGUOUS_GAP = 0.03
 
 
 @dataclass(frozen=True)
@@ -44,33 +66,64 @@ class MovieInfo:
 
 @dataclass(frozen=True)
 class ScoredMovie:
-    """A recommended or similar movie with its score and an explanation string."""
+    """A recommended or similar movie with its score and an explanation string.
+
+    ``is_rating`` is True when ``score`` is a predicted rating on the dataset's scale (a rating
+    model); otherwise it is a ranking score or a similarity and must not be called "predicted".
+    """
 
     movie_id: int
     title: str
     score: float
     explanation: str
+    is_rating: bool = False
 
 
-_ARTICLE = re.compile(r"^(.*), (The|A|An|Les|La|Le|L'|Il|Das|Der|Die|El)( \(.*\))?$")
+class NoMatchError(KeyError):
+    """No title is close enough to the query; the message names the query."""
+
+
+class AmbiguousTitleError(KeyError):
+    """Several titles match the query about equally; the message lists them with their ids."""
+
+    def __init__(self, message: str, candidates: Sequence[MovieInfo]) -> None:
+        super().__init__(message)
+        self.candidates = tuple(candidates)
+
+
+_ARTICLES = ("the", "a", "an", "les", "la", "le", "l'", "il", "das", "der", "die", "el")
+_TRAILING_ARTICLE = re.compile(
+    r"^(.*), (The|A|An|Les|La|Le|L'|Il|Das|Der|Die|El)( \(.*\))?$", re.IGNORECASE)
+_YEAR = re.compile(r"\s*\((\d{4})\)\s*$")
+_BARE_ARTICLE = re.compile(r"^(?:" + "|".join(a for a in _ARTICLES if a != "l'") + r") |^l'")
 
 
 def _fold(text: str) -> str:
-    """Lower-case ASCII words; "Misérables, Les (1995)" reads "les miserables (1995)"."""
-    m = _ARTICLE.match(text.strip())
+    """Lower-case ASCII words, the article in front: "Misérables, Les (1995)" reads
+    "les miserables (1995)"; "Amélie" reads "amelie"."""
+    m = _TRAILING_ARTICLE.match(text.strip())
     if m:
         text = f"{m.group(2)} {m.group(1)}{m.group(3) or ''}"
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return " ".join(text.lower().replace(",", " ").split())
+    text = re.sub(r"[^\w()' ]+", " ", text.lower())
+    return " ".join(text.split())
+
+
+def _forms(folded: str) -> tuple[str, str]:
+    """``(without the year, without the year and the leading article)``."""
+    no_year = _YEAR.sub("", folded).strip()
+    return no_year, _BARE_ARTICLE.sub("", no_year).strip()
 
 
 class MovieCatalog:
-    """Id → :class:`MovieInfo`, and fuzzy title search."""
+    """Id → :class:`MovieInfo`, and title search that knows when nothing matches."""
 
-    def __init__(self, movies: Movies) -> None:
+    def __init__(self, movies: Movies, dataset: str | None = None) -> None:
         self.movies = movies
+        self.dataset = dataset
         self._by_id = {int(m): k for k, m in enumerate(movies.ids.tolist())}
         self._folded = [_fold(t) for t in movies.titles]
+        self._forms = [_forms(f) for f in self._folded]
 
     def __len__(self) -> int:
         return len(self.movies)
@@ -81,12 +134,17 @@ class MovieCatalog:
         except (TypeError, ValueError):
             return False
 
+    def fingerprint(self) -> str:
+        """The catalogue's fingerprint (see :meth:`convrec.data.movielens.Movies.fingerprint`)."""
+        return self.movies.fingerprint()
+
     def get(self, movie_id: object) -> MovieInfo:
         """Metadata of a movie id (raises ``KeyError`` naming the id)."""
         try:
             k = self._by_id[int(movie_id)]  # type: ignore[call-overload]
         except (KeyError, TypeError, ValueError):
-            raise KeyError(f"unknown movie id {movie_id!r}") from None
+            where = f" in {self.dataset}" if self.dataset else ""
+            raise KeyError(f"no movie has id {movie_id!r}{where}") from None
         m = self.movies
         return MovieInfo(int(m.ids[k]), m.titles[k], int(m.years[k]), m.genres[k])
 
@@ -97,66 +155,212 @@ class MovieCatalog:
         except KeyError:
             return f"movie {movie_id}"
 
-    def search(self, query: str, n: int = 5) -> list[tuple[MovieInfo, float]]:
-        """Best title matches for ``query`` with a 0..1 score (exact > prefix > substring >
-        fuzzy; case, accents and punctuation ignored)."""
+    def _score(self, k: int, q: str, q_forms: tuple[str, str]) -> float:
+        t = self._folded[k]
+        t_no_year, t_bare = self._forms[k]
+        q_no_year, q_bare = q_forms
+        if q == t or (q_no_year and q_no_year == t_no_year and q == q_no_year):
+            return 1.0
+        if q_bare and q_bare == t_bare and q == q_no_year:
+            return 0.98  # "godfather" for "Godfather, The (1972)"
+        for form in (t, t_bare):
+            if form.startswith(q_bare) and (len(form) == len(q_bare)
+                                           or not form[len(q_bare)].isalnum()):
+                return 0.95 - 0.001 * min(len(form) - len(q_bare), 40)
+        words = t.split()
+        if q_bare and f" {q_bare} " in f" {t} ":
+            return 0.9 - 0.001 * min(len(t) - len(q_bare), 40)
+        q_words = q_bare.split()
+        if q_words and all(any(w.startswith(x) for w in words) for x in q_words):
+            return 0.85 - 0.001 * min(len(t), 40)
+        ratio = max(difflib.SequenceMatcher(None, q_bare, t_bare).ratio(),
+                    difflib.SequenceMatcher(None, q_no_year, t_no_year).ratio())
+        return 0.8 * ratio
+
+    def search(self, query: str, n: int = 5, min_score: float = MIN_SCORE
+               ) -> list[tuple[MovieInfo, float]]:
+        """Titles matching ``query`` with a 0..1 score, best first: exact (1.0), without the
+        article (0.98), prefix (0.95), whole words (0.9), word prefixes (0.85), then fuzzy.
+        Case, accents, punctuation and articles ("The Godfather" = "Godfather, The") are
+        ignored. Hits below ``min_score`` are left out, so no hit means no match."""
         q = _fold(query)
         if not q:
-            raise ValueError("query must contain letters or digits, got an empty title")
-        scored: list[tuple[float, int]] = []
-        for k, t in enumerate(self._folded):
-            if t == q:
-                s = 1.0
-            elif t.startswith(q):
-                s = 0.95
-            elif q in t:
-                s = 0.9
-            else:
-                s = difflib.SequenceMatcher(None, q, t).ratio() * 0.85
-            scored.append((s, k))
+            raise ValueError(f"query must contain letters or digits, got {query!r}")
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got n={n}")
+        q_forms = _forms(q)
+        scored = [(s, k) for k in range(len(self._folded))
+                  if (s := self._score(k, q, q_forms)) >= min_score]
         scored.sort(key=lambda x: (-x[0], x[1]))
-        return [(self.get(int(self.movies.ids[k])), s) for s, k in scored[:n]]
+        return [(self.get(int(self.movies.ids[k])), round(s, 4)) for s, k in scored[:n]]
 
-    def find(self, query: str, min_score: float = 0.5) -> MovieInfo:
-        """The single best match for a title (raises ``KeyError`` with suggestions)."""
-        hits = self.search(query, n=3)
-        if not hits or hits[0][1] < min_score:
-            tips = "; ".join(h.title for h, _ in hits)
-            raise KeyError(f"no movie matches {query!r}; closest: {tips}")
-        return hits[0][0]
+    def find(self, query: str) -> MovieInfo:
+        """The one movie a title means.
+
+        Raises:
+            NoMatchError: nothing scores at least :data:`MIN_SCORE`.
+            AmbiguousTitleError: several titles match about equally (e.g. "star"); the
+                message lists them with their ids (``id:N`` picks one).
+        """
+        hits = self.search(query, n=8)
+        where = f" in {self.dataset}" if self.dataset else ""
+        if not hits:
+            raise NoMatchError(f"no movie matches {query!r}{where}; try fewer words, or the "
+                               "title as MovieLens writes it, e.g. \"Godfather, The (1972)\"")
+        best = hits[0][1]
+        close = [h for h, s in hits if s >= best - AMBIGUOUS_GAP]
+        if best >= 1.0 and sum(1 for _, s in hits if s >= 1.0) == 1:
+            return hits[0][0]
+        if len(close) == 1:
+            return close[0]
+        names = "; ".join(f"{h.title} (id:{h.movie_id})" for h in close[:6])
+        raise AmbiguousTitleError(f"{query!r} matches {len(close)} movies{where}: {names}; "
+                                  "give the full title or id:N", close)
+
+
+class RecommenderLike(Protocol):
+    """What the studio uses of a recommender (:class:`MovieRecommender` implements it)."""
+
+    model: Recommender
+    catalog: MovieCatalog
+    dataset: str | None
+    scale: RatingScale
+
+    def recommend(self, user_id: object, n: int = 10) -> list[ScoredMovie]: ...
+
+    def recommend_for_ratings(self, ratings: Mapping[int, float], n: int = 10,
+                              exclude_seen: bool = True) -> list[ScoredMovie]: ...
+
+    def similar_items(self, movie_id: int, n: int = 10) -> list[ScoredMovie]: ...
+
+    def check_ratings(self, ratings: Mapping[Any, object]) -> dict[int, float]: ...
+
+    def parse_ratings(self, pairs: Iterable[str]) -> dict[int, float]: ...
 
 
 class MovieRecommender:
-    """A fitted model plus the catalogue: every result carries titles and explanations."""
+    """A fitted model plus the catalogue of its release: every result carries titles and
+    honest explanations, and ratings are checked against the release's scale."""
 
-    def __init__(self, model: Recommender, catalog: MovieCatalog) -> None:
+    def __init__(self, model: Recommender, catalog: MovieCatalog,
+                 scale: RatingScale | None = None) -> None:
         self.model = model
         self.catalog = catalog
+        self.dataset = catalog.dataset
+        if scale is None:
+            prov = getattr(model, "provenance_", None)
+            if prov is not None and prov.scale is not None:
+                scale = RatingScale(*prov.scale)
+            elif catalog.dataset is not None:
+                entry = release(catalog.dataset)
+                assert entry.ratings is not None
+                scale = entry.ratings.scale
+            else:
+                lo, hi = model.rating_range_
+                scale = RatingScale(lo, hi, 0.5)
+        self.scale = scale
 
-    def _explain(self, because: tuple[Any, ...]) -> str:
-        if not because:
+    # --- ratings in -----------------------------------------------------------------------
+    def check_ratings(self, ratings: Mapping[Any, object]) -> dict[int, float]:
+        """``{movie id: rating}`` validated: every id in the catalogue, every rating on the
+        release's scale (``ValueError``/``KeyError`` in one line naming the movie)."""
+        out: dict[int, float] = {}
+        for movie_id, value in ratings.items():
+            info = self.catalog.get(movie_id)
+            out[info.movie_id] = self.scale.check(value, f"the rating of {info.title}")
+        return out
+
+    def parse_ratings(self, pairs: Iterable[str]) -> dict[int, float]:
+        """Parse ``"TITLE=RATING"`` / ``"id:ID=RATING"`` pairs into ``{movie id: rating}``.
+
+        A bare number before ``=`` is refused (``"50=5"`` would silently mean a title with 50
+        in it): write ``id:50=5``. A movie named twice is refused by name.
+
+        Raises:
+            ValueError: a malformed pair, a rating off the scale, a duplicated movie.
+            KeyError: no or several matching titles (:class:`NoMatchError`,
+                :class:`AmbiguousTitleError`), an unknown id.
+        """
+        out: dict[int, float] = {}
+        given: dict[int, str] = {}
+        for pair in pairs:
+            if "=" not in pair:
+                raise ValueError(f"each rating must be TITLE=RATING or id:ID=RATING, got "
+                                 f"{pair!r}")
+            query, _, text = pair.rpartition("=")
+            query = query.strip()
+            try:
+                value: object = float(text)
+            except ValueError:
+                raise ValueError(f"the rating in {pair!r} must be a number "
+                                 f"({self.scale.describe()}), got {text.strip()!r}") from None
+            if query.lower().startswith("id:"):
+                raw_id = query[3:].strip()
+                if not raw_id.isdigit():
+                    raise ValueError(f"{pair!r}: id: must be followed by a movie id, e.g. "
+                                     "id:50=5")
+                info = self.catalog.get(int(raw_id))
+            elif query.isdigit():
+                raise ValueError(f"{pair!r}: a bare number is not a title; write "
+                                 f"id:{query}={text.strip()} for movie id {query}, or the title")
+            else:
+                info = self.catalog.find(query)
+            if info.movie_id in out:
+                raise ValueError(f"{info.title} (id:{info.movie_id}) is rated twice "
+                                 f"({given[info.movie_id]!r} and {pair!r}); rate each movie once")
+            out[info.movie_id] = self.scale.check(value, f"the rating of {info.title}")
+            given[info.movie_id] = pair
+        return out
+
+    # --- results out ----------------------------------------------------------------------
+    def _explain(self, because: tuple[Any, ...], rated: Mapping[Any, float]) -> str:
+        if not because or not rated:
             return "popular with users like you"
-        names = " and ".join(f"“{self.catalog.title(b)}”" for b in because)
+        mean = float(np.mean(list(rated.values())))
+        liked = [b for b in because if rated.get(b, -np.inf) > mean
+                 or (len(rated) == 1 and rated.get(b, -np.inf) > self._midpoint())]
+        if not liked:
+            return "liked by users who rated movies as you did"
+        names = " and ".join(f"“{self.catalog.title(b)}”" for b in liked)
         return f"because you rated {names} highly"
+
+    def _midpoint(self) -> float:
+        return (self.scale.low + self.scale.high) / 2
+
+    def _scored(self, item_id: Any, score: float, because: tuple[Any, ...],
+                rated: Mapping[Any, float]) -> ScoredMovie:
+        rates = self.model.rates
+        value = float(np.clip(score, self.scale.low, self.scale.high)) if rates else score
+        return ScoredMovie(int(item_id), self.catalog.title(item_id), value,
+                           self._explain(because, rated), rates)
+
+    def _user_profile(self, user_id: object) -> dict[Any, float]:
+        u = self.model.user_index(user_id)
+        if u < 0:
+            return {}
+        lo, hi = self.model.seen_indptr_[u], self.model.seen_indptr_[u + 1]
+        items = self.model.item_ids_[self.model.seen_items_[lo:hi]].tolist()
+        return dict(zip(items, self.model.seen_ratings_[lo:hi].tolist(), strict=True))
 
     def recommend(self, user_id: object, n: int = 10) -> list[ScoredMovie]:
         """Top-``n`` for a known user, seen movies excluded."""
         recs = self.model.recommend(user_id, n)
-        return [ScoredMovie(int(r.item_id), self.catalog.title(r.item_id), r.score,
-                            self._explain(r.because)) for r in recs]
+        profile = self._user_profile(user_id)
+        return [self._scored(r.item_id, r.score, r.because, profile) for r in recs]
 
-    def fold_in(self, ratings: Mapping[int, float]) -> np.ndarray:
-        """A user vector for ``{original movie id: rating}`` (see ``Recommender.fold_in``)."""
-        return self.model.fold_in(ratings)
+    def fold_in(self, ratings: Mapping[int, float]) -> NDArray[np.float64]:
+        """A user vector for ``{original movie id: rating}`` (ratings checked on the scale)."""
+        return self.model.fold_in(self.check_ratings(ratings))
 
     def recommend_for_ratings(self, ratings: Mapping[int, float], n: int = 10,
                               exclude_seen: bool = True) -> list[ScoredMovie]:
-        """Recommendations for a brand-new user from a handful of ratings (no retraining)."""
-        vec = self.model.fold_in(ratings)
-        exclude = list(ratings) if exclude_seen else []
-        recs = self.model.recommend_vector(vec, n, exclude=exclude, rated=ratings)
-        return [ScoredMovie(int(r.item_id), self.catalog.title(r.item_id), r.score,
-                            self._explain(r.because)) for r in recs]
+        """Recommendations for a brand-new user from a handful of ratings (no retraining);
+        the ratings are checked against the release's scale first."""
+        checked = self.check_ratings(ratings)
+        vec = self.model.fold_in(checked)
+        exclude = list(checked) if exclude_seen else []
+        recs = self.model.recommend_vector(vec, n, exclude=exclude, rated=checked)
+        return [self._scored(r.item_id, r.score, r.because, checked) for r in recs]
 
     def similar_items(self, movie_id: int, n: int = 10) -> list[ScoredMovie]:
         """Movies closest to ``movie_id`` by cosine on the model's item vectors."""
@@ -165,24 +369,91 @@ class MovieRecommender:
                 for i, s in self.model.similar_items(movie_id, n)]
 
 
+def default_model_path(settings: Settings, dataset: str = DEFAULT_DATASET,
+                       model_type: str = DEFAULT_MODEL_TYPE) -> Path:
+    """Where ``convrec movies train --dataset D --model-type M`` writes without ``--out``
+    (and where the default recommender of a release is looked for)."""
+    return settings.cache_dir / "models" / f"{dataset}-{model_type}.npz"
+
+
+def provenance_for(dataset: str | None, movies: Movies | None,
+                   scale: RatingScale | None) -> Provenance:
+    """The provenance a model trained on ``dataset`` stores."""
+    return Provenance(dataset, movies.fingerprint() if movies is not None else None,
+                      (scale.low, scale.high, scale.step) if scale is not None else None)
+
+
+def _catalog_for(model: Recommender, path: Path, dataset: str | None,
+                 data_dir: Path | str | None, settings: Settings) -> MovieCatalog:
+    """The catalogue of the release ``model`` was trained on, checked against its file."""
+    prov: Provenance = getattr(model, "provenance_", None) or Provenance()
+    trained_on = prov.dataset
+    if dataset is not None and trained_on is not None and dataset != trained_on:
+        raise ModelFileError(
+            f"{path} was trained on {trained_on}, not --dataset {dataset}; use --dataset "
+            f"{trained_on}, or train one for {dataset}: `convrec movies train --dataset "
+            f"{dataset}`")
+    name = trained_on or dataset or DEFAULT_DATASET
+    data = load_movielens(name, data_dir=data_dir, settings=settings)
+    catalog = MovieCatalog(data.movies, name)
+    if prov.catalogue is not None and prov.catalogue != catalog.fingerprint():
+        raise ModelFileError(
+            f"{path} was trained on a {name} whose movies differ from the {name} in "
+            f"{data.folder} (catalogue {prov.catalogue} against {catalog.fingerprint()}); "
+            f"retrain it on this copy: `{rebuild_command(path, None, name)}`")
+    if prov.catalogue is None:  # an older or hand-made file: at least every id must exist
+        missing = [i for i in model.item_ids_.tolist() if i not in catalog]
+        if missing:
+            raise ModelFileError(
+                f"{path} knows movie ids that {name} does not have (e.g. {missing[0]}): it was "
+                f"trained on another release; pass its --dataset or retrain: "
+                f"`{rebuild_command(path, None, name)}`")
+    return catalog
+
+
+def load_recommender(model_path: Path | str | None = None, dataset: str | None = None,
+                     data_dir: Path | str | None = None, settings: Settings | None = None,
+                     progress: bool = True) -> MovieRecommender:
+    """The recommender the CLI and the studio serve.
+
+    With ``model_path``: that model, with the titles of the release it was trained on (its
+    file says which; ``dataset`` must agree). Without: the default model of ``dataset``
+    (default ML-100K) from the cache, trained and saved on first use.
+
+    Raises:
+        ModelFileError: a torn or foreign file, or a model of another release (one line with
+            the command that fixes it).
+        DatasetNotFoundError: the release is not available.
+    """
+    settings = settings or get_settings()
+    if model_path is not None:
+        path = Path(model_path)
+        model = load_model(path)
+        catalog = _catalog_for(model, path, dataset, data_dir, settings)
+        return MovieRecommender(model, catalog)
+    return get_default_recommender(settings, data_dir=data_dir, progress=progress,
+                                   dataset=dataset or DEFAULT_DATASET)
+
+
 def get_default_recommender(settings: Settings | None = None,
                             data_dir: Path | str | None = None,
-                            progress: bool = True) -> MovieRecommender:
-    """The default movie recommender: loads ``settings.cache_dir / "models" /
-    ml-100k-bayesian-mf.npz`` when present, else trains :class:`BayesianMF` on all of
-    ML-100K (a few seconds) and saves it there atomically."""
-    from convrec.recsys.models.bayes import BayesianMF
+                            progress: bool = True,
+                            dataset: str = DEFAULT_DATASET) -> MovieRecommender:
+    """The default recommender of a release: loads ``settings.cache_dir / "models" /
+    <dataset>-bayesian-mf.npz`` when present, else trains :data:`DEFAULT_MODEL_TYPE` on all
+    of the release and saves it there atomically. A torn or foreign file there is reported
+    (:class:`ModelFileError`, with the command that rebuilds it), never silently replaced."""
+    from convrec.recsys.registry import model_spec
 
     settings = settings or get_settings()
-    data = load_movielens("ml-100k", data_dir=data_dir, settings=settings)
-    catalog = MovieCatalog(data.movies)
-    path = settings.cache_dir / "models" / DEFAULT_MODEL_FILE
+    path = default_model_path(settings, dataset)
     if path.is_file():
-        try:
-            return MovieRecommender(load_model(path), catalog)
-        except ValueError:
-            path.unlink()  # unreadable (old format or torn): retrain below
+        model = load_model(path)
+        return MovieRecommender(model, _catalog_for(model, path, dataset, data_dir, settings))
+    data = load_movielens(dataset, data_dir=data_dir, settings=settings)
+    entry = release(dataset)
+    assert entry.ratings is not None
     ratings = Ratings.from_raw(data.ratings, None, data.movies.ids)
-    model = BayesianMF(progress=progress).fit(ratings)
-    model.save(path)
-    return MovieRecommender(model, catalog)
+    model = model_spec(DEFAULT_MODEL_TYPE).create(progress=progress).fit(ratings)
+    model.save(path, provenance_for(dataset, data.movies, entry.ratings.scale))
+    return MovieRecommender(model, MovieCatalog(data.movies, dataset))

@@ -119,48 +119,44 @@ def tune(factories: dict[str, Factory], train: Ratings, task: str = "rating"
     return max(scores, key=lambda n: scores[n]), scores
 
 
+def _compared(task: str, heavy: bool) -> dict[str, Factory]:
+    from convrec.recsys.registry import MODELS
+
+    def factory(spec: Any) -> Factory:
+        return lambda: spec.create()
+
+    return {spec.label: factory(spec) for spec in MODELS.values()
+            if spec.compare == task and (heavy or not spec.heavy)}
+
+
 def default_rating_models(torch: bool = False) -> dict[str, Factory]:
-    """The rating models compared by ``convrec movies evaluate``."""
-    from convrec.recsys.models.baselines import Biases, GlobalMean
-    from convrec.recsys.models.bayes import BayesianMF
-    from convrec.recsys.models.knn import ItemKNNBaseline
-
-    models: dict[str, Factory] = {
-        "global mean": GlobalMean,
-        "biases": Biases,
-        "item-kNN baseline": ItemKNNBaseline,
-        "Bayesian MF (k=10)": BayesianMF,
-    }
-    if torch:
-        from convrec.recsys.models.torch_mf import EmbeddingDotBias
-
-        models["EmbeddingDotBias (fastai recipe)"] = EmbeddingDotBias
-    return models
+    """The rating models compared by ``convrec movies evaluate`` (the model registry's entries
+    with ``compare="rating"``, labelled by the registry; torch's on request)."""
+    return _compared("rating", torch)
 
 
 def default_ranking_models() -> dict[str, Factory]:
-    """The top-N models compared under leave-last-out."""
-    from convrec.recsys.models.topn import EASE, ImplicitALS, Popularity
-
-    return {
-        "popularity": Popularity,
-        "implicit ALS (32 f)": ImplicitALS,
-        "EASE (λ=100)": EASE,
-        "EASE + recency (λ=300, half-life 10)": lambda: EASE(lam=300.0, recency_half_life=10.0),
-    }
+    """The top-N models compared under leave-last-out (``compare="ranking"`` entries)."""
+    return _compared("ranking", False)
 
 
 def evaluate_protocol(protocol: str, data_dir: Path | str | None = None,
                       settings: Settings | None = None, torch: bool = False,
-                      on_progress: Callable[[str], None] | None = None) -> list[Row]:
+                      on_progress: Callable[[str], None] | None = None,
+                      dataset: str = "ml-100k") -> list[Row]:
     """Run a protocol over its default models and return table rows.
 
-    * ``u1``: fit on u1.base, score u1.test.
-    * ``folds``: mean over u1..u5 (the five disjoint official test folds).
-    * ``leave-last-out``: each user's latest rating is the test item; full ranking.
+    * ``u1``: fit on u1.base, score u1.test (ML-100K's official split).
+    * ``folds``: mean over u1..u5 (ML-100K's five disjoint official test folds).
+    * ``leave-last-out``: each user's latest rating is the test item; full ranking; any
+      release (``dataset``).
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    if protocol in ("u1", "folds") and dataset != "ml-100k":
+        raise ValueError(f"--protocol {protocol} uses ML-100K's official splits, so it needs "
+                         f"--dataset ml-100k, got {dataset!r}; use --protocol leave-last-out "
+                         f"for {dataset}")
     say = on_progress or (lambda _m: None)
     rows: list[Row] = []
     if protocol in ("u1", "folds"):
@@ -174,7 +170,7 @@ def evaluate_protocol(protocol: str, data_dir: Path | str | None = None,
                 metrics["rmse_sd"] = float(np.std([p["rmse"] for p in per_fold], ddof=1))
             rows.append(Row(name, metrics))
         return rows
-    data = load_movielens("ml-100k", data_dir=data_dir, settings=settings)
+    data = load_movielens(dataset, data_dir=data_dir, settings=settings)
     ratings = Ratings.from_raw(data.ratings, None, data.movies.ids)
     train, test = leave_last_out_split(ratings)
     for name, factory in default_ranking_models().items():

@@ -172,7 +172,8 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}. Fix: `{fix}`")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        # our own handle: np.load leaks its file when the zip directory is torn
+        with path.open("rb") as fh, np.load(fh, allow_pickle=False) as data:
             if not hasattr(data, "files") or "__header__" not in data.files:
                 raise ModelFileError(f"{path} is not a convrec model file (no header); "
                                      f"rebuild it with `{fix}`")
@@ -180,8 +181,8 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
             arrays = {k: data[k] for k in data.files if k != "__header__"}
     except ModelFileError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError,
-            UnicodeDecodeError) as exc:
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, TypeError,
+            AttributeError, UnicodeDecodeError) as exc:  # a .npy has no __enter__ either
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelFileError(f"{path} is torn or not a convrec model file ({reason}); "
                              f"rebuild it with `{fix}`") from None
