@@ -28,6 +28,9 @@ class Limits:
     max_image_pixels: int = 25_000_000  # same order as Pillow's bomb guard (89M), stricter
     max_kernel_size: int = 31  # larger kernels belong to FFT convolution, not a playground
     max_batch: int = 256
+    max_padding: int = 64  # per side; 'full' padding of the largest kernel needs 30
+    # per API request (convrec.conv.limits); 10^8 is about 0.1 s of one core
+    max_multiply_adds: int = 10**8
 
 
 def _default_cache() -> Path:

@@ -59,7 +59,10 @@ def shape(
     kernel: Annotated[int, typer.Option("-k", "--kernel", help="Kernel size.")] = 3,
     stride: Annotated[int, typer.Option("-s", "--stride", help="Stride.")] = 1,
     padding: Annotated[
-        str, typer.Option("-p", "--padding", help="Padding: an int, 'same', 'full' or 'valid'.")
+        str,
+        typer.Option(
+            "-p", "--padding", help="Padding: an int, 'before,after', 'same', 'full' or 'valid'."
+        ),
     ] = "0",
     dilation: Annotated[int, typer.Option("-d", "--dilation", help="Dilation.")] = 1,
     transposed: Annotated[
@@ -77,29 +80,21 @@ def shape(
     """
     from convrec.conv import shapes as S
 
-    pads: tuple[int, int]
-    text = padding.strip().lower()
-    if text in ("same", "full", "valid"):
-        if transposed or pool:
-            raise UserError(f"--padding {text} is only for convolution; give an integer")
-        top, bottom, _, _ = S.normalize_padding(
-            text, (n, n), (kernel, kernel), (stride, stride), (dilation, dilation)
-        )
-        pads = (top, bottom)
-    else:
-        try:
-            p = int(text)
-        except ValueError:
+    parsed = S.parse_padding(padding, ndim=1, name="--padding")  # conv's one parser
+    if transposed or pool:
+        if isinstance(parsed, str) or parsed[0] != parsed[1]:
             raise UserError(
-                f"--padding must be an integer or one of same, full, valid; got {padding!r}"
-            ) from None
-        pads = (p, p)
-    if transposed:
-        expl = S.explain_transposed(n, kernel, stride, pads[0], dilation, output_padding)
-    elif pool:
-        expl = S.explain_pool(n, kernel, stride if stride != 1 else None, pads[0], dilation)
+                f"--padding {padding!r}: {'transposed convolution' if transposed else 'pooling'}"
+                " takes one integer (the same on both sides), e.g. --padding 1"
+            )
+        p = parsed[0]
+        if transposed:
+            expl = S.explain_transposed(n, kernel, stride, p, dilation, output_padding)
+        else:
+            expl = S.explain_pool(n, kernel, stride if stride != 1 else None, p, dilation)
     else:
-        expl = S.explain(n, kernel, stride, pads, dilation)
+        expl = S.explain_padded(n, kernel, stride, parsed, dilation)
+    pads = (expl.pad_before, expl.pad_after)
     if as_json:
         console.print_json(json.dumps(expl.to_dict()))
         return
@@ -121,11 +116,16 @@ def apply(
         typer.Option("--kernel", "-k", help="Kernel name, values '1,0;0,-1' or a file; repeat."),
     ] = ["left_edge", "top_edge", "diag1_edge", "diag2_edge"],  # noqa: B006 - typer default
     padding: Annotated[
-        str, typer.Option("--padding", "-p", help="int, same, full or valid.")
+        str,
+        typer.Option("--padding", "-p", help="An int, 'ph,pw', 'top,bottom,left,right', "
+                     "same, full or valid."),
     ] = "0",
     stride: Annotated[int, typer.Option("--stride", "-s")] = 1,
     dilation: Annotated[int, typer.Option("--dilation", "-d")] = 1,
-    padding_mode: Annotated[str, typer.Option("--padding-mode")] = "zeros",
+    padding_mode: Annotated[
+        str, typer.Option("--padding-mode", help="zeros, reflect, replicate, circular or "
+                          "symmetric.")
+    ] = "zeros",
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder.")] = Path("conv-out"),
 ) -> None:
     """Apply kernels to images: one PNG per feature map plus one grid figure.
@@ -134,34 +134,41 @@ def apply(
     """
     import numpy as np
 
-    from convrec.conv import conv2d, load_kernel
+    from convrec.conv import ConvLimits, conv2d, conv2d_plan, load_kernel, parse_padding
     from convrec.conv._padding import check_padding_mode
     from convrec.data.images import read_grayscale
     from convrec.settings import get_settings
     from convrec.vision.feature_maps import feature_map_grid, save_map_png
 
     limits = get_settings().limits
-    ks = [load_kernel(k) for k in kernel]
-    for spec, k in zip(kernel, ks, strict=True):
-        if max(k.shape) > limits.max_kernel_size:
-            raise UserError(
-                f"kernel {spec!r} is {k.shape}; the limit is {limits.max_kernel_size} per side"
-            )
-    pad: int | str = int(padding) if padding.lstrip("-").isdigit() else padding
+    # conv's guard, without the API's multiply-add budget: this runs on the user's machine
+    conv_limits = ConvLimits.from_settings(limits, budget=False)
+    pad = parse_padding(padding, name="--padding")
     mode = check_padding_mode(padding_mode)
+    ks = [load_kernel(k, limits=conv_limits) for k in kernel]  # sizes refused before building
+    pics = [
+        read_grayscale(path, max_pixels=limits.max_image_pixels).astype(np.float32) / 255
+        for path in images
+    ]
+    for path, img in zip(images, pics, strict=True):  # every check before any work or output
+        for spec, k in zip(kernel, ks, strict=True):
+            try:
+                conv2d_plan(img.shape, k.shape, stride, padding, dilation, padding_mode=mode,
+                            limits=conv_limits)
+            except ValueError as exc:
+                raise UserError(f"{path.name} with kernel {spec!r}: {exc}") from exc
     out.mkdir(parents=True, exist_ok=True)
-    pics, all_maps = [], []
-    for path in images:
-        img = read_grayscale(path, max_pixels=limits.max_image_pixels).astype(np.float32) / 255
+    all_maps = []
+    for path, img in zip(images, pics, strict=True):
         maps = [
-            conv2d(img, k, stride=stride, padding=pad, dilation=dilation, padding_mode=mode)
+            conv2d(img, k, stride=stride, padding=pad, dilation=dilation, padding_mode=mode,
+                   limits=conv_limits)
             for k in ks
         ]
         for name, m in zip(kernel, maps, strict=True):
             safe = "".join(c if c.isalnum() or c in "_-" else "_" for c in name)[:40]
             save_map_png(m, out / f"{path.stem}_{safe}.png")
         console.print(f"{path.name}: {img.shape} → {maps[0].shape} per kernel")
-        pics.append(img)
         all_maps.append(np.stack(maps))
     if len({p.shape for p in pics}) == 1:
         grid = feature_map_grid(

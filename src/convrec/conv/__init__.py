@@ -10,10 +10,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from convrec.conv._padding import PADDING_MODES as PADDING_MODES
     from convrec.conv.functional import (
         ENGINES as ENGINES,
         choose_engine as choose_engine,
         conv2d as conv2d,
+        conv2d_plan as conv2d_plan,
     )
     from convrec.conv.kernels import (
         EDGE_KERNEL_NAMES as EDGE_KERNEL_NAMES,
@@ -28,18 +30,22 @@ if TYPE_CHECKING:
         parse_kernel as parse_kernel,
         top_edge as top_edge,
     )
+    from convrec.conv.limits import ConvLimits as ConvLimits, LimitError as LimitError
     from convrec.conv.matmul import (
         conv_matrix as conv_matrix,
         conv_transpose_via_matrix as conv_transpose_via_matrix,
         im2col as im2col,
     )
     from convrec.conv.shapes import (
+        PADDING_NAMES as PADDING_NAMES,
+        Conv2dPlan as Conv2dPlan,
         ShapeError as ShapeError,
         ShapeExplanation as ShapeExplanation,
         explain as explain,
         explain_pool as explain_pool,
         explain_transposed as explain_transposed,
         output_size as output_size,
+        parse_padding as parse_padding,
         pool_output_size as pool_output_size,
         receptive_field as receptive_field,
         same_padding as same_padding,
@@ -47,13 +53,16 @@ if TYPE_CHECKING:
     )
 
 _HOMES = {
-    "functional": ("ENGINES", "choose_engine", "conv2d"),
+    "_padding": ("PADDING_MODES",),
+    "functional": ("ENGINES", "choose_engine", "conv2d", "conv2d_plan"),
+    "limits": ("ConvLimits", "LimitError"),
     "kernels": (
         "EDGE_KERNEL_NAMES", "diag1_edge", "diag2_edge", "edge_kernels", "edge_weights",
         "get_kernel", "kernel_names", "left_edge", "load_kernel", "parse_kernel", "top_edge",
     ),
     "matmul": ("conv_matrix", "conv_transpose_via_matrix", "im2col"),
     "shapes": (
+        "PADDING_NAMES", "Conv2dPlan", "parse_padding",
         "ShapeError", "ShapeExplanation", "explain", "explain_pool", "explain_transposed",
         "output_size", "pool_output_size", "receptive_field", "same_padding",
         "transposed_output_size",
@@ -64,10 +73,16 @@ _WHERE = {name: module for module, names in _HOMES.items() for name in names}
 __all__ = [
     "EDGE_KERNEL_NAMES",
     "ENGINES",
+    "PADDING_MODES",
+    "PADDING_NAMES",
+    "Conv2dPlan",
+    "ConvLimits",
+    "LimitError",
     "ShapeError",
     "ShapeExplanation",
     "choose_engine",
     "conv2d",
+    "conv2d_plan",
     "conv_matrix",
     "conv_transpose_via_matrix",
     "diag1_edge",
@@ -84,6 +99,7 @@ __all__ = [
     "load_kernel",
     "output_size",
     "parse_kernel",
+    "parse_padding",
     "pool_output_size",
     "receptive_field",
     "same_padding",

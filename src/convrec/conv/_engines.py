@@ -1,9 +1,11 @@
 """The conv2d engines. All take canonical 4-D inputs and agree with ``F.conv2d``.
 
 - ``direct``: plain Python loops over every output pixel. The teaching reference.
-- ``im2col``: the patch matrix (``sliding_window_view``, one copy) times the weights, one GEMM.
+- ``im2col``: the patch matrix (one strided copy per kernel tap) times the weights, one
+  batched GEMM per cache-sized chunk of images.
 - ``stencil``: fused loops compiled by numba, zero padding done per image in a small buffer
-  (no padded copy of the batch), zero taps skipped. The fast path for few channels and
+  (no padded copy of the batch), zero taps skipped where the block's input is all finite
+  (so NaN and Inf propagate exactly as in PyTorch). The fast path for few channels and
   small kernels (the MNIST edge workload).
 - ``torch``: ``torch.nn.functional.conv2d`` (oneDNN), channels-last for many channels.
 """
@@ -68,44 +70,72 @@ def im2col_patches(x: Array, kernel_hw: Pair, stride: Pair, dilation: Pair) -> A
 
 
 def im2col(
-    x: Array, w: Array, b: Array | None, out_hw: Pair, stride: Pair, dilation: Pair, groups: int
+    x: Array,
+    w: Array,
+    b: Array | None,
+    out_hw: Pair,
+    stride: Pair,
+    dilation: Pair,
+    groups: int,
+    out: Array | None = None,
 ) -> Array:
-    """Convolution as matrix multiplication: one GEMM per group and cache-sized batch chunk.
+    """Convolution as matrix multiplication: one batched GEMM per group and batch chunk.
 
-    weights ``(O/groups, C/groups*kH*kW)`` @ cols ``(C/groups*kH*kW, n*H_out*W_out)``; this
-    orientation (long rows, short inner dimension) copies and multiplies 5× faster than the
-    transposed one for the seed batch (measured). The result is a strided view
-    ``(N, O, H_out, W_out)`` of an ``(O, N, H_out, W_out)`` array.
+    For a chunk of ``n`` images, the patch matrix ``cols`` ``(n, C/g*kH*kW, H_out*W_out)`` is
+    filled with one strided copy per kernel tap (``kH*kW`` NumPy calls, whatever the batch:
+    no per-image Python work), then ``w_mat @ cols`` with ``w_mat`` ``(O/g, C/g*kH*kW)``
+    writes straight into ``out[n0:n1, group]`` ``(n, O/g, H_out*W_out)``. ``x`` is already
+    padded; ``out``, if given, is a C-contiguous ``(N, O, H_out, W_out)`` array of the
+    result dtype.
     """
-    n_batch = x.shape[0]
+    n_batch, _, _, _ = x.shape
     n_out, c_per_group, kh, kw = w.shape
     out_h, out_w = out_hw
-    patches = im2col_patches(x, (kh, kw), stride, dilation)  # (N, C, Ho, Wo, kH, kW)
-    patches = patches[:, :, :out_h, :out_w]
+    sh, sw = stride
+    dh, dw = dilation
     dtype = np.result_type(x.dtype, w.dtype)
-    out = np.empty((n_out, n_batch, out_h, out_w), dtype=dtype)  # channel-major
+    if out is None:
+        out = np.empty((n_batch, n_out, out_h, out_w), dtype=dtype)
     o_g = n_out // groups
     k = c_per_group * kh * kw
-    # Images per GEMM: keep the copied patch matrix near the L2 cache (~2 MB) instead of
+    # Images per GEMM: keep the patch matrix near the L2 cache (~2 MB) instead of
     # materialising it for the whole batch (W3: a 231 MB matrix otherwise).
-    chunk = max(1, IM2COL_CHUNK_BYTES // max(1, out_h * out_w * k * x.itemsize))
+    chunk = max(1, min(n_batch, IM2COL_CHUNK_BYTES // max(1, out_h * out_w * k * x.itemsize)))
+    cols = np.empty((chunk, c_per_group, kh, kw, out_h, out_w), dtype=dtype)
+    flat_out = out.reshape(n_batch, n_out, out_h * out_w)  # a view: out is contiguous
+    rows_end, cols_end = (out_h - 1) * sh + 1, (out_w - 1) * sw + 1
     for g in range(groups):
-        group = patches[:, g * c_per_group : (g + 1) * c_per_group]
-        w_mat = w[g * o_g : (g + 1) * o_g].reshape(o_g, k)  # (O/g, C/g*kH*kW)
+        w_mat = np.ascontiguousarray(w[g * o_g : (g + 1) * o_g].reshape(o_g, k), dtype=dtype)
+        group = x[:, g * c_per_group : (g + 1) * c_per_group]
         for n0 in range(0, n_batch, chunk):
-            part = group[n0 : n0 + chunk]  # (n, C/g, Ho, Wo, kH, kW)
-            cols = part.transpose(1, 4, 5, 0, 2, 3).reshape(k, -1)  # (C/g*kH*kW, n*Ho*Wo)
-            out[g * o_g : (g + 1) * o_g, n0 : n0 + len(part)] = (w_mat @ cols).reshape(
-                o_g, len(part), out_h, out_w
+            n1 = min(n_batch, n0 + chunk)
+            part = cols[: n1 - n0]
+            for u in range(kh):
+                for v in range(kw):
+                    # tap (u, v) of every window: one strided block (n, C/g, H_out, W_out)
+                    part[:, :, u, v] = group[
+                        n0:n1,
+                        :,
+                        u * dh : u * dh + rows_end : sh,
+                        v * dw : v * dw + cols_end : sw,
+                    ]
+            np.matmul(
+                w_mat,
+                part.reshape(n1 - n0, k, out_h * out_w),
+                out=flat_out[n0:n1, g * o_g : (g + 1) * o_g],
             )
     if b is not None:
-        out += b[:, None, None, None]
-    return out.transpose(1, 0, 2, 3)  # (N, O, Ho, Wo) view
+        flat_out += np.asarray(b, dtype=dtype)[:, None]
+    return out
 
 
 IM2COL_CHUNK_BYTES = 2 << 20
 _STENCIL_KERNEL: Any = None
 PARALLEL_MIN_WORK = 4_000_000  # multiply-adds (measured crossover, see bench_conv)
+# fastmath without 'nnan' and 'ninf': with those LLVM may assume no NaN/Inf exists and fold
+# 0*x to 0 or drop NaN checks, which changed results (issue 12: 0 NaN outputs instead of 72).
+# Reassociation and FMA contraction keep the sums vectorised; they only reorder rounding.
+FASTMATH_FLAGS = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 
 
 def _compile_stencil() -> Any:
@@ -162,6 +192,18 @@ def _compile_stencil() -> Any:
                             for j in range(width):
                                 dst[j] = 0
                 span = ((i1 - i0 - 1) * sh) * wp + cols1  # flat stride-1 outputs needed
+                # Skipping a zero tap is exact only where every input value it would meet is
+                # finite (0 * NaN and 0 * Inf are NaN in PyTorch). x*0 sums to 0 for finite
+                # blocks and to NaN otherwise: one cache-warm pass over the block's input.
+                probe = 0.0
+                for c in range(c_in):
+                    if unpadded:
+                        block = flat[n, c, i0 * sh * wp : i0 * sh * wp + rows_in * wp]
+                    else:
+                        block = buf[c, : rows_in * wp]
+                    for p in range(block.size):
+                        probe += block[p] * 0.0
+                skip_zeros = probe == 0.0
                 for o in range(n_out):
                     g = o // o_g
                     window = acc[:span]
@@ -174,7 +216,7 @@ def _compile_stencil() -> Any:
                         for ki in range(kh):
                             for kj in range(kw):
                                 wv = w[o, c, ki, kj]
-                                if wv == 0:
+                                if wv == 0 and skip_zeros:
                                     continue  # edge kernels are mostly zeros
                                 shift = ki * dh * wp + kj * dw
                                 shifted = src[shift : shift + span]
@@ -197,7 +239,7 @@ def _compile_stencil() -> Any:
     # Two compilations of one body: threads pay off only past a few M multiply-adds (the seed
     # batch, 64 digits, is faster on one thread than after a thread-pool wake-up).
     _STENCIL_KERNEL = tuple(
-        numba.njit(kernel, parallel=parallel, cache=True, nogil=True, fastmath=True)
+        numba.njit(kernel, parallel=parallel, cache=True, nogil=True, fastmath=set(FASTMATH_FLAGS))
         for parallel in (False, True)
     )
     return _STENCIL_KERNEL
@@ -220,13 +262,19 @@ def stencil(
     dilation: Pair,
     groups: int,
     pads: Pads = (0, 0, 0, 0),
+    out: Array | None = None,
 ) -> Array:
-    """Fused-loop convolution with zero padding done in the loop (``x`` is *not* padded)."""
+    """Fused-loop convolution with zero padding done in the loop (``x`` is *not* padded).
+
+    ``out``, if given, is a C-contiguous ``(N, O, H_out, W_out)`` array of the result dtype
+    that is written in place (no allocation: repeated feature extraction reuses it).
+    """
     dtype = np.result_type(x.dtype, w.dtype)
     x = np.ascontiguousarray(x, dtype=dtype)
     w = np.ascontiguousarray(w, dtype=dtype)
     bias = np.zeros(w.shape[0], dtype=dtype) if b is None else np.asarray(b, dtype=dtype)
-    out = np.empty((x.shape[0], w.shape[0], *out_hw), dtype=dtype)  # (N, O, Ho, Wo)
+    if out is None:
+        out = np.empty((x.shape[0], w.shape[0], *out_hw), dtype=dtype)  # (N, O, Ho, Wo)
     serial, parallel = _compile_stencil()
     work = out.size * w.shape[1] * w.shape[2] * w.shape[3]
     kernel = parallel if work > PARALLEL_MIN_WORK else serial

@@ -8,7 +8,7 @@ Mode names differ between libraries (cupy/cupy#2525): PyTorch ``reflect`` is Num
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 from numpy.typing import NDArray
@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     import torch
 
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular", "symmetric"]
-PADDING_MODES: tuple[str, ...] = ("zeros", "reflect", "replicate", "circular", "symmetric")
+#: Every padding mode, in one place: the CLI's choices and the web's Literal come from here.
+PADDING_MODES: tuple[str, ...] = get_args(PaddingMode)
 
 #: PyTorch name -> (NumPy np.pad mode, SciPy ndimage mode, OpenCV border name)
 MODE_TRANSLATION: dict[str, tuple[str, str, str]] = {
@@ -36,6 +37,37 @@ def check_padding_mode(padding_mode: str) -> PaddingMode:
             f"got padding_mode={padding_mode!r}"
         )
     return padding_mode  # type: ignore[return-value]
+
+
+def check_padding_fits(
+    mode: PaddingMode, pads: tuple[int, int, int, int], input_shape: tuple[int, ...]
+) -> None:
+    """Refuse padding that PyTorch refuses, with PyTorch's wording.
+
+    ``reflect`` mirrors without repeating the edge, so each side must be smaller than the
+    input (``F.pad``: "Padding size should be less than the corresponding input dimension");
+    ``circular`` may wrap around at most once, and ``symmetric`` (no PyTorch equivalent) may
+    mirror at most the whole input: both need padding <= the input size. NumPy would accept
+    wider padding by mirroring again, which is not what PyTorch computes.
+    """
+    if mode in ("zeros", "replicate"):
+        return
+    top, bottom, left, right = pads
+    dims = list(input_shape)
+    for axis, (before, after) in ((len(dims) - 1, (left, right)), (len(dims) - 2, (top, bottom))):
+        size = dims[axis]
+        if mode == "reflect" and max(before, after) >= size:
+            raise ValueError(
+                f"padding_mode='reflect': padding size should be less than the corresponding "
+                f"input dimension, but got: padding ({before}, {after}) at dimension {axis} of "
+                f"input {dims}; use at most {size - 1}, or padding_mode='replicate'"
+            )
+        if mode in ("circular", "symmetric") and max(before, after) > size:
+            raise ValueError(
+                f"padding_mode={mode!r}: padding ({before}, {after}) at dimension {axis} of "
+                f"input {dims} would wrap around more than once; use at most {size}, or "
+                "padding_mode='replicate'"
+            )
 
 
 def pad_numpy(x: NDArray[Any], pads: tuple[int, int, int, int], mode: PaddingMode) -> NDArray[Any]:

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
 import numpy as np
 from numpy.typing import NDArray
 
 from convrec.conv import _engines
-from convrec.conv._padding import PaddingMode, check_padding_mode, pad_numpy, pad_torch
-from convrec.conv.shapes import ShapeError, _pair, conv2d_output_shape, normalize_padding
+from convrec.conv._padding import (
+    PaddingMode,
+    check_padding_fits,
+    check_padding_mode,
+    pad_numpy,
+    pad_torch,
+)
+from convrec.conv.limits import ConvLimits, check_conv2d
+from convrec.conv.shapes import Conv2dPlan, PaddingArg, ShapeError, plan_conv2d
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["ENGINES", "Engine", "choose_engine", "conv2d"]
+__all__ = ["ENGINES", "Engine", "choose_engine", "conv2d", "conv2d_plan"]
 
 Engine = Literal["auto", "direct", "im2col", "stencil", "torch"]
 ENGINES: tuple[str, ...] = ("auto", "direct", "im2col", "stencil", "torch")
@@ -94,18 +102,60 @@ def _as_4d(
     return (x4[0], x4[1], x4[2], x4[3]), (w4[0], w4[1], w4[2], w4[3]), drop
 
 
+@overload
+def conv2d(
+    x: ArrayOrTensor,
+    weight: Any,
+    bias: Any = ...,
+    stride: int | tuple[int, int] = ...,
+    padding: PaddingArg = ...,
+    dilation: int | tuple[int, int] = ...,
+    groups: int = ...,
+    padding_mode: PaddingMode = ...,
+    engine: Engine = ...,
+    flip: bool = ...,
+    *,
+    out: Any = ...,
+    limits: ConvLimits | None = ...,
+    return_plan: Literal[False] = ...,
+) -> ArrayOrTensor: ...
+
+
+@overload
+def conv2d(
+    x: ArrayOrTensor,
+    weight: Any,
+    bias: Any = ...,
+    stride: int | tuple[int, int] = ...,
+    padding: PaddingArg = ...,
+    dilation: int | tuple[int, int] = ...,
+    groups: int = ...,
+    padding_mode: PaddingMode = ...,
+    engine: Engine = ...,
+    flip: bool = ...,
+    *,
+    out: Any = ...,
+    limits: ConvLimits | None = ...,
+    return_plan: Literal[True],
+) -> tuple[ArrayOrTensor, Conv2dPlan]: ...
+
+
 def conv2d(
     x: ArrayOrTensor,
     weight: Any,
     bias: Any = None,
     stride: int | tuple[int, int] = 1,
-    padding: int | str | tuple[int, ...] = 0,
+    padding: PaddingArg = 0,
     dilation: int | tuple[int, int] = 1,
     groups: int = 1,
     padding_mode: PaddingMode = "zeros",
     engine: Engine = "auto",
     flip: bool = False,
-) -> ArrayOrTensor:
+    *,
+    out: Any = None,
+    limits: ConvLimits | None = None,
+    return_plan: bool = False,
+) -> ArrayOrTensor | tuple[ArrayOrTensor, Conv2dPlan]:
     r"""2-D cross-correlation, like ``torch.nn.functional.conv2d``, on arrays or tensors.
 
     .. math::
@@ -126,14 +176,24 @@ def conv2d(
         stride: int or ``(s_h, s_w)``, ≥ 1.
         padding: int, ``(p_h, p_w)``, ``(top, bottom, left, right)``, ``"valid"``, ``"same"``
             (any stride; output ``ceil(n/s)``; an odd total puts the extra pixel at the
-            bottom/right) or ``"full"`` (``d*(k-1)`` on every side).
+            bottom/right), ``"full"`` (``d*(k-1)`` on every side), or any of these as text
+            (``"1,2"``); see :func:`convrec.conv.shapes.parse_padding`.
         dilation: int or ``(d_h, d_w)``, ≥ 1.
         groups: input and output channels are split into this many independent groups.
         padding_mode: ``zeros``, ``reflect``, ``replicate``, ``circular`` (PyTorch names) or
-            ``symmetric`` (edge pixel repeated; see ``_padding.MODE_TRANSLATION``).
+            ``symmetric`` (edge pixel repeated; see ``_padding.MODE_TRANSLATION``). As in
+            PyTorch, ``reflect`` padding must be smaller than the input and ``circular``
+            at most the input size.
         engine: ``auto`` (fastest for the shape, see :func:`choose_engine`), ``direct``,
             ``im2col``, ``stencil`` or ``torch``. Tensors that require grad always use torch.
         flip: flip the kernel (true convolution).
+        out: optional buffer for the result, of the output's exact shape and dtype, and of
+            the input's kind (array or CPU tensor); C-contiguous. Written in place and
+            returned, so repeated feature extraction reuses its memory.
+        limits: what the call may cost (:class:`convrec.conv.limits.ConvLimits`), checked
+            before anything is allocated; by default only the machine's memory.
+        return_plan: also return the :class:`~convrec.conv.shapes.Conv2dPlan` (padding,
+            output shape and the ``rows``/``cols`` shape explanations, computed once).
 
     Shape:
         - Input ``(N, C_in, H_in, W_in)`` (or unbatched, see ``x``).
@@ -143,43 +203,43 @@ def conv2d(
           outputs; ``(H, W)`` with a ``(kH, kW)`` kernel gives ``(H_out, W_out)``.
 
     Returns:
-        Same kind as ``x`` (array or tensor); float32 unless an input is float64. NumPy results
-        may be strided views (channels-last); call ``np.ascontiguousarray`` if needed.
+        Same kind as ``x`` (array or tensor); float32 unless an input is float64. With
+        ``return_plan=True``, ``(result, plan)``.
 
-    Tolerance: engines agree with ``F.conv2d`` to ``atol=1e-4, rtol=1e-4`` in float32 for
-    values of order 1 (tested). The stencil engine skips zero taps, so a NaN/inf input pixel
-    that only meets zero weights does not propagate as it would in PyTorch.
+    Raises:
+        ShapeError: a bad argument or an impossible shape (a ``ValueError``, one line).
+        LimitError: over ``limits`` (a ``ValueError``, one line).
+
+    Non-finite numbers: every engine propagates NaN and Inf as ``F.conv2d`` does (an output
+    is NaN where its window meets a NaN, or an Inf times a zero weight, or Infs of both
+    signs; ±Inf where it meets Infs of one sign). Tolerance: engines agree with ``F.conv2d``
+    to ``atol=1e-4, rtol=1e-4`` in float32 for values of order 1 (tested).
 
     Examples:
         >>> import numpy as np
         >>> from convrec.conv import conv2d, edge_weights
         >>> conv2d(np.zeros((64, 1, 28, 28), np.float32), edge_weights()).shape
         (64, 4, 26, 26)
+        >>> _, plan = conv2d(np.zeros((28, 28)), edge_weights(), stride=2, padding=1,
+        ...                  return_plan=True)
+        >>> str(plan.rows)
+        '(28 + 2*1 - 3)//2 + 1 = 14'
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got engine={engine!r}")
     mode = check_padding_mode(padding_mode)
     is_tensor = _is_tensor(x)
-    x_shape = tuple(int(s) for s in x.shape)  # type: ignore[attr-defined]
-    w_shape = (
-        tuple(int(s) for s in np.shape(weight) if True)
-        if not _is_tensor(weight)
-        else tuple(int(s) for s in weight.shape)
-    )
+    x_shape = _shape_of(x)
+    w_shape = _shape_of(weight)
     x4_shape, w4_shape, drop = _as_4d(x_shape, w_shape)
-    (_, n_out, out_h, out_w), _, _ = conv2d_output_shape(
-        x4_shape, w4_shape, stride, padding, dilation, groups
-    )
-    if bias is not None and tuple(np.shape(bias) if not _is_tensor(bias) else bias.shape) != (
-        n_out,
-    ):
+    plan = conv2d_plan(x4_shape, w4_shape, stride, padding, dilation, groups, mode)
+    n_out = plan.weight_shape[0]
+    if bias is not None and _shape_of(bias) != (n_out,):
         raise ShapeError(
             f"bias must have shape ({n_out},) (one per output channel), "
-            f"got {tuple(np.shape(bias) if not _is_tensor(bias) else bias.shape)}"
+            f"got {_shape_of(bias)}"
         )
-    sh, sw = _pair("stride", stride)
-    dh, dw = _pair("dilation", dilation)
-    pads = normalize_padding(padding, x4_shape[2:], w4_shape[2:], (sh, sw), (dh, dw))
+    pads = plan.pads
     needs_grad = is_tensor and (
         bool(x.requires_grad)  # type: ignore[attr-defined]
         or (_is_tensor(weight) and bool(weight.requires_grad))
@@ -192,51 +252,160 @@ def conv2d(
         )
     if chosen == "stencil" and not _engines.stencil_available():
         raise ValueError("engine='stencil' needs numba: pip install numba")
+    dtype = _result_dtype(x, weight)
+    check_conv2d(
+        plan,
+        limits if limits is not None else ConvLimits(),
+        itemsize=dtype.itemsize,
+        padded_copy=not (chosen == "stencil" and mode == "zeros"),
+        padding_shown=padding,
+    )
+    out_shape = plan.output_shape[drop:]
+    out_4d = None if out is None else _check_out(out, out_shape, dtype, is_tensor, x)
 
     if chosen == "torch":
-        out_t = _torch_conv(
+        result: Any = _torch_conv(
             x,
             weight,
             bias,
             x4_shape,
             w4_shape,
             pads,
-            (sh, sw),
-            (dh, dw),
+            plan.stride,
+            plan.dilation,
             groups,
             mode,
             flip,
             keep_tensor=is_tensor,
         )
-        result: Any = out_t
+        if out is not None:
+            if is_tensor:
+                out.copy_(result.reshape(out_shape))
+            else:
+                np.copyto(out, np.asarray(result).reshape(out_shape))
+            result = out
     else:
         xa = _to_numpy(x).reshape(x4_shape)
         wa = _to_numpy(weight).reshape(w4_shape)
         ba = None if bias is None else _to_numpy(bias)
-        dtype = np.result_type(
-            xa.dtype if xa.dtype.kind == "f" else np.float32,
-            wa.dtype if wa.dtype.kind == "f" else np.float32,
-        )
         xa = xa.astype(dtype, copy=False)
         wa = wa.astype(dtype, copy=False)
         if flip:
             wa = wa[..., ::-1, ::-1]
-        if chosen == "stencil" and mode == "zeros":
-            result = _engines.stencil(xa, wa, ba, (out_h, out_w), (sh, sw), (dh, dw), groups, pads)
-        else:
-            xp = pad_numpy(xa, pads, mode)
+        buffer = None if out_4d is None else out_4d.reshape(plan.output_shape)
+        out_hw = plan.output_shape[2:]
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf propagate as in torch
             if chosen == "stencil":
-                result = _engines.stencil(xp, wa, ba, (out_h, out_w), (sh, sw), (dh, dw), groups)
+                if mode == "zeros":
+                    result = _engines.stencil(
+                        xa, wa, ba, out_hw, plan.stride, plan.dilation, groups, pads, out=buffer
+                    )
+                else:
+                    xp = pad_numpy(xa, pads, mode)
+                    result = _engines.stencil(
+                        xp, wa, ba, out_hw, plan.stride, plan.dilation, groups, out=buffer
+                    )
+            elif chosen == "im2col":
+                xp = pad_numpy(xa, pads, mode)
+                result = _engines.im2col(
+                    xp, wa, ba, out_hw, plan.stride, plan.dilation, groups, out=buffer
+                )
             else:
-                fn = _engines.direct if chosen == "direct" else _engines.im2col
-                result = fn(xp, wa, ba, (out_h, out_w), (sh, sw), (dh, dw), groups)
-        if is_tensor:
+                xp = pad_numpy(xa, pads, mode)
+                result = _engines.direct(xp, wa, ba, out_hw, plan.stride, plan.dilation, groups)
+                if buffer is not None:
+                    np.copyto(buffer, result)
+        if out is not None:
+            result = out
+        elif is_tensor:
             import torch
 
             result = torch.from_numpy(np.ascontiguousarray(result))
-    if drop:
+    if drop and result is not out:
         result = result.reshape(tuple(result.shape[drop:]))
+    if return_plan:
+        return cast(ArrayOrTensor, result), plan
     return cast(ArrayOrTensor, result)
+
+
+def conv2d_plan(
+    input_shape: tuple[int, ...],
+    weight_shape: tuple[int, ...],
+    stride: int | tuple[int, int] = 1,
+    padding: PaddingArg = 0,
+    dilation: int | tuple[int, int] = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    limits: ConvLimits | None = None,
+) -> Conv2dPlan:
+    """Everything :func:`conv2d` checks before touching an array, for faces to call first.
+
+    Shapes may be unbatched as in :func:`conv2d` (``(H, W)`` with ``(kH, kW)``, ...). Checks
+    the arguments and shapes (:func:`~convrec.conv.shapes.plan_conv2d`), that the padding
+    fits the mode as PyTorch requires, and, with ``limits``, kernel size, padding, pixels and
+    multiply-adds (:func:`~convrec.conv.limits.check_conv2d`; memory is checked by
+    ``conv2d`` itself, which knows its engine).
+
+    Raises:
+        ShapeError, LimitError or ValueError: one line naming the parameter and the rule.
+    """
+    mode = check_padding_mode(padding_mode)
+    x4_shape, w4_shape, _ = _as_4d(tuple(input_shape), tuple(weight_shape))
+    plan = plan_conv2d(x4_shape, w4_shape, stride, padding, dilation, groups)
+    check_padding_fits(mode, plan.pads, x4_shape)
+    if limits is not None:
+        check_conv2d(plan, replace(limits, max_bytes=sys.maxsize), padding_shown=padding)
+    return plan
+
+
+def _shape_of(a: Any) -> tuple[int, ...]:
+    shape = getattr(a, "shape", None)
+    if shape is None:
+        shape = np.shape(a)
+    return tuple(int(s) for s in shape)
+
+
+def _result_dtype(x: Any, weight: Any) -> np.dtype[Any]:
+    """float64 if either operand is float64 (or float16 promoted), else float32."""
+
+    def kind(a: Any) -> np.dtype[Any]:
+        if _is_tensor(a):
+            name = str(a.dtype).removeprefix("torch.")
+            dt = np.dtype(name) if name in ("float64", "float32", "float16") else np.dtype("int32")
+        else:
+            dt = np.asarray(a).dtype if not hasattr(a, "dtype") else np.dtype(a.dtype)
+        return dt if dt.kind == "f" else np.dtype(np.float32)
+
+    return np.result_type(kind(x), kind(weight))
+
+
+def _check_out(
+    out: Any, shape: tuple[int, ...], dtype: np.dtype[Any], is_tensor: bool, x: Any
+) -> NDArray[Any]:
+    """The writable NumPy view of ``out`` after checking it fits the result exactly."""
+    if is_tensor != _is_tensor(out):
+        kind = "a tensor" if is_tensor else "a NumPy array"
+        raise TypeError(f"out must be {kind} like x, got out of type {type(out).__name__}")
+    got_shape = tuple(int(s) for s in out.shape)
+    if is_tensor:
+        got_dtype = str(out.dtype).removeprefix("torch.")
+        contiguous = bool(out.is_contiguous())
+        if out.device.type != "cpu" or out.requires_grad:
+            raise ValueError("out must be a CPU tensor that does not require grad")
+    else:
+        got_dtype = str(out.dtype)
+        contiguous = bool(out.flags.c_contiguous and out.flags.writeable)
+    if got_shape != shape or got_dtype != str(dtype):
+        raise ValueError(
+            f"out must have the result's shape {shape} and dtype {dtype}, got shape "
+            f"{got_shape} and dtype {got_dtype}; allocate it with np.empty({shape}, "
+            f"np.{dtype})"
+        )
+    if not contiguous:
+        raise ValueError("out must be C-contiguous and writable (np.empty gives one)")
+    if is_tensor:
+        return cast(NDArray[Any], out.detach().numpy())
+    return cast(NDArray[Any], out)
 
 
 def _to_numpy(a: Any) -> NDArray[Any]:

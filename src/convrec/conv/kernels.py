@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from convrec.conv.limits import ConvLimits, check_kernel_size
+
 __all__ = [
     "EDGE_KERNEL_NAMES",
     "KERNELS",
@@ -39,6 +41,7 @@ __all__ = [
     "gaussian",
     "get_kernel",
     "kernel_names",
+    "kernel_spec_shape",
     "left_edge",
     "load_kernel",
     "parse_kernel",
@@ -137,15 +140,58 @@ def kernel_names() -> list[str]:
     return list(KERNELS)
 
 
-def get_kernel(name: str) -> Kernel:
+def _sized_name(text: str) -> tuple[int, int] | None:
+    """``(size, size)`` of ``gaussian:SIZE[:SIGMA]`` / ``box:SIZE``, read without building it."""
+    base, *params = text.strip().split(":")
+    if base in ("gaussian", "box") and params and params[0].strip().isdigit():
+        size = int(params[0])
+        return (size, size)
+    return None
+
+
+def kernel_spec_shape(spec: str | Path) -> tuple[int, int] | None:
+    """The ``(kH, kW)`` a kernel spec would build, measured without building it.
+
+    Known for sized names (``gaussian:6001`` → ``(6001, 6001)``), inline text (rows and
+    values counted) and ``.npy`` files (read from the header); ``None`` when it cannot be
+    told cheaply (then the built kernel is checked). Faces call it with
+    :func:`convrec.conv.limits.check_kernel_size` so that an oversized kernel is refused
+    before its memory is allocated.
+    """
+    text = str(spec)
+    if Path(text).suffix.lower() == ".npy" and Path(text).is_file():
+        try:
+            shape = np.load(text, mmap_mode="r", allow_pickle=False).shape
+        except (ValueError, OSError):
+            return None
+        return (int(shape[0]), int(shape[1])) if len(shape) == 2 else None
+    sized = _sized_name(text)
+    if sized is not None:
+        return sized
+    if _looks_like_values(text):
+        rows = [r for r in text.split(";") if r.strip()]
+        return (len(rows), max(len(r.replace(",", " ").split()) for r in rows))
+    return None
+
+
+def _looks_like_values(text: str) -> bool:
+    return any(ch.isdigit() for ch in text) and (";" in text or "," in text) and ":" not in text
+
+
+def get_kernel(name: str, limits: ConvLimits | None = None) -> Kernel:
     """Look a kernel up by name (see :func:`kernel_names`).
 
     ``gaussian`` and ``box`` also accept parameters in the name: ``gaussian:7:1.5``
-    (size 7, sigma 1.5), ``box:5``.
+    (size 7, sigma 1.5), ``box:5``. With ``limits``, a size over ``limits.max_kernel_size``
+    is refused before the kernel is built.
 
     Raises:
         KeyError: for an unknown name; the message lists the known names.
+        LimitError: for a size over the limit.
     """
+    sized = _sized_name(name)
+    if limits is not None and sized is not None:
+        check_kernel_size(sized, limits, shown=name)
     base, *params = name.strip().split(":")
     try:
         if base == "gaussian" and params:
@@ -209,8 +255,12 @@ def parse_kernel(text: str) -> Kernel:
     return validate_kernel(parsed, source=f"kernel text {text!r}")
 
 
-def load_kernel(spec: str | Path) -> Kernel:
+def load_kernel(spec: str | Path, limits: ConvLimits | None = None) -> Kernel:
     """Load a kernel from a name, inline text, or a ``.json``, ``.csv`` or ``.npy`` file.
+
+    With ``limits``, a kernel over ``limits.max_kernel_size`` per side is refused (a
+    :class:`~convrec.conv.limits.LimitError`) before it is built when its size can be read
+    from the spec (:func:`kernel_spec_shape`), else right after loading.
 
     - a name from :func:`kernel_names` (``"top_edge"``, ``"gaussian:7:1.5"``);
     - inline text ``"-1,-1,-1;0,0,0;1,1,1"``;
@@ -218,6 +268,13 @@ def load_kernel(spec: str | Path) -> Kernel:
     - ``.csv``: one row per line, comma separated;
     - ``.npy``: a 2-D numeric array (loaded with ``allow_pickle=False``).
     """
+    if limits is not None:
+        measured = kernel_spec_shape(spec)
+        if measured is not None:
+            check_kernel_size(measured, limits, shown=str(spec))
+        kernel = load_kernel(spec)
+        check_kernel_size(kernel.shape, limits, shown=str(spec))
+        return kernel
     text = str(spec)
     path = Path(text)
     suffix = path.suffix.lower()
@@ -240,6 +297,6 @@ def load_kernel(spec: str | Path) -> Kernel:
                 obj = obj.get("kernel")
             return validate_kernel(obj, source=f"kernel file {path}")
         return parse_kernel(";".join(line for line in raw.splitlines() if line.strip()))
-    if any(ch.isdigit() for ch in text) and (";" in text or "," in text) and ":" not in text:
+    if _looks_like_values(text):
         return parse_kernel(text)
     return get_kernel(text)

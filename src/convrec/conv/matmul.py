@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from convrec.conv._engines import im2col_patches
 from convrec.conv._padding import pad_numpy
-from convrec.conv.shapes import _pair, explain, normalize_padding
+from convrec.conv.shapes import PaddingArg, _pair, explain, normalize_padding
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -38,7 +38,7 @@ def im2col(
     x: ArrayLike,
     kernel_size: int | tuple[int, int],
     stride: int | tuple[int, int] = 1,
-    padding: int | str | tuple[int, ...] = 0,
+    padding: PaddingArg = 0,
     dilation: int | tuple[int, int] = 1,
 ) -> NDArray[Any]:
     """The patch matrix of ``x``, column ``l`` holding the ``l``-th window (like ``F.unfold``).
@@ -75,7 +75,7 @@ def conv_matrix(
     kernel: ArrayLike,
     input_hw: tuple[int, int],
     stride: int | tuple[int, int] = 1,
-    padding: int | str | tuple[int, ...] = 0,
+    padding: PaddingArg = 0,
     dilation: int | tuple[int, int] = 1,
     sparse: bool | None = None,
 ) -> NDArray[Any] | sp.csr_matrix:
@@ -126,7 +126,7 @@ def conv_transpose_via_matrix(
     kernel: ArrayLike,
     input_hw: tuple[int, int],
     stride: int | tuple[int, int] = 1,
-    padding: int | str | tuple[int, ...] = 0,
+    padding: PaddingArg = 0,
     dilation: int | tuple[int, int] = 1,
 ) -> NDArray[Any]:
     """Transposed convolution as ``conv_matrix(...).T @ y.ravel()``.

@@ -21,22 +21,30 @@ Examples:
 from __future__ import annotations
 
 import math
+import operator
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 __all__ = [
+    "PADDING_NAMES",
+    "Conv2dPlan",
     "FieldOfView",
     "ShapeError",
     "ShapeExplanation",
     "conv2d_output_shape",
     "explain",
+    "explain_padded",
     "explain_pool",
     "explain_transposed",
     "full_padding",
     "normalize_padding",
     "output_size",
+    "parse_padding",
+    "plan_conv2d",
     "pool_output_size",
     "receptive_field",
+    "resolve_padding",
     "same_padding",
     "transposed_output_size",
 ]
@@ -411,9 +419,136 @@ def full_padding(kernel: int, dilation: int = 1) -> int:
 
 Padding2d = tuple[int, int, int, int]
 
+PaddingName = Literal["valid", "same", "full"]
+#: The named paddings every face accepts (the web's vocabulary is derived from this).
+PADDING_NAMES: tuple[str, ...] = get_args(PaddingName)
+#: What every function taking ``padding`` accepts (see :func:`parse_padding`).
+PaddingArg = int | str | Sequence[int]
+#: What :func:`parse_padding` returns: a name, resolved later against the input and kernel
+#: sizes, or explicit ``(top, bottom, left, right)`` (``(before, after)`` when ``ndim=1``).
+ParsedPadding = str | tuple[int, ...]
+
+_PADDING_FORMS_2D = (
+    "an int, 'ph,pw', 'top,bottom,left,right', a pair, a 4-tuple or one of "
+    + ", ".join(PADDING_NAMES)
+)
+_PADDING_FORMS_1D = "an int, 'before,after' or one of " + ", ".join(PADDING_NAMES)
+
+
+def _padding_int(value: object, shown: object, forms: str, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        try:
+            value = operator.index(value)  # type: ignore[arg-type]  # NumPy ints are fine
+        except TypeError:
+            raise ShapeError(f"{name} must be {forms}; got {name}={shown!r}") from None
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.lstrip("+-").isdigit():
+            raise ShapeError(f"{name} must be {forms}; got {name}={shown!r}")
+        value = int(text)
+    if value < 0:
+        raise ShapeError(
+            f"{name} must be >= 0 (negative padding would crop the input); got {name}={shown!r}"
+        )
+    return int(value)
+
+
+def parse_padding(
+    padding: object, *, ndim: int = 2, name: str = "padding"
+) -> ParsedPadding:
+    """The one padding parser: every face (Python, CLI, web) goes through it.
+
+    Accepted (``ndim=2``, the default): an int ``p``; a pair ``(ph, pw)``; a 4-tuple
+    ``(top, bottom, left, right)``; a name from :data:`PADDING_NAMES`; or the same as text
+    (``"1"``, ``"1,2"``, ``"1,0,2,2"``, ``"same"``, any case, spaces allowed). With ``ndim=1``
+    (one dimension, as in ``convrec conv shape``): an int, ``(before, after)`` or a name.
+
+    Returns:
+        The lower-case name, or the explicit amounts: ``(top, bottom, left, right)`` for
+        ``ndim=2``, ``(before, after)`` for ``ndim=1``.
+
+    Raises:
+        ShapeError: one line naming ``name``, the value and the accepted forms.
+
+    Examples:
+        >>> parse_padding("1,2"), parse_padding(" SAME "), parse_padding(1, ndim=1)
+        ((1, 1, 2, 2), 'same', (1, 1))
+    """
+    forms = _PADDING_FORMS_2D if ndim == 2 else _PADDING_FORMS_1D
+    parts: Sequence[object]
+    if isinstance(padding, str):
+        text = padding.strip().lower()
+        if text in PADDING_NAMES:
+            return text
+        texts = text.replace("(", "").replace(")", "").split(",")
+        if len(texts) > 1 and texts[-1].strip() == "":
+            texts = texts[:-1]  # "1," as Python would read it
+        parts = texts
+    elif isinstance(padding, tuple | list):
+        parts = padding
+    else:
+        parts = [padding]
+    amounts = [_padding_int(p, padding, forms, name) for p in parts]
+    if len(amounts) == 1:
+        return (amounts[0],) * (2 * ndim)
+    if ndim == 1 and len(amounts) == 2:
+        return (amounts[0], amounts[1])
+    if ndim == 2 and len(amounts) == 2:
+        return (amounts[0], amounts[0], amounts[1], amounts[1])
+    if ndim == 2 and len(amounts) == 4:
+        return (amounts[0], amounts[1], amounts[2], amounts[3])
+    raise ShapeError(f"{name} must be {forms}; got {name}={padding!r}")
+
+
+def resolve_padding(
+    parsed: ParsedPadding,
+    sizes: Sequence[int],
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+) -> tuple[int, ...]:
+    """Explicit ``(before, after)`` amounts per dimension for a :func:`parse_padding` result."""
+    if isinstance(parsed, tuple):
+        return parsed
+    amounts: list[int] = []
+    for n, k, s, d in zip(sizes, kernel, stride, dilation, strict=True):
+        if parsed == "valid":
+            amounts += [0, 0]
+        elif parsed == "same":
+            amounts += list(same_padding(n, k, s, d))
+        else:  # "full"
+            amounts += [full_padding(k, d)] * 2
+    return tuple(amounts)
+
+
+def explain_padded(
+    n: int,
+    kernel: int,
+    stride: int = 1,
+    padding: object = 0,
+    dilation: int = 1,
+    *,
+    check: bool = True,
+    axis_word: str = "row",
+) -> ShapeExplanation:
+    """:func:`explain` with padding in any one-dimension form of :func:`parse_padding`.
+
+    ``padding`` may be an int, ``(before, after)``, ``"same"``, ``"full"``, ``"valid"`` or
+    the same as text (``"1,2"``): what the CLI's ``--padding`` and the API's ``padding``
+    query parameter receive.
+    """
+    _check_int("n", n, 1, ">= 1 (the input must have at least one pixel)")
+    _check_int("kernel", kernel, 1, ">= 1")
+    _check_int("stride", stride, 1, ">= 1 (a stride of 0 would never move the window)")
+    _check_int("dilation", dilation, 1, ">= 1 (1 means no gaps between kernel taps)")
+    before, after = resolve_padding(
+        parse_padding(padding, ndim=1), (n,), (kernel,), (stride,), (dilation,)
+    )
+    return explain(n, kernel, stride, (before, after), dilation, check=check, axis_word=axis_word)
+
 
 def normalize_padding(
-    padding: int | str | tuple[int, ...],
+    padding: object,
     input_hw: tuple[int, int],
     kernel_hw: tuple[int, int],
     stride: tuple[int, int] = (1, 1),
@@ -421,71 +556,98 @@ def normalize_padding(
 ) -> Padding2d:
     """Turn any padding spec into ``(top, bottom, left, right)``.
 
-    Accepted: an int; ``(ph, pw)``; ``(top, bottom, left, right)``; ``"valid"`` (0);
-    ``"same"`` (any stride; the odd extra pixel goes bottom/right, see :func:`same_padding`);
-    ``"full"`` (``d*(k-1)`` on every side).
+    Accepted: everything :func:`parse_padding` accepts; ``"valid"`` is 0, ``"same"`` works
+    with any stride (the odd extra pixel goes bottom/right, see :func:`same_padding`) and
+    ``"full"`` is ``d*(k-1)`` on every side.
     """
-    if isinstance(padding, str):
-        mode = padding.lower()
-        if mode == "valid":
-            return (0, 0, 0, 0)
-        if mode == "same":
-            top, bottom = same_padding(input_hw[0], kernel_hw[0], stride[0], dilation[0])
-            left, right = same_padding(input_hw[1], kernel_hw[1], stride[1], dilation[1])
-            return (top, bottom, left, right)
-        if mode == "full":
-            ph = full_padding(kernel_hw[0], dilation[0])
-            pw = full_padding(kernel_hw[1], dilation[1])
-            return (ph, ph, pw, pw)
-        raise ShapeError(
-            f"padding must be an int, a pair, a 4-tuple or one of 'valid', 'same', 'full'; "
-            f"got padding={padding!r}"
-        )
-    values: tuple[int, ...]
-    if isinstance(padding, int) and not isinstance(padding, bool):
-        values = (padding,) * 4
-    elif isinstance(padding, tuple | list) and len(padding) == 2:
-        values = (padding[0], padding[0], padding[1], padding[1])
-    elif isinstance(padding, tuple | list) and len(padding) == 4:
-        values = tuple(padding)
-    else:
-        raise ShapeError(
-            f"padding must be an int, a pair (ph, pw), a 4-tuple (top, bottom, left, right) "
-            f"or one of 'valid', 'same', 'full'; got padding={padding!r}"
-        )
-    for v in values:
-        _check_int("padding", v, 0, ">= 0 (negative padding would crop the input)")
-    return (values[0], values[1], values[2], values[3])
+    top, bottom, left, right = resolve_padding(
+        parse_padding(padding), input_hw, kernel_hw, stride, dilation
+    )
+    return (top, bottom, left, right)
 
 
-def _pair(name: str, value: int | tuple[int, int]) -> tuple[int, int]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value, value)
-    if isinstance(value, tuple | list) and len(value) == 2:
-        return (int(value[0]), int(value[1]))
-    raise ShapeError(f"{name} must be an int or a pair (h, w), got {name}={value!r}")
+def _pair(name: str, value: object) -> tuple[int, int]:
+    items = value if isinstance(value, tuple | list) else (value, value)
+    if len(items) == 2:
+        try:
+            if not any(isinstance(v, bool) for v in items):
+                return (operator.index(items[0]), operator.index(items[1]))
+        except TypeError:
+            pass
+    raise ShapeError(f"{name} must be an int or a pair (h, w) of ints, got {name}={value!r}")
 
 
-def conv2d_output_shape(
-    input_shape: tuple[int, ...],
+@dataclass(frozen=True)
+class Conv2dPlan:
+    """Everything about one 2-D convolution that is known before any array is touched.
+
+    Made once per call by :func:`plan_conv2d` (padding parsed and resolved once) and shared by
+    ``conv2d``, the limits guard (:mod:`convrec.conv.limits`) and the faces, which render
+    ``rows`` and ``cols``.
+
+    Attributes:
+        input_shape: ``(N, C, H, W)``.
+        weight_shape: ``(O, C/groups, kH, kW)``.
+        stride, dilation: ``(h, w)`` pairs.
+        pads: ``(top, bottom, left, right)``.
+        groups: channel groups.
+        rows, cols: the :class:`ShapeExplanation` of the output height and width.
+    """
+
+    input_shape: tuple[int, int, int, int]
+    weight_shape: tuple[int, int, int, int]
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    pads: Padding2d
+    groups: int
+    rows: ShapeExplanation
+    cols: ShapeExplanation
+
+    @property
+    def output_shape(self) -> tuple[int, int, int, int]:
+        """``(N, O, H_out, W_out)``."""
+        return (self.input_shape[0], self.weight_shape[0], self.rows.result, self.cols.result)
+
+    @property
+    def padded_hw(self) -> tuple[int, int]:
+        """``(H + top + bottom, W + left + right)``."""
+        top, bottom, left, right = self.pads
+        return (self.input_shape[2] + top + bottom, self.input_shape[3] + left + right)
+
+    @property
+    def multiply_adds(self) -> int:
+        """``N * O * H_out * W_out * C/groups * kH * kW``: the work of the call."""
+        n, o, out_h, out_w = self.output_shape
+        _, c_per_group, kh, kw = self.weight_shape
+        return n * o * out_h * out_w * c_per_group * kh * kw
+
+
+def plan_conv2d(
+    input_shape: tuple[int, int, int, int],
     weight_shape: tuple[int, int, int, int],
-    stride: int | tuple[int, int] = 1,
-    padding: int | str | tuple[int, ...] = 0,
-    dilation: int | tuple[int, int] = 1,
+    stride: object = 1,
+    padding: object = 0,
+    dilation: object = 1,
     groups: int = 1,
-) -> tuple[tuple[int, int, int, int], ShapeExplanation, ShapeExplanation]:
-    """Output shape of a 2-D convolution of ``(N, C, H, W)`` by ``(O, C/groups, kH, kW)``.
+) -> Conv2dPlan:
+    """Check a 2-D convolution's arguments and shapes and compute its output shape, once.
 
-    Returns:
-        ``((N, O, H_out, W_out), explanation_H, explanation_W)``.
+    Args:
+        input_shape: ``(N, C, H, W)``.
+        weight_shape: ``(O, C/groups, kH, kW)``.
+        stride, padding, dilation, groups: as in :func:`convrec.conv.conv2d` (padding in any
+            form :func:`parse_padding` accepts).
 
     Raises:
-        ShapeError: for a channel/group mismatch (with the likely cause) or an impossible
-            size along H or W.
+        ShapeError: for a bad argument, a channel/group mismatch (with the likely cause) or an
+            impossible size along H or W (with the worked formula).
     """
     n, c, h, w = input_shape
     o, c_per_group, kh, kw = weight_shape
     _check_int("groups", groups, 1, ">= 1")
+    for label, size in (("kernel height", kh), ("kernel width", kw), ("output channels", o)):
+        if size < 1:
+            raise ShapeError(f"weight must have {label} >= 1, got weight shape {weight_shape}")
     if c % groups or o % groups:
         raise ShapeError(
             f"groups={groups} must divide both the input channels ({c}) and the output "
@@ -504,10 +666,46 @@ def conv2d_output_shape(
         )
     sh, sw = _pair("stride", stride)
     dh, dw = _pair("dilation", dilation)
+    # checked before resolving 'same', which needs valid sizes
+    _check_int("stride", sh, 1, ">= 1 (a stride of 0 would never move the window)")
+    _check_int("stride", sw, 1, ">= 1 (a stride of 0 would never move the window)")
+    _check_int("dilation", dh, 1, ">= 1 (1 means no gaps between kernel taps)")
+    _check_int("dilation", dw, 1, ">= 1 (1 means no gaps between kernel taps)")
     top, bottom, left, right = normalize_padding(padding, (h, w), (kh, kw), (sh, sw), (dh, dw))
-    eh = explain(h, kh, sh, (top, bottom), dh, axis_word="row")
-    ew = explain(w, kw, sw, (left, right), dw, axis_word="column")
-    return (n, o, eh.result, ew.result), eh, ew
+    rows = explain(h, kh, sh, (top, bottom), dh, axis_word="row")
+    cols = explain(w, kw, sw, (left, right), dw, axis_word="column")
+    return Conv2dPlan(
+        input_shape=(n, c, h, w),
+        weight_shape=(o, c_per_group, kh, kw),
+        stride=(sh, sw),
+        dilation=(dh, dw),
+        pads=(top, bottom, left, right),
+        groups=groups,
+        rows=rows,
+        cols=cols,
+    )
+
+
+def conv2d_output_shape(
+    input_shape: tuple[int, ...],
+    weight_shape: tuple[int, int, int, int],
+    stride: int | tuple[int, int] = 1,
+    padding: object = 0,
+    dilation: int | tuple[int, int] = 1,
+    groups: int = 1,
+) -> tuple[tuple[int, int, int, int], ShapeExplanation, ShapeExplanation]:
+    """Output shape of a 2-D convolution of ``(N, C, H, W)`` by ``(O, C/groups, kH, kW)``.
+
+    Returns:
+        ``((N, O, H_out, W_out), explanation_H, explanation_W)`` (see :func:`plan_conv2d`).
+
+    Raises:
+        ShapeError: for a channel/group mismatch (with the likely cause) or an impossible
+            size along H or W.
+    """
+    n, c, h, w = input_shape
+    plan = plan_conv2d((n, c, h, w), weight_shape, stride, padding, dilation, groups)
+    return plan.output_shape, plan.rows, plan.cols
 
 
 @dataclass(frozen=True)

@@ -108,21 +108,17 @@ def decode_kernel(
     kernel: KernelIn, limits: Limits, loc: Sequence[str | int]
 ) -> tuple[str, NDArray[np.float32]]:
     """``(name, values (kH, kW))`` of a kernel given by name or by values."""
-    from convrec.conv import get_kernel
+    from convrec.conv import ConvLimits, LimitError, get_kernel
     from convrec.conv.kernels import validate_kernel
 
     if kernel.name is not None:
-        _, _, params = kernel.name.partition(":")
-        size_text = params.split(":")[0].strip()
-        if size_text.isdigit() and int(size_text) > limits.max_kernel_size:
-            # refuse before building it: "gaussian:99999" would allocate tens of GB
-            raise field_error(
-                [*loc, "name"], kernel.name,
-                f"kernels may be at most {limits.max_kernel_size}×{limits.max_kernel_size}",
-                status=413, kind="too_large",
-            )
         try:
-            values = get_kernel(kernel.name)
+            # conv's guard refuses "gaussian:99999" before building it (tens of GB otherwise)
+            values = get_kernel(kernel.name, limits=ConvLimits.from_settings(limits))
+        except LimitError as exc:
+            raise field_error(
+                [*loc, "name"], kernel.name, str(exc), status=413, kind="too_large"
+            ) from exc
         except KeyError as exc:
             raise field_error([*loc, "name"], kernel.name, str(exc.args[0])) from exc
         except ValueError as exc:

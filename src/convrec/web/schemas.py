@@ -10,7 +10,18 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
+
+from convrec.conv._padding import PADDING_MODES, PaddingMode
+from convrec.conv.shapes import PADDING_NAMES, ParsedPadding, ShapeError, parse_padding
 
 __all__ = [
     "BiasOut",
@@ -48,10 +59,27 @@ Pixel = Annotated[float, Field(ge=0, le=255)]
 KernelValue = Annotated[float, Field(ge=-1e6, le=1e6)]
 Stride = Annotated[int, Field(ge=1, le=32, description="Step between windows, 1 to 32.")]
 Dilation = Annotated[int, Field(ge=1, le=16, description="Spacing of kernel taps, 1 to 16.")]
-PaddingSpec = (
-    Annotated[int, Field(ge=0, le=64, description="Zeros added on every side, 0 to 64.")]
-    | Literal["valid", "same", "full"]
-)
+
+
+def _parse_padding(value: object) -> ParsedPadding:
+    """conv's one padding parser; its one-line message becomes the 422's ``msg``."""
+    try:
+        return parse_padding(value)
+    except ShapeError as exc:
+        raise ValueError(str(exc)) from None
+
+
+# The vocabulary is conv's (PADDING_NAMES, PaddingMode), pinned by
+# tests/web/test_conv_vocabulary.py; the per-side maximum is Settings.limits.max_padding,
+# checked by conv's guard in the route.
+PaddingSpec = Annotated[
+    StrictInt | StrictStr | list[StrictInt],
+    AfterValidator(_parse_padding),
+    Field(
+        description="Padding: an int, [ph, pw], [top, bottom, left, right], text such as "
+        f"'1,2', or one of {', '.join(PADDING_NAMES)}."
+    ),
+]
 
 
 class _Strict(BaseModel):
@@ -167,7 +195,9 @@ class ConvApplyIn(_Strict):
     stride: Stride = 1
     padding: PaddingSpec = 0
     dilation: Dilation = 1
-    padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros"
+    padding_mode: PaddingMode = Field(
+        default="zeros", description=f"One of {', '.join(PADDING_MODES)} (PyTorch's names)."
+    )
 
 
 class FeatureMapOut(BaseModel):

@@ -46,7 +46,9 @@ def explain_shape(
     n: Annotated[int, Query(ge=1, le=100_000, description="Input size.")],
     kernel: Annotated[int, Query(ge=1, le=1_000, description="Kernel size.")] = 3,
     stride: Annotated[int, Query(ge=1, le=1_000)] = 1,
-    padding: Annotated[int, Query(ge=0, le=1_000)] = 0,
+    padding: Annotated[
+        str, Query(max_length=40, description="An int, 'before,after', same, full or valid.")
+    ] = "0",
     dilation: Annotated[int, Query(ge=1, le=1_000)] = 1,
 ) -> ShapeOut:
     """The output size along one dimension with the formula in your numbers.
@@ -54,34 +56,89 @@ def explain_shape(
     A configuration where no window fits is still answered (200) with ``rule_broken`` set:
     explaining why it is impossible is the point of this endpoint.
     """
-    from convrec.conv import explain
+    from convrec.conv import ShapeError
+    from convrec.conv.shapes import explain_padded
 
-    return _shape_out(explain(n, kernel, stride, padding, dilation, check=False))
+    try:
+        explanation = explain_padded(n, kernel, stride, padding, dilation, check=False)
+    except ShapeError as exc:
+        raise field_error(["query", "padding"], padding, str(exc)) from exc
+    return _shape_out(explanation)
+
+
+def _limit_loc(exc: Exception, kernel_loc: list[str | int]) -> list[str | int]:
+    """Where a conv refusal points in the body: the padding, the kernel or the whole body."""
+    parameter = getattr(exc, "parameter", "")
+    if parameter == "padding" or "padding" in str(exc).split(":")[0]:
+        return ["body", "padding"]
+    if parameter == "kernel":
+        return kernel_loc
+    return ["body"] if parameter else kernel_loc
+
+
+def _plan_or_error(
+    image_shape: tuple[int, ...], kernel_shape: tuple[int, ...], body: Any, name: str,
+    limits: Any, kernel_loc: list[str | int],
+) -> Any:
+    """conv's own checks and limits guard, before any work: 413 over a limit, else 422."""
+    from dataclasses import replace
+
+    from convrec.conv import LimitError, conv2d_plan
+
+    try:
+        return conv2d_plan(
+            image_shape, kernel_shape, body.stride, body.padding, body.dilation,
+            padding_mode=getattr(body, "padding_mode", "zeros"),
+            limits=replace(limits, max_multiply_adds=None),  # the budget is per request
+        )
+    except LimitError as exc:
+        raise field_error(
+            _limit_loc(exc, kernel_loc), name, str(exc), status=413, kind="too_large"
+        ) from exc
+    except ValueError as exc:  # ShapeError and PyTorch's padding rules
+        raise field_error(_limit_loc(exc, kernel_loc), name, str(exc)) from exc
+
+
+def _check_budget(plans: list[Any], limits: Any) -> None:
+    from convrec.conv import LimitError
+    from convrec.conv.limits import check_multiply_adds
+
+    try:
+        check_multiply_adds(
+            sum(p.multiply_adds for p in plans), limits, how=f"{len(plans)} kernel(s)"
+        )
+    except LimitError as exc:
+        raise field_error(
+            ["body", "kernels"], f"{len(plans)} kernel(s)", str(exc), status=413,
+            kind="too_large",
+        ) from exc
 
 
 @router.post("/apply", response_model=ConvApplyOut)
 def apply(body: ConvApplyIn, services: ServicesDep, settings: SettingsDep) -> ConvApplyOut:
     """Apply each kernel to the image; each output map comes with its shape explanation."""
-    from convrec.conv import ShapeError, conv2d
-    from convrec.conv.shapes import conv2d_output_shape
+    from convrec.conv import ConvLimits, conv2d
 
     limits = settings.limits
+    conv_limits = ConvLimits.from_settings(limits)
     check_batch(len(body.kernels), limits, ["body", "kernels"])
     image = decode_image(body.image, limits, services)
+    kernels = [
+        decode_kernel(spec, limits, ["body", "kernels", i]) for i, spec in enumerate(body.kernels)
+    ]
+    # every kernel checked and the whole request's work budgeted before any convolution runs
+    plans = [
+        _plan_or_error(image.shape, kernel.shape, body, name, conv_limits, ["body", "kernels", i])
+        for i, (name, kernel) in enumerate(kernels)
+    ]
+    _check_budget(plans, conv_limits)
     outputs = []
-    for i, spec in enumerate(body.kernels):
-        name, kernel = decode_kernel(spec, limits, ["body", "kernels", i])
-        try:
-            _, rows, cols = conv2d_output_shape(
-                (1, 1, *image.shape), (1, 1, *kernel.shape), body.stride, body.padding,
-                body.dilation,
-            )
-        except ShapeError as exc:
-            raise field_error(["body", "kernels", i], name, str(exc)) from exc
-        out = conv2d(
+    for name, kernel in kernels:
+        out, plan = conv2d(
             image, kernel, stride=body.stride, padding=body.padding, dilation=body.dilation,
-            padding_mode=body.padding_mode,
+            padding_mode=body.padding_mode, return_plan=True,
         )
+        rows, cols = plan.rows, plan.cols
         out = np.ascontiguousarray(out)
         small = max(out.shape) <= MAX_VALUES_SIDE
         outputs.append(
@@ -109,8 +166,7 @@ def matmul_view(body: MatmulIn, services: ServicesDep, settings: SettingsDep) ->
     Also shows, for output pixel ``(out_row, out_col)``, its window, the element-wise
     products with the kernel and their sum.
     """
-    from convrec.conv import ShapeError, conv2d, im2col
-    from convrec.conv.shapes import conv2d_output_shape
+    from convrec.conv import ConvLimits, conv2d, im2col
 
     limits = settings.limits
     image = decode_image(body.image, limits, services)
@@ -126,12 +182,11 @@ def matmul_view(body: MatmulIn, services: ServicesDep, settings: SettingsDep) ->
         body.crop_top : body.crop_top + body.crop_size,
         body.crop_left : body.crop_left + body.crop_size,
     ]
-    try:
-        _, rows, cols_shape = conv2d_output_shape(
-            (1, 1, *crop.shape), (1, 1, *kernel.shape), body.stride, body.padding, body.dilation
-        )
-    except ShapeError as exc:
-        raise field_error(["body", "kernel"], name, f"on the {crop.shape} crop: {exc}") from exc
+    plan = _plan_or_error(
+        crop.shape, kernel.shape, body, f"{name} on the {crop.shape} crop",
+        ConvLimits.from_settings(limits), ["body", "kernel"],
+    )
+    rows, cols_shape = plan.rows, plan.cols
     if body.out_row >= rows.result or body.out_col >= cols_shape.result:
         bad = "out_row" if body.out_row >= rows.result else "out_col"
         raise field_error(
