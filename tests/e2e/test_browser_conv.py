@@ -1,49 +1,198 @@
-"""The convolution playground and accounts, used through a real browser."""
+"""The convolution playground and accounts, used through a real browser.
+
+The playground's numbers are checked against PyTorch computed here, independently of the
+page and of the API: hover an output pixel, read the products and the sum the page shows.
+"""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
+import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
+from tests.e2e.conftest import tiny_mnist
 
 pytestmark = pytest.mark.browser
 
 
-def test_changing_the_stride_changes_the_shape_formula(start_studio: Any, page: Any) -> None:
+def open_playground(start_studio: Any, page: Any) -> Any:
     from playwright.sync_api import expect
 
     studio = start_studio()
     page.goto(studio.url + "/conv")
-    expect(page.locator("#shape-rows")).to_have_text("(28 + 2*0 - 3)//1 + 1 = 26")
     expect(page.locator("#out-shape")).to_have_text("26×26")
+    return studio
+
+
+def hover_output(page: Any, i: int, j: int) -> None:
+    from playwright.sync_api import expect
+
+    cell = float(page.locator("#out-canvas").get_attribute("data-cell"))
+    page.locator("#out-canvas").hover(position={"x": j * cell + cell / 2, "y": i * cell + cell / 2})
+    expect(page.locator("#pixel-title")).to_have_text(f"output pixel ({i}, {j})")
+
+
+def shown_products(page: Any) -> np.ndarray:
+    return np.array(page.eval_on_selector_all(
+        "#products td", "cells => cells.map((c) => parseFloat(c.dataset.product))"))
+
+
+def shown_sum(page: Any) -> float:
+    return float(page.locator("#pixel-sum").get_attribute("data-value"))
+
+
+def digit() -> torch.Tensor:
+    return torch.from_numpy(tiny_mnist()[0][0].astype(np.float64) / 255)[None, None]
+
+
+def test_hover_a_pixel_products_and_sum_equal_conv2d(start_studio: Any, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    open_playground(start_studio, page)
+    page.select_option("#ksize", "5")
+    expect(page.locator("#kernel-name")).to_have_text("top edge 5×5")
+    page.select_option("#padding", "2")
+    page.select_option("#padding-mode", "reflect")
     page.fill("#stride", "2")
-    expect(page.locator("#shape-rows")).to_have_text("(28 + 2*0 - 3)//2 + 1 = 13")
-    expect(page.locator("#out-shape")).to_have_text("13×13")
-    page.select_option("#padding", "same")
-    expect(page.locator("#out-shape")).to_have_text("14×14")
-    # the im2col view explains one output pixel as a row times a column
-    expect(page.locator("#matmul")).to_contain_text("im2col matrix (9×")
-    page.fill("#stride", "0")  # invalid: the API's rule is shown, not a crash
-    expect(page.locator("#conv-error")).to_contain_text("stride")
+    expect(page.locator("#shape-rows")).to_have_text("(28 + 2*2 - 5)//2 + 1 = 14")
+    kernel = torch.tensor([[-1.0] * 5, [-1.0] * 5, [0.0] * 5, [1.0] * 5, [1.0] * 5],
+                          dtype=torch.float64)
+    padded = F.pad(digit(), (2, 2, 2, 2), mode="reflect")
+    expected = F.conv2d(padded, kernel[None, None], stride=2)[0, 0]
+    for i, j in [(1, 6), (10, 7), (0, 0)]:
+        hover_output(page, i, j)
+        window = padded[0, 0, 2 * i : 2 * i + 5, 2 * j : 2 * j + 5]
+        np.testing.assert_allclose(shown_products(page), (window * kernel).ravel().numpy(),
+                                   atol=1e-4)
+        assert shown_sum(page) == pytest.approx(float(expected[i, j]), abs=1e-4)
+    assert float(expected[1, 6]) != 0  # the bar's top: the check is not all zeros
+    # the same pixel's im2col column and Toeplitz row are named and light up
+    expect(page.locator("#im2col-title")).to_contain_text("column 0 is output pixel (0, 0)")
+    expect(page.locator("#toeplitz-title")).to_contain_text("row 0")
+    expect(page.locator("#checks")).to_contain_text("Toeplitz M @ grid.ravel(): equal")
 
 
-def test_draw_a_digit_and_see_its_maps(start_studio: Any, page: Any) -> None:
+def test_step_play_and_pause_the_sliding_window(start_studio: Any, page: Any) -> None:
     from playwright.sync_api import expect
 
-    studio = start_studio()
-    page.goto(studio.url + "/conv")
+    open_playground(start_studio, page)
+    canvas = page.locator("#out-canvas")
+    expect(canvas).to_have_attribute("data-filled", "676")  # the finished map first
+    page.click("#step")
+    expect(page.locator("#step-info")).to_have_text("pixel 1 of 676, 1 filled")
+    expect(page.locator("#pixel-title")).to_have_text("output pixel (0, 0)")
+    page.click("#step")
+    page.click("#step")
+    expect(page.locator("#pixel-title")).to_have_text("output pixel (0, 2)")
+    expect(canvas).to_have_attribute("data-filled", "3")
+    page.select_option("#speed", "40")
+    page.click("#play")
+    expect(page.locator("#play")).to_have_text("Pause")
+    expect(canvas).to_have_attribute("data-filled", re.compile(r"^([1-9]\d+)$"))  # it moves
+    page.click("#play")
+    expect(page.locator("#play")).to_have_text("Play")
+    paused_at = canvas.get_attribute("data-filled")
+    page.wait_for_timeout(300)
+    assert canvas.get_attribute("data-filled") == paused_at
+    page.click("#reset")
+    expect(canvas).to_have_attribute("data-filled", "1")
+
+
+def test_padding_modes_draw_their_real_values_and_kernel_sizes_change(
+    start_studio: Any, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    open_playground(start_studio, page)
+    page.select_option("#source", "numbers")
+    expect(page.locator("#image-info")).to_have_text("the numbers sample, 5×5")
+    x = torch.arange(1, 26, dtype=torch.float64).reshape(1, 1, 5, 5) / 25
+    for mode, torch_mode in [("zeros", "constant"), ("replicate", "replicate"),
+                             ("circular", "circular"), ("reflect", "reflect")]:
+        page.select_option("#padding", "1")
+        page.select_option("#padding-mode", mode)
+        expect(page.locator("#grid-legend")).to_contain_text(
+            "zeros padding" if mode == "zeros" else f"{mode} padding")
+        hover_output(page, 0, 0)
+        padded = F.pad(x, (1, 1, 1, 1), mode=torch_mode)
+        window = padded[0, 0, 0:3, 0:3].ravel()
+        values = page.eval_on_selector_all("#products td", "c => c.map((e) => +e.dataset.value)")
+        np.testing.assert_allclose(values, window.numpy(), atol=1e-4)  # the padding's values
+    for size, side in [(1, 5), (2, 6), (4, 4), (7, 1)]:
+        page.select_option("#ksize", str(size))
+        expect(page.locator("#kernel-grids input")).to_have_count(size * size)
+        expect(page.locator("#out-shape")).to_have_text(f"{side}×{side}")
+    page.select_option("#padding", "same")
+    page.select_option("#ksize", "4")
+    expect(page.locator("#shape-notes")).to_contain_text("'same' padding: the output keeps")
+
+
+def test_rgb_sums_over_channels_and_transposed_matches_conv_transpose2d(
+    start_studio: Any, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    open_playground(start_studio, page)
+    page.select_option("#channels", "3")
+    page.select_option("#source", "colour")
+    page.click("text=red only: top edge 3×3")
+    expect(page.locator("#out-shape")).to_have_text("14×14")
+    hover_output(page, 2, 2)
+    assert len(shown_products(page)) == 27  # a 3×3×3 kernel: the sum runs over channels
+    expect(page.locator("#pixel-sum")).to_contain_text("red")
+    # the transposed view of the 5×5 numbers, stride 2, padding 1, output_padding 1
+    page.select_option("#channels", "1")
+    page.select_option("#source", "numbers")
+    page.select_option("#operation", "transposed")
+    page.fill("#stride", "2")
+    page.select_option("#padding", "1")
+    page.fill("#output-padding", "1")
+    expect(page.locator("#shape-rows")).to_have_text(
+        "(5 - 1)*2 - 2*1 + 1*(3 - 1) + 1 + 1 = 10")
+    x = torch.arange(1, 26, dtype=torch.float64).reshape(1, 1, 5, 5) / 25
+    top_edge = torch.tensor([[-1.0] * 3, [0.0] * 3, [1.0] * 3], dtype=torch.float64)
+    expected = F.conv_transpose2d(x, top_edge[None, None], stride=2, padding=1,
+                                  output_padding=1)[0, 0]
+    for i, j in [(9, 3), (4, 4)]:
+        hover_output(page, i, j)
+        assert shown_sum(page) == pytest.approx(float(expected[i, j]), abs=1e-4)
+    expect(page.locator("#grid-legend")).to_contain_text("zeros inserted by the stride")
+
+
+def test_errors_are_plain_words_and_clear_the_old_result(start_studio: Any, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    open_playground(start_studio, page)
+    page.fill("#stride", "9")
+    expect(page.locator("#conv-error")).to_have_text(
+        "Stride: should be less than or equal to 4 (you gave 9)")
+    expect(page.locator("#out-shape")).to_have_text("–")
+    expect(page.locator("#products td")).to_have_count(0)
+    page.fill("#stride", "1")
     expect(page.locator("#out-shape")).to_have_text("26×26")
+    expect(page.locator("#conv-error")).to_have_text("")
+    page.select_option("#source", "numbers")
+    page.select_option("#ksize", "7")
+    expect(page.locator("#conv-error")).to_contain_text("must fit in the padded input")
+    expect(page.locator("#conv-error")).not_to_contain_text("body")
+
+
+def test_a_drawing_is_reduced_to_28_by_28(start_studio: Any, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    open_playground(start_studio, page)
     box = page.locator("#draw").bounding_box()
-    page.mouse.move(box["x"] + 140, box["y"] + 40)
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 20)
     page.mouse.down()
-    page.mouse.move(box["x"] + 140, box["y"] + 240, steps=10)
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] - 20, steps=10)
     page.mouse.up()
-    # the 280×280 drawing replaces the 28×28 digit
-    expect(page.locator("#image-info")).to_have_text("input 280×280")
-    expect(page.locator("#out-shape")).to_have_text("278×278")
-    page.check("#all-edges")
-    expect(page.locator("#maps figure")).to_have_count(5)  # input + four edge maps
+    expect(page.locator("#image-info")).to_contain_text("reduced to 28×28 as MNIST was made")
+    expect(page.locator("#out-shape")).to_have_text("26×26")
+    page.click("#clear")
+    expect(page.locator("#out-shape")).to_have_text("–")
 
 
 def test_sign_up_then_log_out_and_in(start_studio: Any, page: Any) -> None:

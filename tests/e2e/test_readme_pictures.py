@@ -39,7 +39,15 @@ def test_readme_studio_screenshot(shared_data: Path, start_studio: Any, page: An
     page.goto(studio.url + "/conv")
     expect(page.locator("#out-shape")).to_have_text("26×26")
     page.fill("#stride", "2")
-    expect(page.locator("#shape-rows")).to_have_text("(28 + 2*0 - 3)//2 + 1 = 13")
+    page.select_option("#padding", "1")
+    page.select_option("#padding-mode", "reflect")
+    expect(page.locator("#shape-rows")).to_have_text("(28 + 2*1 - 3)//2 + 1 = 14")
+    # the playground's stage: the padded digit, the window of one hovered output pixel, its
+    # nine products and their sum, then the same pixel's im2col column
+    cell = float(page.locator("#out-canvas").get_attribute("data-cell"))
+    page.evaluate("document.querySelectorAll('h2')[2].scrollIntoView()")
+    page.locator("#out-canvas").hover(position={"x": 6.5 * cell, "y": 4.5 * cell})
+    expect(page.locator("#pixel-title")).to_have_text("output pixel (4, 6)")
     IMAGES.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(IMAGES / "studio-conv.png"), full_page=False)
     with Image.open(IMAGES / "studio-conv.png") as im:

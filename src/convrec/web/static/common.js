@@ -24,6 +24,7 @@ async function api(method, url, body) {
     }
     const error = new Error(message);
     error.status = response.status;
+    error.detail = data ? data.detail : null; // pages may word it for people (conv.js does)
     throw error;
   }
   return data;
