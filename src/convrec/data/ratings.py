@@ -287,8 +287,11 @@ def read_ratings_file(
     bad = ~np.isfinite(ratings)
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
-        raise RatingsFormatError(f"{path}:{first_line + k}: the rating is {ratings[k]!r}, not "
-                                 "a finite number")
+        problem = None
+        if suffix not in PARQUET_SUFFIXES:  # the line's own words: '' or 'nan'
+            problem = _first_bad_line(path, sep or ",", names, first_line + k, encoding, True)
+        raise RatingsFormatError(problem or f"{path}:{first_line + k}: the rating is "
+                                 f"{float(ratings[k])}, not a finite number")
     if rating_range is not None:
         lo, hi = rating_range
         outside = (ratings < lo) | (ratings > hi)
