@@ -155,19 +155,36 @@ def test_functional_linear_failure_in_custom_forward() -> None:
     assert any(x.startswith("input (8, 1, 32, 32)") for x in f.fixes)
 
 
-def test_unknown_failures_keep_the_pytorch_message() -> None:
+def test_matmul_failure_names_both_operands_and_a_checked_fix() -> None:
     class Broken(torch.nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return x @ torch.zeros(4, 3)
 
     t = trace(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), Broken()), (1, 1, 5, 5))
     f = t.failure
-    assert f is not None and f.kind == "unknown"
+    assert f is not None and f.kind == "matmul"
     assert f.layer == "1.matmul()" and f.layer_type == "Tensor.matmul"
     assert f.error == _torch_error(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), Broken()),
                                    (1, 1, 5, 5))
+    assert "cannot multiply (1, 2, 3, 3) @ (4, 3): inner sizes 3 and 4 differ" in f.summary
+    assert f.cause[:2] == ("input 0: (1, 2, 3, 3) from 0 (Conv2d)",
+                           "input 1: (4, 3) from a constant or parameter")
+    assert any(x.startswith("transpose the right operand") and "(3, 4)" in x for x in f.fixes)
+    torch.zeros(1, 2, 3, 3) @ torch.zeros(4, 3).T  # the proposed transpose runs
+    assert [r.name for r in t.layers] == ["0"]
+
+
+def test_unknown_failures_keep_the_pytorch_message() -> None:
+    class Broken(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.unfold(2, 9, 1)
+
+    t = trace(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), Broken()), (1, 1, 5, 5))
+    f = t.failure
+    assert f is not None and f.kind == "unknown"
+    assert f.error == _torch_error(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), Broken()),
+                                   (1, 1, 5, 5))
     assert f.cause == ("it received (1, 2, 3, 3) from 0 (Conv2d)",)
-    assert [r.name for r in t.rows] == ["0"]
 
 
 def test_failure_text_fits_one_screen() -> None:

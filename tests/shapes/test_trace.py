@@ -52,18 +52,25 @@ def test_simple_cnn_golden_trace_28_14_7_4_2_1() -> None:
     assert t.rows[-1].type == "Flatten" and t.rows[-1].formulas == ("10·1·1 = 10",)
     assert t.total_params == sum(p.numel() for p in M.simple_cnn().parameters())
     assert t.ok and t.failure is None and t.mode == "run"
-    assert [r.name for r in t.rows[:3]] == ["0.0", "0.1", "1.0"]
+    assert [r.name for r in t.layers[:3]] == ["0.0", "0.1", "1.0"]
+    assert [(r.name, r.kind, r.depth) for r in t.rows[:3]] == [
+        ("0", "container", 0), ("0.0", "module", 1), ("0.1", "module", 1)]
 
 
-def test_mult_adds_follow_torchinfo_convention() -> None:
+def test_mult_adds_and_params_equal_torchinfo() -> None:
+    torchinfo = pytest.importorskip("torchinfo")
     t = trace(nn.Conv2d(1, 4, 3), (64, 1, 28, 28))
     row = t.rows[0]
-    assert row.mult_adds == 64 * 4 * 26 * 26 * 1 * 9 == 1_557_504
-    assert row.mult_adds_formula.endswith("64·4·26·26·1·3·3 = 1,557,504")
-    grouped = trace(nn.Conv2d(4, 8, 3, groups=2, bias=False), (2, 4, 5, 5)).rows[0]
-    assert grouped.mult_adds == 2 * 8 * 3 * 3 * 2 * 9
-    lin = trace(nn.Linear(576, 10), (64, 576)).rows[0]
-    assert lin.mult_adds == 64 * 576 * 10
+    # torchinfo counts the bias too: (4·1·3·3 + 4)·64·26·26
+    assert row.mult_adds == (36 + 4) * 64 * 26 * 26 == 1_730_560
+    assert row.mult_adds_formula.endswith("weight 36·43,264 + bias 4·43,264 = 1,730,560")
+    for model, shape in [(nn.Conv2d(4, 8, 3, groups=2, bias=False), (2, 4, 5, 5)),
+                         (nn.Linear(576, 10), (64, 576)), (M.simple_cnn(), (8, 1, 28, 28)),
+                         (M.ResNetish(), (2, 3, 16, 16)), (M.everything(), (2, 1, 23, 30))]:
+        ours = trace(model, shape)
+        ref = torchinfo.summary(model, input_size=shape, verbose=0)
+        assert (ours.total_params, ours.total_mult_adds) == (ref.total_params,
+                                                             ref.total_mult_adds)
 
 
 @pytest.mark.parametrize(
@@ -79,7 +86,7 @@ def test_every_shape_matches_running_the_model(factory: object, shape: tuple[int
     model = factory()  # type: ignore[operator]
     t = trace(model, shape)
     assert t.ok, t.failure
-    module_rows = [r.output_shape for r in t.rows if r.kind == "module"]
+    module_rows = [r.output_shape for r in t.layers if r.kind == "module"]
     assert module_rows == _outputs_by_hook(model, shape)
     with torch.no_grad():
         assert t.output_shape == tuple(model(torch.zeros(shape)).shape)
@@ -94,7 +101,7 @@ def test_static_trace_equals_running_trace(factory: object) -> None:
     static = trace(model, (2, 1, 28, 28), run=False)
     assert static.mode == "static"
     strip = lambda t: [(r.name, r.input_shape, r.output_shape, r.why, r.mult_adds,  # noqa: E731
-                        r.receptive_field) for r in t.rows]
+                        r.receptive_field, r.jump) for r in t.layers]
     assert strip(static) == strip(ran)
     assert (static.failure is None) == (ran.failure is None)
 
@@ -102,21 +109,26 @@ def test_static_trace_equals_running_trace(factory: object) -> None:
 def test_custom_forward_without_running_uses_meta_tensors() -> None:
     t = trace(M.LeNet(), (8, 1, 32, 32), run=False)
     assert t.mode == "meta"
-    assert [r.type for r in t.rows] == [
+    assert [r.type for r in t.layers] == [
         "Conv2d", "F.max_pool2d", "Conv2d", "F.max_pool2d", "Tensor.view", "Linear", "Linear"]
-    assert t.rows[4].formulas == ("-1 = 8·16·5·5 / 8 = 3200 / 8 = 400",)
+    assert t.layers[4].formulas == ("-1 = 8·16·5·5 / 8 = 3200 / 8 = 400",)
     assert t.output_shape == (8, 10)
 
 
 def test_functional_calls_and_nesting_are_traced() -> None:
     t = trace(M.ResNetish(), (2, 3, 16, 16))
     names = [r.name for r in t.rows]
-    assert names == ["stem", "block.body.0", "block.body.1", "block.body.2", "pool",
-                     "flatten()", "head"]
-    assert [r.depth for r in t.rows] == [0, 2, 2, 2, 0, 0, 0]
-    pool = t.rows[4]
+    assert names == ["stem", "block", "block.body", "block.body.0", "block.body.1",
+                     "block.body.2", "block.add()", "pool", "flatten()", "head"]
+    assert [r.depth for r in t.rows] == [0, 0, 1, 2, 2, 2, 1, 0, 0, 0]
+    add = t.rows[6]
+    assert add.type == "Tensor.add" and add.input_shapes == ((2, 8, 8, 8), (2, 8, 8, 8))
+    assert t.source_names(add) == ("stem (Conv2d)", "block.body.2 (ReLU)")
+    # the residual sum sees the union of the skip (3) and the body (3 + 2·2 = 7)
+    assert add.receptive_field == (7, 7) and add.jump == (2, 2)
+    pool = t.rows[7]
     assert str(pool.explanations[0]) == "(8 + 2*0 - 8)//8 + 1 = 1"  # adaptive 8 → 1
-    assert pool.rf_note == "global"
+    assert pool.rf_note == "whole input"
 
 
 def test_trace_restores_training_mode_and_buffers() -> None:
@@ -143,12 +155,12 @@ def test_view_that_changes_the_batch_is_warned() -> None:
 def test_outputs_markdown_json_and_dict() -> None:
     t = trace(M.simple_cnn(), (64, 1, 28, 28))
     md = t.to_markdown()
-    assert "| 0 | 0.0 | Conv2d | (64, 1, 28, 28) | (64, 4, 14, 14) |" in md
+    assert "| 1 | &nbsp;&nbsp;0.0 | Conv2d | 3×3 | (64, 1, 28, 28) | (64, 4, 14, 14) |" in md
     assert "`H, W: (28 + 2*1 - 3)//2 + 1 = 14`" in md
     data = json.loads(t.to_json())
     assert data["output_shape"] == [64, 10]
-    assert data["rows"][0]["explanations"][0]["text"] == "(28 + 2*1 - 3)//2 + 1 = 14"
-    assert data["rows"][0]["receptive_field"] == [3, 3]
+    assert data["rows"][1]["explanations"][0]["text"] == "(28 + 2*1 - 3)//2 + 1 = 14"
+    assert data["rows"][1]["receptive_field"] == [3, 3]
     assert data["total_params"] == t.total_params
     assert isinstance(t, Trace) and t.to_dict() == data
 
@@ -171,6 +183,8 @@ def test_unknown_layers_are_traced_by_their_observed_shapes() -> None:
 
     assert spec_of(Twice()) is None
     t = trace(nn.Sequential(nn.Conv2d(1, 2, 3), Twice()), (1, 1, 5, 5))
+    assert [r.type for r in t.rows] == ["Conv2d", "Twice", "torch.cat"]
+    assert t.rows[2].formulas == ("dim 1: 2 + 2 = 4",)
     assert t.rows[1].output_shape == (1, 4, 3, 3)
     assert trace(nn.Sequential(nn.Conv2d(1, 2, 3), Twice()), (1, 1, 5, 5), run=False).mode == "meta"
 

@@ -14,6 +14,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from convrec.shapes._result import Failure, Row, Shape, fmt_shape
 from convrec.shapes._specs import (
@@ -43,6 +44,7 @@ class _Ctx:
     model_input: Shape
     err: LayerShapeError
     after: tuple[Spec, ...] = ()
+    producers: tuple[str, ...] = ()
 
     @property
     def who(self) -> str:
@@ -171,6 +173,29 @@ def _history(ctx: _Ctx) -> tuple[str, ...]:
     return tuple(lines)
 
 
+def _producer_index(ctx: _Ctx) -> int | None:
+    """The row that made the failing layer's input, as the dataflow graph recorded it."""
+    if not ctx.producers:
+        return None
+    who = ctx.producers[0]
+    found = next((i for i in range(len(ctx.rows) - 1, -1, -1)
+                  if f"{ctx.rows[i].name} ({ctx.rows[i].type})" == who), None)
+    by_index = {r.index: i for i, r in enumerate(ctx.rows)}
+    # walk back through the layers that keep the channel count (ReLU, BatchNorm, ...) to
+    # the one that set it
+    while found is not None:
+        row = ctx.rows[found]
+        keeps = (row.input_shape is not None and row.output_shape is not None
+                 and len(row.input_shape) > 1 and len(row.output_shape) > 1
+                 and row.input_shape[1] == row.output_shape[1]
+                 and not isinstance(ctx.specs[found], ConvSpec))
+        src = next((by_index[s] for s in row.sources if s in by_index), None)
+        if not keeps or src is None:
+            break
+        found = src
+    return found
+
+
 def _last_index(ctx: _Ctx, test: Callable[[Row, Spec | None], bool]) -> int | None:
     for i in range(len(ctx.rows) - 1, -1, -1):
         if test(ctx.rows[i], ctx.specs[i]):
@@ -269,8 +294,10 @@ def _channels(ctx: _Ctx) -> Failure:
     shape = ctx.input_shape
     is_conv = isinstance(ctx.spec, ConvSpec)
     summary = f"{ctx.who} expects {want} input channels but gets {got}"
-    producer = _last_index(ctx, lambda r, s: isinstance(s, ConvSpec) or (
-        s is None and r.input_shape != r.output_shape))
+    producer = _producer_index(ctx)
+    if producer is None and not ctx.producers:
+        producer = _last_index(ctx, lambda r, s: isinstance(s, ConvSpec) or (
+            s is None and r.input_shape != r.output_shape))
     if producer is None:
         where = "the model's input"
         if is_conv and len(ctx.model_input) == ctx.spec.nd + 1:  # type: ignore[attr-defined]
@@ -422,6 +449,9 @@ def diagnose(
     error: str,
     model_input: Shape,
     after: Sequence[Spec] = (),
+    producers: Sequence[str] = (),
+    module: Any = None,
+    in_tensors: Sequence[Any] = (),
 ) -> Failure:
     """Build the :class:`Failure` for ``layer`` refusing ``input_shape``.
 
@@ -435,6 +465,10 @@ def diagnose(
         after: the specs of the layers after the failing one, when known (an
             ``nn.Sequential``): a fix must then let the whole model through, not only
             the failing layer.
+        producers: who made each input of the failing layer (from the dataflow graph),
+            e.g. ``"layer1.conv2 (Conv2d)"`` or ``"the model's input x"``.
+        module, in_tensors: the failing module and what reached it, to check fixes by
+            re-running it (``batch_first=True`` for an RNN, ids within an embedding).
     """
     err: LayerShapeError | None = None
     if spec is not None and input_shape is not None:
@@ -442,10 +476,18 @@ def diagnose(
             spec.apply(input_shape)
         except LayerShapeError as exc:
             err = exc
+    special = _module_failure(layer, layer_type, spec, module, in_tensors, error, producers)
+    if special is not None:
+        return dataclasses.replace(special, chain=_history(_Ctx(
+            rows, specs, layer, layer_type, _Identity(), input_shape or (), error, model_input,
+            LayerShapeError("invalid", error))))
     if spec is None or input_shape is None or err is None:
         before = rows[-1] if rows else None
-        came = (f"it received {fmt_shape(input_shape)} from {before.name} ({before.type})"
-                if before is not None else f"it received {fmt_shape(input_shape)}")
+        if producers:
+            came = f"it received {fmt_shape(input_shape)} from {producers[0]}"
+        else:
+            came = (f"it received {fmt_shape(input_shape)} from {before.name} ({before.type})"
+                    if before is not None else f"it received {fmt_shape(input_shape)}")
         return Failure(
             layer=layer, layer_type=layer_type, input_shape=input_shape, kind="unknown",
             error=error,
@@ -456,7 +498,7 @@ def diagnose(
                                 LayerShapeError("invalid", error))),
         )
     ctx = _Ctx(rows, specs, layer, layer_type, spec, input_shape, error, model_input, err,
-               tuple(after))
+               tuple(after), tuple(producers))
     handlers: dict[str, Callable[[_Ctx], Failure]] = {
         "linear_in_features": _linear,
         "flatten_missing": _linear,
@@ -467,3 +509,213 @@ def diagnose(
         "reshape": _reshape,
     }
     return handlers.get(err.kind, _generic)(ctx)
+
+
+# ----------------------------------------------------------------------------- RNNs, ids
+def _module_failure(layer: str, layer_type: str, spec: Any, module: Any,
+                    in_tensors: Sequence[Any], error: str, producers: Sequence[str]
+                    ) -> Failure | None:
+    """Failures of recurrent layers and embeddings, with fixes checked by re-running the
+    module on zero tensors of the same shapes."""
+    if module is None or not in_tensors:
+        return None
+    import torch
+    from torch import nn
+
+    who = f"{layer} ({layer_type})"
+    shapes = [tuple(int(v) for v in t.shape) for t in in_tensors]
+    came = producers[0] if producers else "the model's input"
+    if isinstance(module, nn.Embedding) and not in_tensors[0].is_floating_point():
+        ids = in_tensors[0]
+        if ids.device.type == "meta":
+            return None
+        lo, hi = int(ids.min()), int(ids.max())
+        v = module.num_embeddings
+        if lo >= 0 and hi < v:
+            return None
+        return Failure(
+            layer=layer, layer_type=layer_type, input_shape=shapes[0], kind="ids",
+            error=error,
+            summary=f"{who} has num_embeddings={v}, so ids must be in [0, {v}), but the ids "
+                    f"from {came} range from {lo} to {hi}",
+            cause=(f"an embedding is a lookup table of {v} rows; id {hi if hi >= v else lo} "
+                   f"has no row",),
+            fixes=(f"nn.Embedding({hi + 1}, {module.embedding_dim}) (a vocabulary that holds "
+                   f"every id)" if hi >= v else "ids must not be negative",
+                   f"or map the ids into [0, {v}) (e.g. the tokenizer this model was built for)"),
+        )
+    if not isinstance(module, nn.RNNBase):
+        return None
+    fixes: list[str] = []
+
+    def runs(**changes: Any) -> bool:
+        saved = {k: getattr(module, k) for k in changes}
+        try:
+            for k, val in changes.items():
+                setattr(module, k, val)
+            with torch.no_grad():
+                module(*[torch.zeros(s, dtype=t.dtype) for s, t in zip(shapes, in_tensors,
+                                                                          strict=True)])
+            return True
+        except Exception:
+            return False
+        finally:
+            for k, val in saved.items():
+                setattr(module, k, val)
+
+    x = shapes[0]
+    cause = [f"{layer_type}(input_size={module.input_size}, hidden_size={module.hidden_size}, "
+             f"num_layers={module.num_layers}, batch_first={module.batch_first}"
+             f"{', bidirectional=True' if module.bidirectional else ''}) got {fmt_shape(x)} "
+             f"from {came}" + (f" and a state {', '.join(fmt_shape(s) for s in shapes[1:])}"
+                               if len(shapes) > 1 else "")]
+    summary = f"{who} cannot read {fmt_shape(x)}"
+    if len(x) == 3:
+        seq, batch = (x[1], x[0]) if module.batch_first else (x[0], x[1])
+        cause.append(f"batch_first={module.batch_first}: it reads dim "
+                     f"{0 if module.batch_first else 1} ({batch}) as the batch and dim "
+                     f"{1 if module.batch_first else 0} ({seq}) as the sequence")
+    if x[-1] != module.input_size:
+        summary += f": input_size={module.input_size} but the last dimension is {x[-1]}"
+        # input_size is fixed by the weights: check with a fresh layer of the right size
+        fresh = type(module)(x[-1], module.hidden_size, module.num_layers,  # type: ignore[arg-type]
+                             batch_first=module.batch_first, bidirectional=module.bidirectional)
+        try:
+            with torch.no_grad():
+                fresh(torch.zeros(x))
+            fixes.append(f"nn.{layer_type}({x[-1]}, {module.hidden_size}, ...) (input_size = "
+                         f"the features that arrive)")
+        except Exception:
+            pass
+    else:
+        summary += " with this layout and state"
+    if runs(batch_first=not module.batch_first):
+        fixes.append(f"batch_first={not module.batch_first} in {who} (checked: it then runs)")
+    return Failure(layer=layer, layer_type=layer_type, input_shape=x, kind="features",
+                   error=error, summary=summary, cause=tuple(cause), fixes=tuple(fixes))
+
+
+# ----------------------------------------------------------------------------- merges
+def _meta(shape: Shape) -> Any:
+    import torch
+
+    return torch.empty(shape, device="meta")
+
+
+def _checks(op: Any) -> bool:
+    try:
+        op()
+        return True
+    except Exception:
+        return False
+
+
+def diagnose_merge(
+    rows: Sequence[Row], *, name: str, op: str, rule: Any, shapes: Sequence[Shape],
+    producers: Sequence[str], error: str, tensors: Sequence[Any] = (),
+    args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
+    model_input: Shape = (),
+) -> Failure:
+    """Explain a merge (``+``, ``*``, ``torch.cat``, ``@``, attention) that does not fit:
+    both shapes, the layer that made each, the rule broken, and fixes that were checked by
+    running the op again on meta tensors with the change applied."""
+    import torch
+    import torch.nn.functional as F
+
+    who = f"{name} ({op})"
+    try:
+        rule.apply_many(list(shapes))
+        err: LayerShapeError | None = None
+    except LayerShapeError as exc:
+        err = exc
+    sides = [f"{fmt_shape(s)} from {p}" for s, p in zip(shapes, producers, strict=False)]
+    cause = [f"input {i}: {side}" for i, side in enumerate(sides)]
+    if err is not None:
+        cause.append(f"rule: {err}")
+    fixes: list[str] = []
+    kind = err.kind if err is not None else "unknown"
+    a, b = (shapes[0], shapes[1]) if len(shapes) > 1 else (shapes[0], shapes[0])
+    pa, pb = (producers[0], producers[1]) if len(producers) > 1 else ("?", "?")
+    if kind == "broadcast":
+        summary = f"{who} cannot combine {fmt_shape(a)} and {fmt_shape(b)}"
+        if len(a) == len(b) == 4:
+            for x, (y, py) in ((a, (b, pb)), (b, (a, pa))):
+                # y is the branch to change so that it matches x
+                if y[2] % x[2] == 0 and y[3] % x[3] == 0 and y[2] // x[2] == y[3] // x[3]:
+                    s = y[2] // x[2]
+                    w = (x[1], y[1], 1, 1)
+                    if (s > 1 or x[1] != y[1]) and _checks(
+                            lambda y=y, w=w, s=s, x=x: F.conv2d(_meta(y), _meta(w), stride=s)
+                            + _meta(x)):
+                        conv = f"nn.Conv2d({y[1]}, {x[1]}, 1" + (f", stride={s})" if s > 1
+                                                                   else ")")
+                        fixes.append(
+                            f"a 1×1{f' stride-{s}' if s > 1 else ''} conv on the branch from "
+                            f"{py}: {conv} turns {fmt_shape(y)} into {fmt_shape(x)} (the "
+                            f"projection shortcut of ResNet)")
+            bad = [d for d in range(4) if a[d] != b[d] and 1 not in (a[d], b[d])]
+            if bad and bad[0] >= 2:
+                summary += (f": the branches have {a[2]}×{a[3]} and {b[2]}×{b[3]} maps (one "
+                            f"branch downsampled, the other not)")
+            elif bad and bad[0] == 1:
+                summary += f": {a[1]} and {b[1]} channels"
+        if not fixes:
+            summary += f" ({err})" if err is not None else ""
+    elif kind == "cat":
+        dim = getattr(rule, "dim", 0)
+        summary = f"{who} cannot concatenate {fmt_shape(a)} and {fmt_shape(b)} along dim {dim}"
+        if len(a) == len(b):
+            bad = [d for d in range(len(a)) if d != dim % len(a) and a[d] != b[d]]
+            if bad:
+                summary += (": " + ", ".join(f"dim {d} is {a[d]} vs {b[d]}" for d in bad)
+                            + " (every dimension but the cat one must match)")
+                big, small = (a, b) if all(a[d] >= b[d] for d in bad) else (b, a)
+                pb_small = pb if small is b else pa
+                pb_big = pa if small is b else pb
+                crop = tuple(slice(0, small[d]) if d in bad else slice(None)
+                             for d in range(len(a)))
+                crop_text = ", ".join(f":{small[d]}" if d in bad else ":" for d in range(len(a)))
+                if _checks(lambda: torch.cat([_meta(big)[crop], _meta(small)], dim=dim)):
+                    fixes.append(f"crop the larger tensor (from {pb_big}) before the cat: "
+                                 f"t[{crop_text}] → "
+                                 f"{fmt_shape((*small[:dim], big[dim], *small[dim + 1:]))}")
+                pads: list[int] = []
+                for d in reversed(range(len(a))):
+                    if d < min(bad):
+                        break
+                    extra = big[d] - small[d] if d in bad else 0
+                    pads += [extra // 2, extra - extra // 2]
+                if pads and _checks(lambda: torch.cat(
+                        [_meta(big), F.pad(_meta(small), pads)], dim=dim)):
+                    fixes.append(f"pad the smaller tensor (from {pb_small}): "
+                                 f"F.pad(t, {tuple(pads)}) → "
+                                 f"{fmt_shape((*big[:dim], small[dim], *big[dim + 1:]))}")
+                if len(a) >= 3 and min(bad) >= 2 and _checks(lambda: torch.cat(
+                        [_meta(big), F.interpolate(_meta(small), size=big[2:])], dim=dim)):
+                    fixes.append(f"or resize it: F.interpolate(t, size={big[2:]})")
+    elif kind == "matmul":
+        summary = f"{who} cannot multiply {fmt_shape(a)} @ {fmt_shape(b)}"
+        if err is not None:
+            summary += f": inner sizes {err.got} and {err.expected} differ"
+        if len(b) >= 2 and b[-1] == a[-1] and _checks(
+                lambda: torch.matmul(_meta(a), _meta(b).transpose(-2, -1))):
+            fixes.append(f"transpose the right operand (from {pb}): b.transpose(-2, -1) "
+                         f"{fmt_shape((*b[:-2], b[-1], b[-2]))}")
+        if len(a) >= 2 and a[-2] == b[-2] and _checks(
+                lambda: torch.matmul(_meta(a).transpose(-2, -1), _meta(b))):
+            fixes.append(f"transpose the left operand (from {pa}): a.transpose(-2, -1) "
+                         f"{fmt_shape((*a[:-2], a[-1], a[-2]))}")
+        if len(b) == 2:
+            fixes.append(f"a right operand with {a[-1]} rows: ({a[-1]}, {b[-1]}) (the "
+                         f"contracted size = the left's last dimension)")
+    else:
+        summary = f"{who} failed on {', '.join(fmt_shape(s) for s in shapes)}" + (
+            f": {err}" if err is not None else "")
+    return Failure(
+        layer=name, layer_type=op, input_shape=shapes[0] if shapes else None, kind=kind,
+        error=error, summary=summary, cause=tuple(cause),
+        chain=_history(_Ctx(rows, [None] * len(rows), name, op, _Identity(),
+                            shapes[0] if shapes else (), error, model_input,
+                            LayerShapeError("invalid", error))),
+        fixes=tuple(fixes),
+    )

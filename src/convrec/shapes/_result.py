@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Literal
 
 from convrec.conv.shapes import ShapeExplanation
@@ -33,7 +34,8 @@ class Row:
         name: the module's dotted name (``"features.0"``) or, for a function call, the
             calling module's name plus the function (``"view()"``).
         type: ``"Conv2d"``, ``"Linear"``, ``"Tensor.view"``, ...
-        kind: ``"module"`` or ``"function"``.
+        kind: ``"module"``, ``"function"`` or ``"container"`` (a module with children,
+            shown for the tree; its mult-adds are its children's).
         depth: nesting depth (0 for a layer of the top model).
         input_shape, output_shape: the shapes, e.g. ``(64, 1, 28, 28)`` → ``(64, 8, 14, 14)``.
         explanations: the worked output-size formula per spatial dimension (H, W).
@@ -41,17 +43,25 @@ class Row:
         params: parameters of this layer (recursive for an unknown leaf module).
         mult_adds: multiply-adds, torchinfo's convention (conv and linear; bias ignored).
         mult_adds_formula: how ``mult_adds`` was counted, with the numbers.
-        receptive_field: input pixels seen by one output pixel, per spatial dimension, along
-            the main path; ``None`` when not defined here.
-        jump: distance in input pixels between neighbouring outputs, per dimension.
-        rf_note: ``"global"`` (sees the whole input), ``"unknown"`` or ``""``.
+        receptive_field: input pixels seen by one output pixel, per spatial dimension,
+            propagated along the dataflow graph (the union of the branches at a merge);
+            ``None`` when not defined here.
+        jump: distance in input pixels between neighbouring outputs, per dimension (a
+            ``Fraction`` below 1 after an upsampling).
+        rf_note: ``"whole input"`` (a global pool, attention, a Linear over a spatial
+            dimension) or ``""``.
         notes: warnings about this row.
+        sources: the rows whose outputs this op consumed (row indices; ``-1 - k`` for the
+            model's k-th input).
+        input_shapes: the shapes of every tensor it consumed (two or more for a merge).
+        kernel_shape: e.g. ``(3, 3)`` for a conv or pool, ``()`` otherwise.
+        output_bytes: bytes of the output tensor (for the memory estimate).
     """
 
     index: int
     name: str
     type: str
-    kind: Literal["module", "function"]
+    kind: Literal["module", "function", "container"]
     depth: int
     input_shape: Shape | None
     output_shape: Shape | None
@@ -61,9 +71,17 @@ class Row:
     mult_adds: int = 0
     mult_adds_formula: str = ""
     receptive_field: tuple[int, ...] | None = None
-    jump: tuple[int, ...] | None = None
+    jump: tuple[Fraction, ...] | None = None
     rf_note: str = ""
     notes: tuple[str, ...] = ()
+    sources: tuple[int, ...] = ()
+    input_shapes: tuple[Shape, ...] = ()
+    kernel_shape: tuple[int, ...] = ()
+    output_bytes: int = 0
+
+    def __repr__(self) -> str:
+        return (f"Row({self.index}, {self.name!r} {self.type}: {fmt_shape(self.input_shape)} → "
+                f"{fmt_shape(self.output_shape)})")
 
     @property
     def why(self) -> tuple[str, ...]:
@@ -87,9 +105,13 @@ class Row:
             "mult_adds": self.mult_adds,
             "mult_adds_formula": self.mult_adds_formula,
             "receptive_field": list(self.receptive_field) if self.receptive_field else None,
-            "jump": list(self.jump) if self.jump else None,
+            "jump": [int(j) if j.denominator == 1 else str(j) for j in self.jump]
+            if self.jump else None,
             "rf_note": self.rf_note,
             "notes": list(self.notes),
+            "sources": list(self.sources),
+            "input_shapes": [list(s) for s in self.input_shapes],
+            "kernel_shape": list(self.kernel_shape),
         }
 
 
@@ -158,20 +180,37 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class InputInfo:
+    """One input of the model: its name (the ``forward`` parameter), shape and dtype."""
+
+    name: str
+    shape: Shape
+    dtype: str
+
+    def __str__(self) -> str:
+        dtype = "" if self.dtype == "float32" else f" {self.dtype}"
+        return f"{self.name} {fmt_shape(self.shape)}{dtype}"
+
+
+@dataclass(frozen=True)
 class Trace:
-    """A model traced on one input shape.
+    """A model traced on one input (or several named ones).
 
     Attributes:
         model: the model's class name (or the path it was loaded from).
-        input_shape: e.g. ``(64, 1, 28, 28)``.
-        mode: ``"run"`` (a real forward pass on zeros), ``"meta"`` (a forward pass on meta
+        input_shape: the first input's shape, e.g. ``(64, 1, 28, 28)``.
+        mode: ``"run"`` (a real forward pass), ``"meta"`` (a forward pass on meta
             tensors: shapes only, no arithmetic) or ``"static"`` (no forward pass: the layers'
             own formulas, for an ``nn.Sequential`` of known layers).
-        rows: one :class:`Row` per layer, in execution order.
+        rows: one :class:`Row` per layer or shape-changing op, in execution order; the
+            containers (``kind="container"``) come before their children.
         output_shape: the model's output shape (``None`` when it fails).
         failure: ``None``, or why it fails.
         total_params, trainable_params: counted once per parameter tensor.
         warnings: model-level warnings (e.g. a ``view`` that changed the batch size).
+        inputs: every input with its name, shape and dtype.
+        input_bytes, forward_backward_bytes, param_bytes: torchinfo's memory estimates
+            (inputs; outputs of layers with parameters, twice for their gradients; params).
     """
 
     model: str
@@ -183,20 +222,73 @@ class Trace:
     total_params: int = 0
     trainable_params: int = 0
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    inputs: tuple[InputInfo, ...] = ()
+    input_bytes: int = 0
+    forward_backward_bytes: int = 0
+    param_bytes: int = 0
+    graph: Any = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
         return self.failure is None
 
     @property
+    def layers(self) -> tuple[Row, ...]:
+        """The rows that do the work (no containers)."""
+        return tuple(r for r in self.rows if r.kind != "container")
+
+    @property
     def total_mult_adds(self) -> int:
-        return sum(r.mult_adds for r in self.rows)
+        return sum(r.mult_adds for r in self.rows if r.kind != "container")
+
+    @property
+    def inputs_text(self) -> str:
+        if not self.inputs:
+            return f"input {fmt_shape(self.input_shape)}"
+        if len(self.inputs) == 1 and self.inputs[0].dtype == "float32":
+            return f"input {fmt_shape(self.inputs[0].shape)}"
+        return ", ".join(str(i) for i in self.inputs)
+
+    def source_names(self, row: Row) -> tuple[str, ...]:
+        """Who made each input of ``row``: ``"layer1.0.conv2 (Conv2d)"`` or ``"input x"``."""
+        out = []
+        for s in row.sources:
+            if s < 0:
+                k = -1 - s
+                out.append(f"input {self.inputs[k].name}" if k < len(self.inputs) else "input")
+            else:
+                out.append(f"{self.rows[s].name} ({self.rows[s].type})")
+        return tuple(out)
+
+    def receptive_box(self, row: int | str, element: tuple[int, ...] | None = None
+                      ) -> dict[str, tuple[tuple[int, int], ...]]:
+        """The input elements that one output element of ``row`` depends on (exact, clipped
+        to the input), found by walking the dataflow graph backwards.
+
+        Args:
+            row: a row index or name.
+            element: an index per output dimension; default sample 0, every channel, the
+                centre of the spatial dimensions.
+
+        Returns:
+            ``{input name: ((lo, hi) per dimension)}``, inclusive.
+        """
+        if self.graph is None:
+            raise ValueError("receptive_box needs a traced graph (run=True or meta mode)")
+        index = row if isinstance(row, int) else next(
+            (r.index for r in self.rows if r.name == row), None)
+        if index is None or not 0 <= index < len(self.rows):
+            raise ValueError(f"row must be a row index (0 to {len(self.rows) - 1}) or a row "
+                             f"name, got row={row!r}")
+        return dict(self.graph.receptive_box(index, element))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the studio renders this)."""
         return {
             "model": self.model,
             "input_shape": list(self.input_shape),
+            "inputs": [{"name": i.name, "shape": list(i.shape), "dtype": i.dtype}
+                       for i in self.inputs],
             "mode": self.mode,
             "ok": self.ok,
             "output_shape": list(self.output_shape) if self.output_shape is not None else None,
@@ -205,17 +297,35 @@ class Trace:
             "total_params": self.total_params,
             "trainable_params": self.trainable_params,
             "total_mult_adds": self.total_mult_adds,
+            "memory_bytes": {"input": self.input_bytes,
+                             "forward_backward": self.forward_backward_bytes,
+                             "params": self.param_bytes},
             "warnings": list(self.warnings),
         }
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
 
-    def to_markdown(self) -> str:
-        """A markdown table of every row, the totals, and the failure if any."""
+    def to_markdown(self, depth: int | None = None) -> str:
+        """A markdown table of every row (containers deeper than ``depth`` folded), the
+        totals, and the failure if any."""
         from convrec.shapes._render import trace_markdown
 
-        return trace_markdown(self)
+        return trace_markdown(self, depth=depth)
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def _repr_html_(self) -> str:
+        from convrec.shapes._render import trace_html
+
+        return trace_html(self)
+
+    def __repr__(self) -> str:
+        status = (f"output {fmt_shape(self.output_shape)}" if self.ok else
+                  f"FAILS at {self.failure.layer}" if self.failure else "")
+        return (f"<Trace {self.model} on {self.inputs_text}: {len(self.layers)} rows, "
+                f"{self.total_params:,} params, {self.total_mult_adds:,} mult-adds, {status}>")
 
     def __str__(self) -> str:
         return self.to_markdown()

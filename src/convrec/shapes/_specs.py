@@ -41,6 +41,10 @@ FailureKind = Literal[
     "reshape",
     "features",
     "invalid",
+    "broadcast",
+    "cat",
+    "matmul",
+    "ids",
 ]
 
 

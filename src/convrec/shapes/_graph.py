@@ -1,0 +1,397 @@
+"""The dataflow graph of a trace, and receptive fields propagated along its edges.
+
+Every tensor seen during a trace carries a :class:`Tag`: which node produced it (a row, or
+one of the model's inputs) and, per tensor dimension, the :class:`AxisField` of that
+dimension: how many input pixels one element sees (``size``), how far apart neighbouring
+elements' fields are (``jump``) and where element 0's field starts (``start``, negative when
+it begins in the padding). This is the algebra of Araujo, Norris and Sim, "Computing
+Receptive Fields of Convolutional Neural Networks" (Distill, 2019), applied edge by edge:
+
+- a window (conv, pool; dilation ``d``, padding ``p``):
+  ``size += (d*(k-1))*jump``, ``start -= p*jump``, ``jump *= s``;
+- a transposed convolution: one output sees at most ``floor((d*(k-1))/s) + 1`` inputs, so
+  ``size += floor(d*(k-1)/s)*jump`` and ``jump /= s`` (a fraction of an input pixel);
+- resizing (``F.interpolate``, ``nn.Upsample``, non-global adaptive pools): the same with
+  the resize's window and ``jump *= n_in/n_out``;
+- a merge (``+``, ``*``, ``torch.cat`` along another dimension): the union of the
+  branches' fields, ``start = min(starts)``, ``end = max(ends)`` (branches that are
+  misaligned, e.g. a shortcut that starts at another offset, widen the union);
+- global pools, attention, matmuls and Linear layers over a spatial dimension: every output
+  sees the whole input (``whole``).
+
+The fields in the rows are the theoretical ones (they may exceed the input, as in the
+paper). :meth:`Graph.receptive_box` answers the exact question for one output element:
+it walks the graph *backwards* from that element, mapping index intervals through each
+op (clipped to each tensor's size), and returns the box of input elements it depends on.
+The tests check that box against input gradients for every convolution of real CNNs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+Shape = tuple[int, ...]
+Interval = tuple[int, int]  # inclusive (lo, hi) indices along one dimension
+Box = tuple[Interval, ...]  # one interval per tensor dimension
+BackMap = Callable[[Box, Shape], Box | None]  # output box, source shape → source box
+
+
+@dataclass(frozen=True)
+class AxisField:
+    """The receptive field along one dimension of a tensor, in pixels of one model input.
+
+    Attributes:
+        size: input pixels seen by one element (the hull over all elements; exact for
+            convolutions and pools, an upper bound after transposed convs and resizes).
+        jump: input pixels between neighbouring elements' fields (``1/2`` after a 2x
+            upsampling of the input resolution).
+        start: where element 0's field begins (``-p`` for a first conv with padding ``p``).
+        axis: ``"x"`` (the input's name) and dimension, e.g. ``"x:3"`` for W of (N, C, H, W).
+    """
+
+    size: Fraction
+    jump: Fraction
+    start: Fraction
+    axis: str
+
+    def window(self, kernel: int, stride: int, dilation: int, pad_before: int) -> AxisField:
+        k_eff = dilation * (kernel - 1) + 1
+        return AxisField(self.size + (k_eff - 1) * self.jump, self.jump * stride,
+                         self.start - pad_before * self.jump, self.axis)
+
+    def transposed(self, kernel: int, stride: int, dilation: int, padding: int) -> AxisField:
+        k_eff = dilation * (kernel - 1) + 1
+        extra = (k_eff - 1) // stride  # a closed interval of length L holds <= floor(L)+1 ints
+        return AxisField(self.size + extra * self.jump, self.jump / stride,
+                         self.start + Fraction(padding - (k_eff - 1), stride) * self.jump,
+                         self.axis)
+
+    def resize(self, n_in: int, n_out: int, window: int) -> AxisField:
+        """Each output reads ``window`` neighbouring inputs around ``o*n_in/n_out``."""
+        return AxisField(self.size + (window - 1) * self.jump,
+                         self.jump * Fraction(n_in, n_out), self.start, self.axis)
+
+    def union(self, other: AxisField) -> AxisField:
+        start = min(self.start, other.start)
+        end = max(self.start + self.size, other.start + other.size)
+        return AxisField(end - start, max(self.jump, other.jump), start, self.axis)
+
+
+@dataclass(frozen=True)
+class Tag:
+    """What the graph knows about one tensor.
+
+    Attributes:
+        node: the producing node (row slot, or ``-1 - k`` for the model's k-th input).
+        fields: one :class:`AxisField` (or ``None``) per tensor dimension.
+        whole: every element depends on the whole input (a global pool, attention, ...).
+        lost: the spatial layout was reshaped away (a flatten, an unknown op).
+    """
+
+    node: int
+    fields: tuple[AxisField | None, ...]
+    whole: bool = False
+    lost: bool = False
+
+    @property
+    def spatial(self) -> bool:
+        return any(f is not None for f in self.fields)
+
+
+def merge_tags(node: int, tags: Sequence[Tag], out_rank: int) -> Tag:
+    """The tag of an element-wise result: fields aligned from the right and united."""
+    fields: list[AxisField | None] = [None] * out_rank
+    for tag in tags:
+        offset = out_rank - len(tag.fields)
+        for d, f in enumerate(tag.fields):
+            if f is None or d + offset < 0:
+                continue
+            cur = fields[d + offset]
+            fields[d + offset] = f if cur is None else cur.union(f)
+    whole = any(t.whole for t in tags)
+    return Tag(node, tuple(None if whole else f for f in fields), whole,
+               any(t.lost for t in tags) and not whole)
+
+
+def whole_tag(node: int, rank: int, tags: Sequence[Tag]) -> Tag:
+    """The tag of an op that mixes the spatial dimensions: every element sees everything."""
+    seen = any(t.spatial or t.whole or t.lost for t in tags)
+    return Tag(node, (None,) * rank, whole=seen)
+
+
+def keep_dims_tag(node: int, tag: Tag, keep: Sequence[int | None]) -> Tag:
+    """Output dim ``i`` carries input dim ``keep[i]``'s field (``None``: no field); an input
+    field that is not carried over was reshaped away (``lost``)."""
+    fields = tuple(tag.fields[k] if k is not None and k < len(tag.fields) else None
+                   for k in keep)
+    carried = {k for k in keep if k is not None}
+    dropped = any(f is not None and d not in carried for d, f in enumerate(tag.fields))
+    return Tag(node, fields, tag.whole, tag.lost or dropped)
+
+
+# ----------------------------------------------------------------------------- backward maps
+def _clip(iv: Interval, n: int) -> Interval | None:
+    lo, hi = max(iv[0], 0), min(iv[1], n - 1)
+    return (lo, hi) if lo <= hi else None
+
+
+def full_box(shape: Shape) -> Box:
+    return tuple((0, n - 1) for n in shape)
+
+
+def back_full(box: Box, src: Shape) -> Box | None:
+    """The op mixes everything: the whole source tensor."""
+    return full_box(src)
+
+
+def back_elementwise(box: Box, src: Shape) -> Box | None:
+    """Broadcasting: dims aligned from the right; a size-1 source dim is index 0."""
+    offset = len(box) - len(src)
+    out: list[Interval] = []
+    for d, n in enumerate(src):
+        iv = box[d + offset] if d + offset >= 0 else (0, n - 1)
+        clipped = (0, 0) if n == 1 else _clip(iv, n)
+        if clipped is None:
+            return None
+        out.append(clipped)
+    return tuple(out)
+
+
+def back_permute(order: Sequence[int]) -> BackMap:
+    """Output dim i is source dim ``order[i]`` (permute, transpose, squeeze, unsqueeze:
+    ``-1`` marks a new size-1 output dim)."""
+
+    def back(box: Box, src: Shape) -> Box | None:
+        out = list(full_box(src))
+        for i, d in enumerate(order):
+            if d >= 0:
+                out[d] = box[i]
+        return tuple(out)
+
+    return back
+
+
+def back_window(nd: int, windows: Sequence[tuple[int, int, int, int]],
+                mix_channels: bool) -> BackMap:
+    """Conv/pool over the last ``nd`` dims; ``windows`` = (kernel, stride, dilation,
+    pad_before) per spatial dim. A conv reads every channel (of its group)."""
+
+    def back(box: Box, src: Shape) -> Box | None:
+        lead = len(src) - nd
+        out: list[Interval] = list(box[:lead])
+        if mix_channels and lead >= 1:
+            out[lead - 1] = (0, src[lead - 1] - 1)
+        for (lo, hi), (k, s, d, p), n in zip(box[lead:], windows, src[lead:], strict=True):
+            clipped = _clip((lo * s - p, hi * s - p + d * (k - 1)), n)
+            if clipped is None:
+                return None
+            out.append(clipped)
+        return tuple(out)
+
+    return back
+
+
+def back_transposed(nd: int, windows: Sequence[tuple[int, int, int, int]]) -> BackMap:
+    """Transposed conv: output o gets input j when ``o = j*s - p + t*d`` for a tap t."""
+
+    def one(lo: int, hi: int, k: int, s: int, d: int, p: int, n: int) -> Interval | None:
+        js: list[int] = []
+        # the extreme inputs come from the first and last s*d outputs of the interval
+        outs = set(range(lo, min(hi, lo + s * d) + 1)) | set(range(max(lo, hi - s * d), hi + 1))
+        for o in outs:
+            for t in range(k):
+                num = o + p - t * d
+                if num % s == 0 and 0 <= num // s < n:
+                    js.append(num // s)
+        return (min(js), max(js)) if js else None
+
+    def back(box: Box, src: Shape) -> Box | None:
+        lead = len(src) - nd
+        out: list[Interval] = list(box[:lead])
+        if lead >= 1:
+            out[lead - 1] = (0, src[lead - 1] - 1)
+        for (lo, hi), (k, s, d, p), n in zip(box[lead:], windows, src[lead:], strict=True):
+            iv = one(lo, hi, k, s, d, p, n)
+            if iv is None:
+                return None
+            out.append(iv)
+        return tuple(out)
+
+    return back
+
+
+def back_resize(nd: int, per_dim: Sequence[Callable[[int], Interval]]) -> BackMap:
+    """Resizing over the last ``nd`` dims; ``per_dim[i](o)`` = inputs read by output o."""
+
+    def back(box: Box, src: Shape) -> Box | None:
+        lead = len(src) - nd
+        out: list[Interval] = list(box[:lead])
+        for (lo, hi), f, n in zip(box[lead:], per_dim, src[lead:], strict=True):
+            a, b = f(lo), f(hi)
+            clipped = _clip((a[0], b[1]), n)
+            if clipped is None:
+                return None
+            out.append(clipped)
+        return tuple(out)
+
+    return back
+
+
+def adaptive_window(n_in: int, n_out: int) -> Callable[[int], Interval]:
+    return lambda o: (o * n_in // n_out, -(-(o + 1) * n_in // n_out) - 1)
+
+
+def nearest_window(n_in: int, n_out: int, scale: float | None) -> Callable[[int], Interval]:
+    ratio = 1.0 / scale if scale else n_in / n_out
+
+    def f(o: int) -> Interval:
+        i = min(math.floor(o * ratio), n_in - 1)
+        return (i, i)
+
+    return f
+
+
+def linear_window(n_in: int, n_out: int, scale: float | None,
+                  align_corners: bool) -> Callable[[int], Interval]:
+    """(bi/tri)linear interpolation: the two inputs around the source coordinate."""
+    if align_corners:
+        ratio = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+    else:
+        ratio = 1.0 / scale if scale else n_in / n_out
+
+    def f(o: int) -> Interval:
+        src = o * ratio if align_corners else max((o + 0.5) * ratio - 0.5, 0.0)
+        i0 = min(math.floor(src), n_in - 1)
+        i1 = min(i0 + 1, n_in - 1) if src - i0 > 1e-12 else i0
+        return (i0, i1)
+
+    return f
+
+
+def back_cat(dim: int, offset: int) -> BackMap:
+    """The source occupies ``[offset, offset + n)`` along ``dim`` of the output."""
+
+    def back(box: Box, src: Shape) -> Box | None:
+        out = list(box)
+        lo, hi = box[dim]
+        clipped = _clip((lo - offset, hi - offset), src[dim])
+        if clipped is None:
+            return None
+        out[dim] = clipped
+        return tuple(out)
+
+    return back
+
+
+def back_stack(dim: int, index: int) -> BackMap:
+    def back(box: Box, src: Shape) -> Box | None:
+        lo, hi = box[dim]
+        if not lo <= index <= hi:
+            return None
+        return tuple(iv for d, iv in enumerate(box) if d != dim)
+
+    return back
+
+
+@dataclass
+class Node:
+    """One op of the graph: its sources (node ids) and how an output box maps back to each."""
+
+    name: str
+    shape: Shape | None
+    sources: list[tuple[int, Shape, BackMap]] = field(default_factory=list)
+
+
+@dataclass
+class Graph:
+    """Nodes by id: row slots ``>= 0``, model inputs ``-1, -2, ...`` (``inputs`` holds
+    their names and shapes)."""
+
+    nodes: dict[int, Node] = field(default_factory=dict)
+    inputs: dict[int, tuple[str, Shape]] = field(default_factory=dict)
+
+    def receptive_box(self, node: int, element: Sequence[int] | None = None
+                      ) -> dict[str, Box]:
+        """The input elements that output ``element`` of ``node`` depends on.
+
+        Args:
+            node: the node (row slot) id.
+            element: an index per output dimension; default: sample 0, every channel
+                (dim 1), the centre of every further dimension.
+
+        Returns:
+            For each model input reached, a box: one inclusive ``(lo, hi)`` per dimension.
+        """
+        shape = self.nodes[node].shape
+        if shape is None:
+            return {}
+        if element is None:
+            box: Box = tuple(
+                (0, 0) if d == 0 else (0, n - 1) if d == 1 else ((n - 1) // 2, (n - 1) // 2)
+                for d, n in enumerate(shape)
+            )
+        else:
+            box = tuple((int(i), int(i)) for i in element)
+        pending: dict[int, Box] = {node: box}
+        found: dict[str, Box] = {}
+        # ids only grow along the graph, so processing the highest id first visits every
+        # node after all of its consumers (a topological order)
+        while pending:
+            nid = max(pending)
+            box = pending.pop(nid)
+            if nid < 0:
+                name = self.inputs[nid][0]
+                found[name] = _hull(found.get(name), box)
+                continue
+            for src, src_shape, back in self.nodes[nid].sources:
+                mapped = back(box, src_shape)
+                if mapped is not None:
+                    pending[src] = _hull(pending.get(src), mapped)
+        return found
+
+
+def _hull(a: Box | None, b: Box) -> Box:
+    if a is None:
+        return b
+    return tuple((min(x[0], y[0]), max(x[1], y[1])) for x, y in zip(a, b, strict=True))
+
+
+def fmt_fraction(value: Fraction) -> str:
+    return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/" \
+        f"{value.denominator}"
+
+
+def describe_fields(tag: Tag | None) -> tuple[tuple[int, ...] | None, tuple[Fraction, ...] | None,
+                                              str]:
+    """(sizes, jumps, note) for a row: the spatial fields, or ``"whole input"``."""
+    if tag is None:
+        return None, None, ""
+    if tag.whole:
+        return None, None, "whole input"
+    fields = [f for f in tag.fields if f is not None]
+    if not fields:
+        return None, None, ""
+    sizes = tuple(math.ceil(f.size) for f in fields)
+    return sizes, tuple(f.jump for f in fields), ""
+
+
+def input_tag(node: int, name: str, shape: Shape, integer: bool) -> Tag:
+    """Spatial dims of a model input: dims 2.. of (N, C, ...) float data; dim 1 of a 2-D
+    input (a sequence of ids, or of audio samples)."""
+    rank = len(shape)
+    spatial = range(1, 2) if rank == 2 else range(2, rank) if rank >= 3 else range(0)
+    if integer and rank >= 3:
+        spatial = range(0)
+    fields = tuple(
+        AxisField(Fraction(1), Fraction(1), Fraction(0), f"{name}:{d}") if d in spatial else None
+        for d in range(rank)
+    )
+    return Tag(node, fields)
+
+
+def any_tag(value: Any) -> bool:
+    return isinstance(value, Tag)
