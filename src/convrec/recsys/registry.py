@@ -137,9 +137,15 @@ def spec_of(model: Recommender | type[Recommender]) -> ModelSpec:
     if not found:
         raise ValueError(f"{cls.__qualname__} is not in the model registry "
                          "(convrec.recsys.registry.MODELS); add an entry to save or list it")
-    if not isinstance(model, type):
-        params = model.get_params()
-        for spec in found:
-            if spec.params and all(params.get(k) == v for k, v in spec.params.items()):
-                return spec
-    return found[0]
+    if isinstance(model, type) or len(found) == 1:
+        return found[0]
+    # the entry whose params name the parameters this model changed from the class defaults
+    params = model.get_params()
+    defaults = type(model)().get_params()  # every model has defaults for all parameters
+    changed = {k for k, v in params.items() if defaults.get(k) != v}
+
+    def distance(spec: ModelSpec) -> tuple[bool, int]:
+        exact = all(params.get(k) == v for k, v in spec.params.items())
+        return (not (exact and bool(spec.params)), len(changed ^ set(spec.params)))
+
+    return min(found, key=distance)
