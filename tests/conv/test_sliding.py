@@ -137,7 +137,9 @@ def test_transposed_grid_inserts_stride_minus_one_zeros() -> None:
 def test_impossible_and_unknown_settings_are_one_clear_error() -> None:
     with pytest.raises(ShapeError, match="must fit"):
         slide(np.zeros((2, 2)), np.ones((5, 5)))
-    with pytest.raises(ShapeError, match="reflect padding must be smaller than the input size"):
+    with pytest.raises(ValueError, match="padding size should be less than"):
         slide(np.zeros((2, 6)), np.ones((3, 3)), padding=2, padding_mode="reflect")
+    with pytest.raises(ValueError, match="wrap around more than once"):
+        slide(np.zeros((2, 6)), np.ones((3, 3)), padding=3, padding_mode="symmetric")
     with pytest.raises(ValueError, match="padding_mode must be one of"):
         slide(np.zeros((4, 4)), np.ones((3, 3)), padding_mode="mirror")

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from convrec.cli.common import DataDirOption, UserError, console
+from convrec.cli.conv_animate import animate
 
 if TYPE_CHECKING:
     import numpy as np
@@ -276,3 +277,6 @@ def _first_batch(data_dir: Path | None) -> tuple[np.ndarray, str]:
         console.print(data.notice, highlight=False)
     x, _ = data.first_batch("valid")  # (64, 1, 28, 28)
     return x.numpy(), data.source
+
+
+app.command("animate")(animate)  # conv_arithmetic-style GIFs: see cli/conv_animate.py

@@ -28,7 +28,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from convrec.conv._padding import MODE_TRANSLATION, check_padding_mode, pad_numpy
+from convrec.conv._padding import (
+    MODE_TRANSLATION,
+    check_padding_fits,
+    check_padding_mode,
+    pad_numpy,
+)
 from convrec.conv.shapes import (
     ShapeError,
     ShapeExplanation,
@@ -187,7 +192,8 @@ def slide(
 
     Raises:
         ShapeError: an impossible configuration (with the formula) or mismatched channels.
-        ValueError: an unknown padding mode.
+        ValueError: an unknown padding mode, or padding PyTorch refuses for it (reflect:
+            smaller than the input; circular and symmetric: at most the input).
     """
     mode = check_padding_mode(padding_mode)
     xs = _as_chw(x, "the input")
@@ -201,16 +207,7 @@ def slide(
     pads = normalize_padding(padding, (h, w), (kh, kw), (sh, sw), (dh, dw))
     rows = explain(h, kh, sh, pads[:2], dh, axis_word="row")
     cols = explain(w, kw, sw, pads[2:], dw, axis_word="column")
-    # PyTorch's rules: reflect needs padding < size, circular padding <= size
-    allowed = {"reflect": 0, "circular": 1}.get(mode)
-    if allowed is not None and (
-        max(pads[0], pads[1]) >= h + allowed or max(pads[2], pads[3]) >= w + allowed
-    ):
-        limit = "smaller than" if mode == "reflect" else "at most"
-        raise ShapeError(
-            f"{mode} padding must be {limit} the input size: padding {pads} on a {h}×{w} "
-            "input; use less padding or the zeros, replicate or symmetric mode"
-        )
+    check_padding_fits(mode, pads, xs.shape)  # PyTorch's rules, with PyTorch's words
     grid = pad_numpy(xs, pads, mode)
     top, bottom, left, right = pads
     index_mode = mode if mode != "zeros" else "constant"

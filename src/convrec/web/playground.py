@@ -231,7 +231,7 @@ def build_playground(body: PlaygroundIn, limits: Limits, services: Services) -> 
     """Lay the requested convolution out; every failure is one plain-words HTTP error."""
     import scipy.sparse as sp
 
-    from convrec.conv import ShapeError, conv2d, conv_matrix, im2col
+    from convrec.conv import conv2d, conv_matrix, im2col
     from convrec.conv._padding import check_padding_mode
     from convrec.conv.sliding import slide, slide_transposed
     from convrec.vision.colours import DIVERGING_STOPS, diverging_bound
@@ -252,7 +252,7 @@ def build_playground(body: PlaygroundIn, limits: Limits, services: Services) -> 
                       flip=body.true_convolution)
             title = "true convolution (kernel flipped)" if body.true_convolution else (
                 "cross-correlation (PyTorch's conv2d)")
-    except ShapeError as exc:
+    except ValueError as exc:  # ShapeError (impossible shape) or padding the mode refuses
         raise field_error(["body", "settings"], _settings_text(body, kh, kw), str(exc)) from exc
     c, hg, wg = s.grid.shape
     length = s.output.size
