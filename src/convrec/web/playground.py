@@ -198,7 +198,8 @@ def _colour_upload(text: str, limits: Limits, loc: list[str | int]) -> NDArray[n
             rgb = img.convert("RGB")
             rgb.thumbnail((28, 28), Image.Resampling.LANCZOS)
             arr = np.asarray(rgb, dtype=np.float64)  # (h, w, 3)
-    except (binascii.Error, ValueError, UnidentifiedImageError, OSError) as exc:
+    except (binascii.Error, ValueError, UnidentifiedImageError, OSError,
+            Image.DecompressionBombError) as exc:
         raise field_error([*loc, "png_base64"], text, "not an image the studio can read "
                           f"(PNG, JPEG, ...): {exc}") from exc
     return arr.transpose(2, 0, 1) / 255
@@ -206,6 +207,9 @@ def _colour_upload(text: str, limits: Limits, loc: list[str | int]) -> NDArray[n
 
 def _kernel(body: PlaygroundIn, channels: int) -> NDArray[np.float64]:
     loc = ["body", "kernel"]
+    if any(not sl or not all(sl) for sl in body.kernel):
+        raise field_error(loc, "an empty row", "every channel of the kernel needs 1 to 7 rows "
+                          "of 1 to 7 values")
     sizes = {(len(sl), len(row)) for sl in body.kernel for row in sl}
     shapes = {(len(sl), len({len(r) for r in sl})) for sl in body.kernel}
     if any(n_widths != 1 for _, n_widths in shapes) or len({s[0] for s in shapes}) != 1:
