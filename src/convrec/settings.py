@@ -88,6 +88,8 @@ class Settings:
         ``--data-dir /data``, or a sentence saying that neither is set."""
         if self.data_dir is None:
             return "no local data folder (neither --data-dir nor CONVREC_DATA is set)"
+        if self.data_dir_origin is None:  # built in code, not from the user
+            return f"the data folder {self.data_dir}"
         if self.data_dir_origin == "CONVREC_DATA":
             return f"CONVREC_DATA={self.data_dir}"
         return f"--data-dir {self.data_dir}"
