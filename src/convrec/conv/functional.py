@@ -212,8 +212,12 @@ def conv2d(
 
     Non-finite numbers: every engine propagates NaN and Inf as ``F.conv2d`` does (an output
     is NaN where its window meets a NaN, or an Inf times a zero weight, or Infs of both
-    signs; ±Inf where it meets Infs of one sign). Tolerance: engines agree with ``F.conv2d``
-    to ``atol=1e-4, rtol=1e-4`` in float32 for values of order 1 (tested).
+    signs; ±Inf where it meets Infs of one sign). Zero padding is made of real zeros, so a
+    NaN or Inf *weight* that meets the padding gives NaN, as ``F.conv2d(F.pad(x, ...), w)``
+    does; ``F.conv2d``'s own ``padding=`` is not consistent there (oneDNN skips the taps in
+    the padding, its fallback path multiplies them; measured on torch 2.13 CPU).
+    Tolerance: engines agree with ``F.conv2d`` to ``atol=1e-4, rtol=1e-4`` in float32 for
+    values of order 1 (tested).
 
     Examples:
         >>> import numpy as np
@@ -449,7 +453,13 @@ def _torch_conv(
     if flip:
         wt = wt.flip((-2, -1))
     top, bottom, left, right = pads
-    if mode == "zeros" and top == bottom and left == right:
+    # oneDNN skips the taps that fall in its implicit zero padding, PyTorch's fallback path
+    # multiplies them (0 * NaN = NaN): with a non-finite weight the two disagree, so pad
+    # explicitly then, as every other engine does (padding zeros are real zeros).
+    implicit = mode == "zeros" and top == bottom and left == right
+    if implicit and (top or left) and not bool(torch.isfinite(wt).all()):
+        implicit = False
+    if implicit:
         torch_pad: tuple[int, int] = (top, left)
     else:
         xt = pad_torch(xt, pads, mode)

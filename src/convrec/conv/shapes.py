@@ -436,7 +436,9 @@ _PADDING_FORMS_1D = "an int, 'before,after' or one of " + ", ".join(PADDING_NAME
 
 
 def _padding_int(value: object, shown: object, forms: str, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str):
+    if isinstance(value, bool):  # True is an int to Python, never a padding
+        raise ShapeError(f"{name} must be {forms}; got {name}={shown!r}")
+    if not isinstance(value, int | str):
         try:
             value = operator.index(value)  # type: ignore[arg-type]  # NumPy ints are fine
         except TypeError:
