@@ -1,7 +1,8 @@
 """The README's pictures are made here, by the code, not drawn by hand.
 
-Writes ``docs/images/feature-maps.png`` (the four edge kernels on the first validation batch)
-and ``docs/images/studio-conv.png`` (the convolution playground in a real browser).
+Writes ``docs/images/feature-maps.png`` (the four edge kernels on the first validation batch),
+``docs/images/conv-animate.gif`` (``convrec conv animate``) and ``docs/images/studio-conv.png``
+(the convolution playground in a real browser).
 """
 
 from __future__ import annotations
@@ -26,6 +27,17 @@ def test_readme_feature_map_figure(shared_data: Path) -> None:
     path = edge_figure(x, IMAGES / "feature-maps.png", rows=4)
     with Image.open(path) as im:
         assert im.size[0] > im.size[1] > 200  # 4 rows × 5 columns
+
+
+def test_readme_animation() -> None:
+    """conv_arithmetic's "padding with strides" case, as ``convrec conv animate`` draws it."""
+    from convrec.vision.animate import AnimationSpec, animate_convolution
+
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    path = animate_convolution(IMAGES / "conv-animate.gif",
+                               AnimationSpec(5, 3, stride=2, padding=1), cell=24)
+    with Image.open(path) as gif:
+        assert getattr(gif, "n_frames", 1) == 3 * 3 + 1  # one per output pixel, then the end
 
 
 @pytest.mark.browser
