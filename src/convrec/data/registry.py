@@ -363,16 +363,17 @@ def locate(
         if _complete(folder, entry):
             return folder
     if not download or settings.offline:
-        where = (f"CONVREC_DATA={settings.data_dir} has no {entry.folder}/ and "
+        where = (f"CONVREC_DATA={settings.data_dir} has no {entry.folder}/; "
                  if settings.data_dir is not None else "")
+        why = "CONVREC_OFFLINE is set" if settings.offline else "downloads are off here"
         raise DatasetNotFoundError(
-            f"dataset {name!r} not found locally ({where}offline or download=False). Fix: pass "
-            f"--data-dir DIR (a folder holding {entry.folder}/, or the zip), set "
-            f"CONVREC_DATA=DIR, or run `convrec movies download {name}` while online."
+            f"dataset {name!r} not found locally ({where}{why}). Fix: pass --data-dir DIR (a "
+            f"folder holding {entry.folder}/, or the zip), set CONVREC_DATA=DIR, or run "
+            f"`convrec movies download {name}` while online."
             if entry.ratings is not None else
-            f"dataset {name!r} not found locally ({where}offline or download=False). Fix: pass "
-            f"--data-dir DIR (a folder holding {entry.folder}/) or set CONVREC_DATA=DIR, and "
-            "unset CONVREC_OFFLINE: any convrec command then downloads it (sha256 checked)."
+            f"dataset {name!r} not found locally ({where}{why}). Fix: pass --data-dir DIR (a "
+            f"folder holding {entry.folder}/) or set CONVREC_DATA=DIR, or unset "
+            "CONVREC_OFFLINE: any convrec command then downloads it (sha256 checked)."
         )
     try:
         _download(entry, cache_folder)
