@@ -128,6 +128,17 @@ def test_padding_modes_draw_their_real_values_and_kernel_sizes_change(
     page.select_option("#padding", "same")
     page.select_option("#ksize", "4")
     expect(page.locator("#shape-notes")).to_contain_text("'same' padding: the output keeps")
+    # 'same' with stride 2 on the 28×28 digit: the odd extra row goes at the bottom, said so
+    page.select_option("#source", "mnist")
+    page.select_option("#ksize", "3")
+    page.fill("#stride", "2")
+    expect(page.locator("#shape-rows")).to_have_text("(28 + 0 + 1 - 3)//2 + 1 = 14")
+    expect(page.locator("#shape-notes")).to_contain_text("1 is odd, so 0 goes before and 1 after")
+    # the arrow keys move the chosen output pixel
+    hover_output(page, 3, 3)
+    page.locator("#out-canvas").press("ArrowRight")
+    page.locator("#out-canvas").press("ArrowDown")
+    expect(page.locator("#pixel-title")).to_have_text("output pixel (4, 4)")
 
 
 def test_rgb_sums_over_channels_and_transposed_matches_conv_transpose2d(

@@ -514,6 +514,19 @@ document.addEventListener("DOMContentLoaded", async () => {
     state.filled = Math.max(state.filled, n);
     redraw();
   }
+  $("out-canvas").addEventListener("keydown", (event) => { // arrows move the chosen pixel
+    const r = state.result;
+    const move = { ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0] }[event.key];
+    if (!r || !move) return;
+    event.preventDefault();
+    const [i, j] = outIndex();
+    const ni = Math.max(0, Math.min(r.output.length - 1, i + move[0]));
+    const nj = Math.max(0, Math.min(r.output[0].length - 1, j + move[1]));
+    stop();
+    state.current = ni * r.output[0].length + nj;
+    state.filled = Math.max(state.filled, state.current);
+    redraw();
+  });
   $("out-canvas").addEventListener("pointermove", pickPixel);
   $("out-canvas").addEventListener("pointerdown", pickPixel);
 
