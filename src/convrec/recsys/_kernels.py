@@ -82,10 +82,11 @@ def solve_rows(indptr: np.ndarray, idx: np.ndarray, a_w: np.ndarray, b_w: np.nda
 
 @nb.njit(parallel=True, cache=True)  # type: ignore[misc]
 def knn_residuals(qu: np.ndarray, qi: np.ndarray, indptr: np.ndarray, idx: np.ndarray,
-                  res: np.ndarray, S: np.ndarray, k: int, min_k: int) -> np.ndarray:
+                  res: np.ndarray, S: np.ndarray, k: int, min_k: int,
+                  shrink: float = 0.0) -> np.ndarray:
     """Item-kNN correction for each query ``(qu[t], qi[t])``: among the items the user rated,
     the ``k`` most similar to ``qi[t]`` with positive similarity give
-    ``Σ s·res / Σ s`` (0 when fewer than ``min_k`` neighbours)."""
+    ``Σ s·res / (Σ s + shrink)`` (0 when fewer than ``min_k`` neighbours)."""
     out = np.zeros(qu.shape[0])
     for t in prange(qu.shape[0]):
         u = qu[t]
@@ -107,5 +108,5 @@ def knn_residuals(qu: np.ndarray, qi: np.ndarray, indptr: np.ndarray, idx: np.nd
                 den += s[q]
                 c += 1
         if c >= min_k and den > 0:
-            out[t] = num / den
+            out[t] = num / (den + shrink)
     return out

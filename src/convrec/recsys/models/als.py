@@ -18,6 +18,12 @@ items, fold-in, evaluation and persistence never ask which engine trained the mo
   vector (``O(n_u k)`` each), which is what makes 25M ratings fit in about a minute.
 * ``engine="spark"``: :func:`convrec.recsys.spark.fit_spark_als` on the residuals
   (``master`` chooses the cluster; default ``local[*]``).
+
+A new user is folded in as :class:`~convrec.recsys.models.factor.FactorModel` does: the MAP
+``[p, b_u]`` under the learned population of training users (their mean and covariance),
+not a ridge towards zero. Measured on 50 held-out ML-100K users (benchmarks/bench_foldin.py),
+it beats ALS-WR's own row solve with the training ``λ = reg·n`` shrunk towards the mean user
+(0.906/0.892/0.878 against 0.963/0.936/0.903 RMSE at 5/10/20 ratings).
 """
 
 from __future__ import annotations
@@ -190,23 +196,6 @@ class ALS(FactorModel):
         self.user_factors_, self.item_factors_ = P, Q
         self.y_range_ = None
         self.engine_ = self.engine
-
-    def _fold_in(self, items: NDArray[np.int64], values: NDArray[np.float64]
-                 ) -> NDArray[np.float64]:
-        """The training objective for one new row: the bias by the same ridge step as the
-        training users' (``reg_user``), then the factors by ALS-WR's regularised least squares
-        with the training ``λ = reg·n``, shrunk towards the learned mean user factor ``p̄``
-        rather than zero: ``(Σ q qᵀ + λI) p = Σ e q + λ p̄``. Returns ``[p (k,), b_u]``."""
-        mean = self.user_factors_[self.user_counts_ > 0].mean(axis=0)
-        if len(items) == 0:
-            return np.concatenate([mean, [0.0]])
-        resid = values - self.global_mean_ - self.item_bias_[items]
-        bu = resid.sum() / (self.reg_user + len(items))
-        Q = self.item_factors_[items]
-        lam = float(self.reg) * len(items)
-        A = Q.T @ Q + lam * np.eye(Q.shape[1])
-        p = np.linalg.solve(A, Q.T @ (resid - bu) + lam * mean)
-        return np.concatenate([p, [bu]])
 
     def _fit_local(self, ratings: Ratings, mu: float, bu: NDArray[np.float64],
                    bi: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

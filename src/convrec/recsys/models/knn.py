@@ -21,15 +21,21 @@ class ItemKNNBaseline(Biases):
     Similarity: the shrunk Pearson correlation of baseline residuals over co-raters
     (``pearson_baseline``): ``s_ij = (n_ij − 1)/(n_ij − 1 + shrinkage) · ρ_ij``. Dense
     ``(n_items, n_items)``: meant for up to ~20k items.
+
+    ``weight_shrinkage`` adds a constant to the denominator, ``Σ s·res / (Σ s + w)``, so a
+    correction that rests on a few weakly similar neighbours is pulled towards the baseline
+    (Surprise's KNNBaseline is ``weight_shrinkage=0``). A new user's fold-in uses the same
+    formula over the items they rated.
     """
 
     def __init__(self, k: int = 40, min_k: int = 1, shrinkage: float = 100.0,
                  reg_user: float = 15.0, reg_item: float = 10.0, n_epochs: int = 10,
-                 max_items: int = 20_000) -> None:
+                 weight_shrinkage: float = 1.0, max_items: int = 20_000) -> None:
         super().__init__(reg_user, reg_item, n_epochs)
         self.k = k
         self.min_k = min_k
         self.shrinkage = shrinkage
+        self.weight_shrinkage = weight_shrinkage
         self.max_items = max_items
 
     def _fit(self, ratings: Ratings) -> None:
@@ -38,6 +44,9 @@ class ItemKNNBaseline(Biases):
                              f"items is over max_items={self.max_items}")
         if self.k < 1:
             raise ValueError(f"k must be at least 1, got k={self.k}")
+        if not np.isfinite(self.weight_shrinkage) or self.weight_shrinkage < 0:
+            raise ValueError(f"weight_shrinkage must be a finite number >= 0, got "
+                             f"weight_shrinkage={self.weight_shrinkage!r}")
         from scipy import sparse
 
         mu, bu, bi = fit_biases(ratings, self.reg_user, self.reg_item, self.n_epochs)
@@ -67,7 +76,8 @@ class ItemKNNBaseline(Biases):
                        ) -> NDArray[np.float64]:
         corr: NDArray[np.float64] = knn_residuals(
             users, items, self.seen_indptr_, self.seen_items_.astype(np.int64),
-            self.residuals_.astype(np.float64), self.similarity_, self.k, self.min_k)
+            self.residuals_.astype(np.float64), self.similarity_, self.k, self.min_k,
+            float(self.weight_shrinkage))
         return super()._predict_known(users, items) + corr
 
     def item_vectors(self) -> NDArray[np.float64]:
@@ -106,6 +116,8 @@ class ItemKNNBaseline(Biases):
             cut = np.partition(S, len(rated) - kk, axis=1)[:, len(rated) - kk][:, None]
             S[cut > S] = 0.0
         den = S.sum(axis=1)
-        corr = np.divide(S @ res[rated], den, out=np.zeros_like(den), where=den > 0)
+        ok = (den > 0) & ((S > 0).sum(axis=1) >= self.min_k)
+        corr = np.divide(S @ res[rated], den + self.weight_shrinkage, out=np.zeros_like(den),
+                         where=ok)
         out: NDArray[np.float64] = base + corr
         return out
