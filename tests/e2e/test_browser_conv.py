@@ -99,6 +99,10 @@ def test_step_play_and_pause_the_sliding_window(start_studio: Any, page: Any) ->
     assert canvas.get_attribute("data-filled") == paused_at
     page.click("#reset")
     expect(canvas).to_have_attribute("data-filled", "1")
+    # the same digit through fastai's four edge kernels, (1, 1, 28, 28) -> (1, 4, 26, 26)
+    expect(page.locator("#edge-maps canvas")).to_have_count(4)
+    expect(page.locator("#edges-info")).to_contain_text("(1, 1, 28, 28) → (1, 4, 26, 26)")
+    expect(page.locator("#edge-maps")).to_contain_text("left_edge → 26×26")
 
 
 def test_padding_modes_draw_their_real_values_and_kernel_sizes_change(

@@ -174,7 +174,7 @@ document.addEventListener("DOMContentLoaded", async () => {
     state.result = null;
     $("conv-error").textContent = message || "";
     ["out-shape", "shape-rows", "shape-cols"].forEach((id) => { $(id).textContent = "–"; });
-    ["shape-notes", "products", "checks", "grid-legend", "scale"].forEach((id) => $(id).replaceChildren());
+    ["shape-notes", "products", "checks", "grid-legend", "scale", "edge-maps"].forEach((id) => $(id).replaceChildren());
     ["pixel-sum", "im2col-text", "toeplitz-text", "step-info", "op-title"].forEach((id) => { $(id).textContent = ""; });
     $("pixel-title").textContent = "–";
     ["grid-canvas", "out-canvas", "im2col-canvas", "toeplitz-canvas"].forEach((id) => {
@@ -193,6 +193,7 @@ document.addEventListener("DOMContentLoaded", async () => {
       state.filled = r.output.length * r.output[0].length - 1;
       state.current = 0;
       renderResult();
+      renderEdges(seq);
     } catch (e) {
       if (seq !== state.seq) return;
       clearAll(plainError(e));
@@ -436,7 +437,7 @@ document.addEventListener("DOMContentLoaded", async () => {
       cells.push((r.channels > 1 ? CHANNEL_NAMES[c][0] : "") + "(" + Math.floor(rc / wg) + "," + (rc % wg) + ")");
     }
     $("toeplitz-text").textContent = "row " + col + " holds the kernel's " + (t.indptr[col + 1] - t.indptr[col]) +
-      " non-zero weights at grid cells " + cells.slice(0, 12).join(" ") + (cells.length > 12 ? " …" : "") +
+      " weights (its other entries are 0) at grid cells " + cells.slice(0, 12).join(" ") + (cells.length > 12 ? " …" : "") +
       "; row · grid = " + fmt(round4(dot));
   }
 
@@ -462,6 +463,51 @@ document.addEventListener("DOMContentLoaded", async () => {
       checks.appendChild(li);
     });
     redraw();
+  }
+
+  const EDGES = ["left_edge", "top_edge", "diag1_edge", "diag2_edge"]; // fastai's order
+
+  /** The four edge maps of the same input (one channel, not transposed), drawn from numbers. */
+  async function renderEdges(seq) {
+    const r = state.result, holder = $("edge-maps");
+    holder.replaceChildren();
+    if (r.channels !== 1 || r.transposed) {
+      $("edges-info").textContent = "For one grey channel and a (not transposed) convolution.";
+      return;
+    }
+    const request = body();
+    const apply = {
+      image: { pixels: r.input[0].map((row) => row.map((v) => Math.min(255, v * 255))) },
+      kernels: EDGES.map((name) => ({ name })), stride: request.stride, dilation: request.dilation,
+      padding: request.padding, padding_mode: request.padding_mode,
+    };
+    let out;
+    try {
+      out = await api("POST", "/api/conv/apply", apply);
+    } catch (e) {
+      if (seq === state.seq) $("edges-info").textContent = plainError(e);
+      return;
+    }
+    if (seq !== state.seq) return;
+    $("edges-info").textContent = "Chapter 13's edge_kernels as one (4, 1, 3, 3) weight with the padding, " +
+      "stride and dilation above: (1, 1, " + r.input[0].length + ", " + r.input[0][0].length + ") → (1, 4, " +
+      out.outputs[0].height + ", " + out.outputs[0].width + ").";
+    out.outputs.forEach((o) => {
+      const values = o.values.map((row) => row.map((v) => v / 255)); // the page's 0–1 scale
+      const bound = Math.max(...values.flat().map(Math.abs)) || 1;
+      const cs = cellSize(Math.max(o.height, o.width), 168, 24);
+      const canvas = document.createElement("canvas");
+      canvas.width = o.width * cs; canvas.height = o.height * cs;
+      canvas.className = "edge-map"; canvas.dataset.kernel = o.kernel.name;
+      const ctx = canvas.getContext("2d");
+      values.forEach((row, i) => row.forEach((v, j) => {
+        ctx.fillStyle = diverging(v, bound); ctx.fillRect(j * cs, i * cs, cs, cs);
+      }));
+      const f = document.createElement("figure");
+      const c = document.createElement("figcaption");
+      c.textContent = o.kernel.name + " → " + o.height + "×" + o.width + ", range ±" + fmt(round4(bound));
+      f.append(canvas, c); holder.appendChild(f);
+    });
   }
 
   function redraw() {
