@@ -62,18 +62,28 @@ class Ratings:
         of the whole data set), every id in ``raw`` must be in them."""
         uvocab = _vocab(raw.users) if user_ids is None else np.asarray(user_ids)
         ivocab = _vocab(raw.items) if item_ids is None else np.asarray(item_ids)
-        u = np.searchsorted(uvocab, raw.users)
-        i = np.searchsorted(ivocab, raw.items)
-        checks = (("user", u, uvocab, raw.users), ("item", i, ivocab, raw.items))
-        for what, idx, vocab, ids in checks:
-            bad = (idx >= len(vocab)) | (vocab[np.minimum(idx, len(vocab) - 1)] != ids)
-            if bad.any():
-                k = int(np.flatnonzero(bad)[0])
-                where = raw.source or "the data"
-                raise KeyError(f"{what} id {ids[k]!r} (rating {k + 1} of {where}) "
-                               "is not in the given vocabulary")
-        return cls(u.astype(np.int32), i.astype(np.int32), raw.ratings.astype(np.float32),
-                   raw.timestamps, uvocab, ivocab)
+        # one column at a time, int32 at once: at 32M ratings each int64 temporary is 256 MB
+        u = cls._indices("user", raw.users, uvocab, raw.source)
+        i = cls._indices("item", raw.items, ivocab, raw.source)
+        return cls(u, i, raw.ratings.astype(np.float32, copy=False), raw.timestamps, uvocab,
+                   ivocab)
+
+    @staticmethod
+    def _indices(what: str, ids: NDArray[np.generic], vocab: NDArray[np.generic],
+                 source: str) -> NDArray[np.int32]:
+        """``(N,)`` int32 positions of ``ids`` in the sorted ``vocab`` (``KeyError`` naming the
+        first id that is not in it)."""
+        if len(vocab) == 0 and len(ids):
+            raise KeyError(f"{what} id {ids[0]!r} (rating 1 of {source or 'the data'}) is not in "
+                           "the given vocabulary (it is empty)")
+        idx = np.searchsorted(vocab, ids).astype(np.int32)
+        np.minimum(idx, max(len(vocab) - 1, 0), out=idx)
+        bad = vocab[idx] != ids  # an id past the end was clipped to the last: != too
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            raise KeyError(f"{what} id {ids[k]!r} (rating {k + 1} of {source or 'the data'}) "
+                           "is not in the given vocabulary")
+        return idx
 
     @classmethod
     def from_arrays(
