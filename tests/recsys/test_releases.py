@@ -213,3 +213,23 @@ def test_torn_and_mismatched_model_files(release_root: Path, tmp_path: Path,
                             "--data-dir", str(changed)], capsys)
     assert code == 2 and "whose movies differ from the ml-latest-small in" in err
     assert "convrec movies train --dataset ml-latest-small --out" in err
+
+
+def test_a_torn_default_model_names_the_command_that_rebuilds_it(
+        release_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from convrec.recsys.catalog import default_model_path
+    from convrec.settings import get_settings
+
+    path = default_model_path(get_settings(), "ml-latest-small")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"PK\x03\x04 torn")
+    dd = ["--dataset", "ml-latest-small", "--data-dir", str(release_root)]
+    code, _, err = run_cli(["movies", "recommend", "--user", "1", *dd], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "the default ml-latest-small model" in err and "is torn" in err
+    assert err.rstrip().endswith("rebuild it with `convrec movies train --dataset "
+                                 "ml-latest-small`")
+    code, _, err = run_cli(["movies", "train", *dd], capsys)  # the fix, as written
+    assert code == 0, err
+    code, out, err = run_cli(["movies", "recommend", "--user", "1", "-n", "2", *dd], capsys)
+    assert code == 0 and "top 2 for user 1 (ml-latest-small)" in out, err

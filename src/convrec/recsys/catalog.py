@@ -448,7 +448,12 @@ def get_default_recommender(settings: Settings | None = None,
     settings = settings or get_settings()
     path = default_model_path(settings, dataset)
     if path.is_file():
-        model = load_model(path)
+        try:
+            model = load_model(path)
+        except ModelFileError as exc:  # the fix that rewrites exactly this default file
+            reason = str(exc).split("; rebuild it with", 1)[0]
+            raise ModelFileError(f"the default {dataset} model: {reason}; rebuild it with "
+                                 f"`convrec movies train --dataset {dataset}`") from None
         return MovieRecommender(model, _catalog_for(model, path, dataset, data_dir, settings))
     data = load_movielens(dataset, data_dir=data_dir, settings=settings)
     entry = release(dataset)
