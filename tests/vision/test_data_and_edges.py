@@ -25,7 +25,7 @@ def test_offline_without_data_falls_back_to_embedded_digits_with_a_notice(
 
 
 def test_named_data_dir_without_mnist_is_an_error_not_a_fallback(tmp_path: Path) -> None:
-    with pytest.raises(DatasetNotFoundError, match="missing"):
+    with pytest.raises(DatasetNotFoundError, match="has no MNIST: expected"):
         load_mnist(data_dir=tmp_path)
 
 

@@ -75,7 +75,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFi
     ckpt = tmp_path / "bad.pt"
     ckpt.write_bytes(b"xx")
     code, _, err = run_cli(["mnist", "predict", str(blank), "--model", str(ckpt)], capsys)
-    assert code == 2 and "not a loadable checkpoint" in err
+    assert code == 2 and "not a convrec MNIST checkpoint" in err and "Fix:" in err
     code, _, err = run_cli(["mnist", "train", "--preset", "huge"], capsys)
     assert code == 2 and "--preset must be one of" in err
     code, _, err = run_cli(["mnist", "evaluate", "--source", str(tmp_path / "none.csv")], capsys)

@@ -17,6 +17,7 @@ from convrec.vision.predict import (
     preprocess_digit,
     train_default,
 )
+from convrec.vision.train import CheckpointError
 from tests.vision.conftest import draw_digit
 
 
@@ -115,9 +116,10 @@ def test_default_classifier_trains_once_then_loads(
     np.testing.assert_allclose(again.predict(drawn).probabilities,
                                clf.predict(drawn).probabilities, atol=1e-6)
     assert calls == [4000]
-    path.write_bytes(b"damaged")
-    assert get_default_classifier(settings=settings, progress=False).meta["source"]
-    assert calls == [4000, 4000]  # a damaged file is replaced by a new model
+    path.write_bytes(path.read_bytes()[:-100])  # torn: never silently retrained
+    with pytest.raises(CheckpointError, match=r"torn checkpoint .*convrec mnist train --as-def"):
+        get_default_classifier(settings=settings, progress=False)
+    assert calls == [4000]
 
 
 def test_preprocess_reproduces_real_mnist_digits(shared_data: Path) -> None:

@@ -41,6 +41,16 @@ def _data(data_dir: Path | None, source: Path | None = None) -> MnistData:
     return data
 
 
+def _check_png(flag: str, path: Path) -> None:
+    """A figure path must name a .png file in an existing folder (checked before any work)."""
+    if path.is_dir():
+        raise UserError(f"{flag} {path} is a folder; name a file, e.g. {flag} {path}/figure.png")
+    if path.suffix.lower() != ".png":
+        raise UserError(f"{flag} {path}: the figure is a PNG; give a name ending in .png")
+    if not path.parent.is_dir():
+        raise UserError(f"{flag} {path}: the folder {path.parent} does not exist")
+
+
 def _classifier(model: Path | None, data_dir: Path | None) -> DigitClassifier:
     from convrec.vision.predict import DigitClassifier, get_default_classifier
 
@@ -122,8 +132,24 @@ def train_cmd(
     batch_size: Annotated[int | None, typer.Option("--batch-size", "--bs")] = None,
     seed: Annotated[int | None, typer.Option("--seed")] = None,
     out: Annotated[Path | None, typer.Option("-o", "--out", help="Checkpoint path (default: "
-                                             "the cache's default model for --preset fast).")]
+                                             "<cache>/models/<dataset>-<preset>.pt; never the "
+                                             "default model).")]
     = None,
+    as_default: Annotated[bool, typer.Option("--as-default", help="Also make this model the "
+                                             "default one (used by predict, evaluate, kernels "
+                                             "and the studio).")] = False,
+    augment: Annotated[str | None, typer.Option("--augment", help="auto (affine for MNIST, "
+                                                "shifts for other data), none, shift or "
+                                                "affine (default: the preset's).")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", help="Torch threads (default: "
+                                                "the free CPUs; $CONVREC_THREADS).")] = None,
+    stats_figure: Annotated[Path | None, typer.Option("--stats-figure", help="PNG: activation "
+                                                      "statistics per layer (mean, std, % near "
+                                                      "zero) and the colorful dimension.")]
+    = None,
+    sched_figure: Annotated[Path | None, typer.Option("--sched-figure", help="PNG: the "
+                                                      "learning-rate schedule and the loss of "
+                                                      "every step.")] = None,
     data_dir: DataDirOption = None,
     source: SourceOption = None,
     nproc: Annotated[int, typer.Option("--nproc", help="Data-parallel processes "
@@ -132,18 +158,32 @@ def train_cmd(
 ) -> None:
     """Train a CNN with one-cycle, print its shape table first, save a checkpoint.
 
-    Example: [bold]convrec mnist train --data-dir ../shared/data[/]
+    The checkpoint goes to -o, or to <cache>/models/<dataset>-<preset>.pt; the default model
+    is replaced only with --as-default.
+
+    Example: [bold]convrec mnist train --data-dir ../shared/data --stats-figure stats.png[/]
     (add [bold]--nproc 2[/] for 2 processes, or run it under torchrun)
     """
-    from convrec.settings import get_settings
+    import shutil
+
     from convrec.shapes import render_rich
     from convrec.vision.models import build_model, shape_trace
-    from convrec.vision.predict import DEFAULT_CHECKPOINT
-    from convrec.vision.train import PRESETS, EvalPoint, save_checkpoint, train
+    from convrec.vision.predict import default_checkpoint_path, trained_checkpoint_path
+    from convrec.vision.train import AUGMENTATIONS, PRESETS, EvalPoint, save_checkpoint, train
 
     if preset not in PRESETS:
         raise UserError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
-    config = PRESETS[preset].with_changes(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+    if augment is not None and augment not in AUGMENTATIONS:
+        raise UserError(f"--augment must be one of {', '.join(AUGMENTATIONS)}, got {augment!r}")
+    if threads is not None and threads < 1:
+        raise UserError(f"--threads must be at least 1, got {threads}")
+    for flag, figure in (("--stats-figure", stats_figure), ("--sched-figure", sched_figure)):
+        if figure is not None:
+            _check_png(flag, figure)
+    if out is not None and out.is_dir():
+        raise UserError(f"-o {out} is a folder; name the checkpoint file, e.g. -o {out}/model.pt")
+    config = PRESETS[preset].with_changes(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                                          augment=augment, threads=threads)
     config.validate()
     data = _data(data_dir, source)
     trace = shape_trace(build_model(config.model), (config.batch_size, 1, 28, 28))
@@ -158,8 +198,16 @@ def train_cmd(
 
     if nproc < 1:
         raise UserError(f"--nproc must be at least 1, got {nproc}")
+    if stats_figure is not None and (nproc > 1 or launched_by_torchrun()):
+        raise UserError("--stats-figure records one process's activations: use it with "
+                        "--nproc 1")
+    stats = None
     if nproc == 1 and not launched_by_torchrun():
-        result = train(data, config, progress=True, on_eval=report)
+        from convrec.vision.watch import ActivationStats
+
+        stats = ActivationStats() if stats_figure is not None else None
+        result = train(data, config, progress=True, on_eval=report,
+                       watchers=[stats] if stats is not None else [])
     else:
         try:
             maybe = train_distributed(data, config, nproc, progress=True)
@@ -174,11 +222,35 @@ def train_cmd(
     console.print(f"[bold]valid accuracy {result.final_accuracy:.2%}[/] after "
                   f"{result.train_seconds:.1f} s of training"
                   + (f" (99.0% first reached at {t99:.1f} s)" if t99 is not None else ""))
-    if out is None:
-        models = get_settings().cache_dir / "models"
-        out = models / (DEFAULT_CHECKPOINT if preset == "fast" else f"mnist-{preset}.pt")
-    save_checkpoint(out, result, extra={"source": data.describe()})
+    if stats is not None and stats_figure is not None:
+        from convrec.vision.watch import stats_figure as draw_stats
+
+        console.print(f"activation statistics: {draw_stats(stats, stats_figure)}")
+        for line in stats.summary_lines():
+            console.print(line, highlight=False)
+    if sched_figure is not None:
+        from convrec.vision.watch import schedule_figure
+
+        console.print(f"schedule: {schedule_figure(result.lrs, result.losses, sched_figure)}")
+    out = out if out is not None else trained_checkpoint_path(data.key, preset)
+    try:
+        save_checkpoint(out, result, extra={"source": data.describe(), "dataset": data.key,
+                                            "preset": preset})
+    except ValueError as exc:  # NaN weights: the training diverged
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=1) from None
     console.print(f"checkpoint: {out}")
+    default = default_checkpoint_path()
+    if as_default:
+        default.parent.mkdir(parents=True, exist_ok=True)
+        tmp = default.with_suffix(".pt.tmp")
+        shutil.copyfile(out, tmp)
+        tmp.replace(default)  # atomic: the studio never reads half a file
+        console.print(f"default model: {default} (predict, evaluate, kernels and the studio "
+                      "use it now)")
+    else:
+        console.print(f"the default model ({default}) is unchanged; add --as-default to make "
+                      "this one the default", highlight=False)
 
 
 @app.command("evaluate")
@@ -216,8 +288,9 @@ def predict_cmd(
     images: Annotated[list[Path], typer.Argument(help="Photos or drawings of single digits.")],
     model: ModelOption = None,
     top: Annotated[int, typer.Option("--top", help="Classes to show per image.")] = 3,
-    figure: Annotated[Path | None, typer.Option("--figure", help="PNG: each image and the "
-                                                "28×28 input the model saw.")] = None,
+    figure: Annotated[Path | None, typer.Option("--figure", help="PNG file: each image above "
+                                                "the 28×28 input the model saw, as a grid.")]
+    = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Predict digits in your images (any size; light or dark background).
@@ -230,6 +303,8 @@ def predict_cmd(
 
     if not 1 <= top <= 10:
         raise UserError(f"--top must be between 1 and 10, got {top}")
+    if figure is not None:
+        _check_png("--figure", figure)
     limit = get_settings().limits.max_image_pixels
     pictures = [read_grayscale(p, max_pixels=limit) for p in images]  # fail before training
     clf = _classifier(model, data_dir)

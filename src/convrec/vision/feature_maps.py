@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from convrec.vision.colours import DIVERGING_CMAP, diverging_bound
+
 __all__ = ["feature_map_grid", "save_map_png"]
 
 
@@ -42,10 +44,7 @@ def feature_map_grid(
         ``images``: ``(N, H, W)``; ``maps``: ``(N, K, H_out, W_out)`` with ``K`` equal to
         ``len(kernel_names)``. At most ``max_rows`` rows are drawn.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from convrec.vision.figures import new_figure
 
     images = np.asarray(images)
     maps = np.asarray(maps)
@@ -58,22 +57,21 @@ def feature_map_grid(
         raise ValueError(f"{maps.shape[1]} maps per image but {len(kernel_names)} kernel names")
     rows = min(len(images), max_rows)
     cols = 1 + maps.shape[1]
-    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.6 * rows), squeeze=False)
+    fig = new_figure(1.6 * cols, 1.6 * rows + 0.3)
+    axes = fig.subplots(rows, cols, squeeze=False)
     for r in range(rows):
         axes[r, 0].imshow(images[r], cmap="gray")
         axes[r, 0].set_title(titles[r] if titles else "input", fontsize=8)
         for k in range(maps.shape[1]):
             m = maps[r, k]
-            bound = float(np.abs(m).max()) or 1.0
-            axes[r, k + 1].imshow(m, cmap="RdBu_r", vmin=-bound, vmax=bound)
+            bound = diverging_bound(m)  # the one diverging scale (vision.colours)
+            axes[r, k + 1].imshow(m, cmap=DIVERGING_CMAP, vmin=-bound, vmax=bound)
             if r == 0:
                 axes[r, k + 1].set_title(kernel_names[k], fontsize=8)
         for ax in axes[r]:
             ax.set_xticks([])
             ax.set_yticks([])
     fig.suptitle(f"{images.shape[1:]} → {maps.shape[2:]} per kernel (red +, blue −)", fontsize=9)
-    fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path

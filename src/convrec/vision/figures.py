@@ -4,24 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
+from convrec.vision.colours import DIVERGING_CMAP, diverging_bound
+
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["confusion_figure", "kernels_figure", "predictions_figure"]
+__all__ = ["confusion_figure", "kernels_figure", "new_figure", "predictions_figure"]
 
 
-def _plt() -> Any:
-    import matplotlib
+def new_figure(
+    width: float, height: float,
+    layout: Literal["constrained", "compressed", "tight"] | None = "constrained",
+) -> Any:
+    """A matplotlib ``Figure`` on its own Agg canvas: the object API, no pyplot state and no
+    global backend switch (so a notebook's backend is left alone and threads are safe)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=(width, height), dpi=100, layout=layout)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def confusion_figure(confusion: NDArray[np.int64], path: str | Path, title: str = "") -> Path:
@@ -29,8 +36,8 @@ def confusion_figure(confusion: NDArray[np.int64], path: str | Path, title: str 
     confusion = np.asarray(confusion)
     if confusion.shape != (10, 10):
         raise ValueError(f"confusion must be (10, 10), got {confusion.shape}")
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 5.5))
+    fig = new_figure(6, 5.5)
+    ax = fig.subplots()
     shown = np.log1p(confusion)  # log scale so that the few errors are visible
     ax.imshow(shown, cmap="Blues")
     for i in range(10):
@@ -45,10 +52,8 @@ def confusion_figure(confusion: NDArray[np.int64], path: str | Path, title: str 
     ax.set_ylabel("actual")
     acc = np.trace(confusion) / max(1, confusion.sum())
     ax.set_title(title or f"confusion matrix, accuracy {acc:.2%}")
-    fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
@@ -66,17 +71,16 @@ def kernels_figure(model: nn.Module, path: str | Path, max_kernels: int = 32) ->
     learned = weight[:max_kernels, 0]  # (C', k, k)
     cols = 8
     learned_rows = -(-len(learned) // cols)
-    plt = _plt()
-    size = (cols * 1.2, (learned_rows + 1) * 1.35)
-    fig, axes = plt.subplots(learned_rows + 1, cols, figsize=size, squeeze=False)
+    fig = new_figure(cols * 1.2, (learned_rows + 1) * 1.35 + 0.3)
+    axes = fig.subplots(learned_rows + 1, cols, squeeze=False)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_frame_on(False)
 
     def show(ax: Any, k: NDArray[Any], title: str) -> None:
-        bound = float(np.abs(k).max()) or 1.0
-        ax.imshow(k, cmap="RdBu_r", vmin=-bound, vmax=bound)
+        bound = diverging_bound(k)  # the one diverging scale (vision.colours)
+        ax.imshow(k, cmap=DIVERGING_CMAP, vmin=-bound, vmax=bound)
         ax.set_title(title, fontsize=7)
         ax.set_frame_on(True)
 
@@ -86,33 +90,36 @@ def kernels_figure(model: nn.Module, path: str | Path, max_kernels: int = 32) ->
         show(axes[learned_rows, i], k, name)
     fig.suptitle(f"first layer: {weight.shape[0]} learned {weight.shape[2]}×{weight.shape[3]} "
                  "kernels (top) vs fastai's hand-made 3×3 edge kernels (bottom)", fontsize=9)
-    fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
 def predictions_figure(
     originals: Sequence[NDArray[Any]], inputs: Sequence[NDArray[np.uint8]],
-    titles: Sequence[str], path: str | Path,
+    titles: Sequence[str], path: str | Path, columns: int = 6,
 ) -> Path:
-    """Each user image above the 28×28 input the model saw, titled with the prediction."""
+    """Each user image above the 28×28 input the model saw, titled with the prediction; many
+    images wrap into a grid of ``columns`` (each cell: the image, then the model's input)."""
     if not (len(originals) == len(inputs) == len(titles)) or not originals:
         raise ValueError("originals, inputs and titles must be non-empty and of the same length")
-    plt = _plt()
+    if columns < 1:
+        raise ValueError(f"columns must be >= 1, got columns={columns}")
     n = len(originals)
-    fig, axes = plt.subplots(2, n, figsize=(2 * n, 4), squeeze=False)
+    cols = min(columns, n)
+    rows = -(-n // cols)
+    fig = new_figure(2 * cols, 4 * rows)
+    axes = fig.subplots(2 * rows, cols, squeeze=False)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_frame_on(False)
     for i in range(n):
-        axes[0, i].imshow(originals[i], cmap="gray")
-        axes[0, i].set_title(titles[i], fontsize=8)
-        axes[1, i].imshow(inputs[i], cmap="gray")
-        axes[1, i].set_title("model input 28×28", fontsize=7)
-        for ax in axes[:, i]:
-            ax.set_xticks([])
-            ax.set_yticks([])
-    fig.tight_layout()
+        top, bottom = axes[2 * (i // cols), i % cols], axes[2 * (i // cols) + 1, i % cols]
+        top.imshow(originals[i], cmap="gray")
+        top.set_title(titles[i], fontsize=8)
+        bottom.imshow(inputs[i], cmap="gray", vmin=0, vmax=255)
+        bottom.set_title("model input 28×28", fontsize=7)
     path = Path(path)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path

