@@ -1,10 +1,24 @@
-"""Sign up, log in, log out; passwords are argon2 hashes; cookies are HttpOnly SameSite=Lax."""
+"""Sign up, log in, log out; passwords are argon2 hashes; cookies are HttpOnly SameSite=Lax;
+the password policy, usernames by NFKC case fold, the log-in throttle, the bound on
+concurrent hashes, the purge of expired sessions and the origin check."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import time
+from typing import Any
 
-from convrec.web.models import User
+import anyio
+import pytest
+from sqlalchemy import select, update
+
+from convrec.web.models import AuthToken, LoginFailure, User
+from convrec.web.security import (
+    FREE_FAILURES,
+    HashLimiter,
+    HashQueueFullError,
+    common_passwords,
+    password_problem,
+)
 
 
 def test_signup_logs_in_with_a_safe_cookie(client, signup) -> None:
@@ -16,7 +30,8 @@ def test_signup_logs_in_with_a_safe_cookie(client, signup) -> None:
 
 
 def test_cookie_flags(client) -> None:
-    response = client.post("/api/auth/signup", json={"username": "bob", "password": "12345678"})
+    response = client.post("/api/auth/signup",
+                           json={"username": "bob", "password": "a long passphrase"})
     header = response.headers["set-cookie"].lower()
     assert "httponly" in header and "samesite=lax" in header and "path=/" in header
 
@@ -51,7 +66,7 @@ def test_duplicate_username_is_409(client, signup) -> None:
 
 
 def test_bad_credentials_name_the_field_and_rule(client) -> None:
-    short = client.post("/api/auth/signup", json={"username": "frank", "password": "short"})
+    short = client.post("/api/auth/signup", json={"username": "frank", "password": "short pw"})
     assert short.status_code == 422
     assert short.json()["detail"][0]["loc"] == ["body", "password"]
     odd = client.post("/api/auth/signup", json={"username": "x y", "password": "long enough"})
@@ -79,3 +94,166 @@ def test_no_page_loads_assets_from_a_cdn(client) -> None:
     assert "script-src 'self'" in client.get("/conv").headers["content-security-policy"]
     nav = client.get("/").text
     assert 'href="/digits"' in nav and 'href="/movies"' in nav
+
+
+# ---------------------------------------------------------------- password policy
+@pytest.mark.parametrize(("password", "rule"), [
+    ("123456789", "at least 10 characters"),
+    ("          ", "one character repeated"),
+    ("aaaaaaaaaaaa", "one character repeated"),
+    ("1234567890", "most common passwords"),
+    ("qwertyuiop", "most common passwords"),
+    ("Password12", "most common passwords"),  # compared lowercased, as Django does
+    ("my name is henrietta", "your username"),
+])
+def test_weak_passwords_are_refused_naming_the_rule(client, password: str, rule: str) -> None:
+    response = client.post("/api/auth/signup",
+                           json={"username": "Henrietta", "password": password})
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"][0]
+    assert detail["loc"] == ["body", "password"] and rule in detail["msg"]
+
+
+def test_the_common_password_list_is_the_shipped_one() -> None:
+    listed = common_passwords()
+    assert len(listed) > 19_000 and {"password", "123456", "iloveyou"} <= listed
+    assert password_problem("correct horse battery") is None
+
+
+def test_an_old_short_password_still_logs_in(client) -> None:
+    """The policy is for new passwords: an account made before it keeps working."""
+    from convrec.web.security import hash_password
+
+    with client.app.state.db.sessions() as session:
+        session.add(User(username="old", username_key="old",
+                         password_hash=hash_password("8 chars!"), created_at=0))
+        session.commit()
+    assert client.post("/api/auth/login",
+                       json={"username": "old", "password": "8 chars!"}).status_code == 200
+
+
+# ---------------------------------------------------------------- usernames
+def test_usernames_are_unique_after_nfkc_case_folding(client, signup) -> None:
+    signup(client, "alice")
+    for twin in ("ALICE", "Alice", "\uff41\uff4c\uff49\uff43\uff45"):  # fullwidth alice
+        again = client.post("/api/auth/signup", json={"username": twin,
+                                                      "password": "another long one"})
+        assert again.status_code == 409, (twin, again.text)
+    client.cookies.clear()
+    for spelling in ("alice", "ALICE", "\uff21lice"):
+        login = client.post("/api/auth/login", json={"username": spelling,
+                                                     "password": "correct horse"})
+        assert login.status_code == 200 and login.json()["user"]["username"] == "alice"
+
+
+# ---------------------------------------------------------------- throttling
+def _age_failures(client: Any, seconds: int) -> None:
+    """Move every recorded failure ``seconds`` into the past (as if that time had passed)."""
+    with client.app.state.db.sessions() as session:
+        session.execute(update(LoginFailure).values(
+            last_failure_at=LoginFailure.last_failure_at - seconds))
+        session.commit()
+
+
+def test_failed_logins_back_off_per_account(client, signup) -> None:
+    signup(client, "mallory-target", "the real password")
+    client.cookies.clear()
+
+    def attempt(password: str, username: str = "mallory-target") -> Any:
+        return client.post("/api/auth/login", json={"username": username, "password": password})
+
+    for _ in range(FREE_FAILURES):
+        assert attempt("a wrong guess").status_code == 401
+    refused = attempt("the real password")  # even the right one: the account is cooling down
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) >= 1
+    assert "try again in" in refused.json()["detail"][0]["msg"]
+    _age_failures(client, 2)  # the first back-off (1 s) has passed
+    assert attempt("another wrong guess").status_code == 401
+    again = attempt("the real password")
+    assert again.status_code == 429 and int(again.headers["retry-after"]) >= 1  # now 2 s
+    _age_failures(client, 3)
+    assert attempt("the real password").status_code == 200
+    with client.app.state.db.sessions() as session:  # the account's count starts again;
+        counts = dict(session.execute(select(LoginFailure.key, LoginFailure.failures)).all())
+    assert counts == {"address:testclient": FREE_FAILURES + 1}  # the address keeps its own
+
+
+def test_failed_logins_back_off_per_address(client, signup) -> None:
+    """One address guessing across many accounts is slowed down too."""
+    signup(client, "victim-z", "victim's password")
+    client.cookies.clear()
+    for i in range(FREE_FAILURES):
+        wrong = client.post("/api/auth/login",
+                            json={"username": f"victim-{i}", "password": "guess guess"})
+        assert wrong.status_code == 401
+    refused = client.post("/api/auth/login",
+                          json={"username": "victim-z", "password": "victim's password"})
+    assert refused.status_code == 429 and "your address" in refused.json()["detail"][0]["msg"]
+
+
+def test_the_hash_limiter_bounds_concurrency_and_the_queue() -> None:
+    limiter = HashLimiter(concurrent=2, queue=3)
+    running, peak, refused = 0, 0, 0
+
+    def slow_hash() -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        time.sleep(0.05)  # a stand-in for argon2's ~50 ms; nothing here measures time
+        running -= 1
+
+    async def one() -> None:
+        nonlocal refused
+        try:
+            await limiter.run(slow_hash)
+        except HashQueueFullError:
+            refused += 1
+
+    async def flood() -> None:
+        async with anyio.create_task_group() as group:
+            for _ in range(10):
+                group.start_soon(one)
+
+    anyio.run(flood)
+    assert peak == 2  # never more than two hashes at once
+    assert refused == 5  # 2 hashing + 3 waiting were taken; the other 5 answered at once
+    assert limiter.waiting == 0
+
+
+# ---------------------------------------------------------------- sessions and origins
+def test_expired_sessions_are_purged(client, signup) -> None:
+    from convrec.web import security
+
+    body = signup(client, "ivan")
+    with client.app.state.db.sessions() as session:
+        session.execute(update(AuthToken).values(expires_at=int(time.time()) - 1))
+        session.commit()
+    assert client.get("/api/auth/me").status_code == 401
+    security._last_purge = float("-inf")  # as if the last purge were long ago
+    client.cookies.clear()
+    assert client.post("/api/auth/login", json={"username": "ivan",
+                                                "password": "correct horse"}).status_code == 200
+    with client.app.state.db.sessions() as session:
+        tokens = session.scalars(select(AuthToken.expires_at)).all()
+    assert len(tokens) == 1 and tokens[0] > time.time()  # the expired one is gone
+    assert body["token"] != client.cookies.get("convrec_session")
+
+
+@pytest.mark.parametrize(("origin", "allowed"), [
+    ("http://testserver", True),
+    ("http://TESTSERVER:80", True),
+    ("https://testserver", False),  # another scheme
+    ("http://testserver:8080", False),  # another port
+    ("http://evil.example", False),
+    ("null", False),
+])
+def test_cookie_writes_need_the_same_scheme_host_and_port(
+    client, signup, origin: str, allowed: bool
+) -> None:
+    me = signup(client, "olga")["user"]["id"]
+    response = client.post("/api/auth/logout", headers={"origin": origin})
+    assert (response.status_code == 204) == allowed, response.text
+    if not allowed:
+        assert response.status_code == 403 and response.json()["detail"][0]["type"] == "csrf"
+        assert client.get(f"/api/users/{me}/ratings").status_code == 200  # still logged in

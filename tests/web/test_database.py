@@ -20,7 +20,7 @@ def test_migrations_create_the_tables_and_are_idempotent(tmp_path: Path) -> None
     assert {"users", "auth_tokens", "ratings", "alembic_version"} <= names
     with engine.connect() as connection:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() \
-            == "0001"
+            == "0002"
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
     engine.dispose()
@@ -56,7 +56,7 @@ def test_postgresql_end_to_end(signup) -> None:
 
     engine = make_engine(POSTGRES_URL)
     with engine.begin() as connection:  # start from an empty schema
-        for table in ("ratings", "auth_tokens", "users", "alembic_version"):
+        for table in ("ratings", "auth_tokens", "login_failures", "users", "alembic_version"):
             connection.execute(text(f"DROP TABLE IF EXISTS {table} CASCADE"))
     engine.dispose()
     settings = Settings(database_url=POSTGRES_URL, offline=True)
@@ -66,6 +66,42 @@ def test_postgresql_end_to_end(signup) -> None:
         assert client.put(f"/api/users/{me}/ratings/50", json={"rating": 4}).status_code == 200
         assert client.put(f"/api/users/{me}/ratings/50", json={"rating": 5}).status_code == 200
         assert client.get(f"/api/users/{me}/ratings").json()["data"][0]["rating"] == 5
-        again = client.post("/api/auth/signup", json={"username": "pguser", "password": "x" * 9})
-        assert again.status_code == 409
+        again = client.post("/api/auth/signup", json={"username": "PGUser",
+                                                      "password": "another long one"})
+        assert again.status_code == 409  # unique whatever the case, on PostgreSQL too
     assert app.state.db.engine.dialect.name == "postgresql"
+
+
+def test_migration_0002_keeps_accounts_that_differ_only_in_case(tmp_path: Path) -> None:
+    """Two old accounts ``bob`` and ``BOB`` (allowed before 0002) both keep working."""
+    from alembic import command
+    from alembic.config import Config
+    from fastapi.testclient import TestClient
+
+    from convrec.settings import Settings
+    from convrec.web import Services, create_app
+    from convrec.web.db import MIGRATIONS_DIR
+    from convrec.web.security import hash_password
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        for i, name in enumerate(("bob", "BOB"), start=1):
+            connection.execute(text(
+                "INSERT INTO users (id, username, password_hash, created_at) "
+                "VALUES (:id, :name, :hash, 0)"
+            ), {"id": i, "name": name, "hash": hash_password(f"{name} old password")})
+    engine.dispose()
+    settings = Settings(cache_dir=tmp_path, offline=True)
+    with TestClient(create_app(settings, Services(settings), database_url=url)) as client:
+        for name in ("bob", "BOB"):
+            login = client.post("/api/auth/login",
+                                json={"username": name, "password": f"{name} old password"})
+            assert login.status_code == 200 and login.json()["user"]["username"] == name
+        again = client.post("/api/auth/signup", json={"username": "Bob",
+                                                      "password": "a new long password"})
+        assert again.status_code == 409

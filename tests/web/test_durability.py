@@ -54,7 +54,7 @@ def test_acknowledged_ratings_survive_sigkill(tmp_path: Path) -> None:
     stop = threading.Event()
     try:
         signup = httpx.post(f"{base}/api/auth/signup",
-                            json={"username": "durable", "password": "durable pass"})
+                            json={"username": "durable", "password": "keep every rating"})
         token, user_id = signup.json()["token"], signup.json()["user"]["id"]
         headers = {"Authorization": f"Bearer {token}"}
 

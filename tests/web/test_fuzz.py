@@ -63,7 +63,7 @@ def studio(
     app = create_app(conf, services)
     with TestClient(app) as client:
         token = client.post(
-            "/api/auth/signup", json={"username": "fuzzer", "password": "fuzzer password"}
+            "/api/auth/signup", json={"username": "fuzzer", "password": "a fuzzing passphrase"}
         ).json()["token"]
         if recommender is not None:  # some ratings, so that recommendations fold them in
             me = client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})

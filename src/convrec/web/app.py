@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ from convrec import __version__
 from convrec.settings import Settings, get_settings
 from convrec.web.db import Database, check_database
 from convrec.web.errors import error_body, install_error_handlers, too_large_message
+from convrec.web.security import HashLimiter, purge_expired_tokens
 from convrec.web.services import Services
 
 __all__ = ["create_app"]
@@ -159,6 +161,11 @@ def create_app(
     app.state.settings = settings
     app.state.services = services
     app.state.db = database
+    # argon2 takes 64 MiB and a core per hash: as many at once as there are cores
+    app.state.hash_limiter = HashLimiter(concurrent=max(1, min(4, os.cpu_count() or 1)))
+    with database.sessions() as session:  # expired sessions go at start-up (and on log-in)
+        purge_expired_tokens(session, force=True)
+        session.commit()
 
     install_error_handlers(app, max_body)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body)

@@ -48,12 +48,39 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin_of(url: str) -> tuple[str, str, int | None] | None:
+    """``(scheme, host, port)`` of a URL, the port made explicit; ``None`` if unreadable."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or DEFAULT_PORTS.get(parts.scheme.lower())
+    except ValueError:  # a port that is not a number
+        return None
+    if not parts.scheme or not parts.hostname:
+        return None
+    return parts.scheme.lower(), parts.hostname.lower(), port
+
+
+def same_origin(request: Request, origin: str) -> bool:
+    """True when ``origin`` (an ``Origin`` header) is this server's scheme, host and port.
+
+    The server's side is the URL the request was made to (behind a TLS proxy, uvicorn's
+    ``--proxy-headers`` gives the client's scheme).
+    """
+    theirs = _origin_of(origin)
+    ours = _origin_of(f"{request.url.scheme}://{request.headers.get('host', '')}")
+    return theirs is not None and theirs == ours
+
+
 def request_token(request: Request) -> tuple[str | None, bool]:
     """The login token of a request and whether it came from the cookie.
 
     A bearer header wins over the cookie. Cookie logins are refused for cross-site writes
-    (CSRF): besides SameSite=Lax, an unsafe method whose ``Origin`` is another host, or that
-    the browser marks ``Sec-Fetch-Site: cross-site``, is not authenticated by the cookie.
+    (CSRF): besides SameSite=Lax, an unsafe method whose ``Origin`` differs from this
+    server's in scheme, host or port (or is ``null``), or that the browser marks
+    ``Sec-Fetch-Site: cross-site``, is not authenticated by the cookie.
     """
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
@@ -65,7 +92,7 @@ def request_token(request: Request) -> tuple[str | None, bool]:
         if request.headers.get("sec-fetch-site") == "cross-site":
             return None, True
         origin = request.headers.get("origin")
-        if origin and urlsplit(origin).netloc != request.headers.get("host", ""):
+        if origin and not same_origin(request, origin):
             return None, True
     return token, True
 

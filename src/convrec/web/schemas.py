@@ -13,10 +13,13 @@ from typing import Annotated, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictInt,
     StrictStr,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -50,6 +53,7 @@ __all__ = [
     "RecommendationsOut",
     "ScoredMovieOut",
     "ShapeOut",
+    "SignupIn",
     "SimilarOut",
     "TokenOut",
     "UserOut",
@@ -90,14 +94,45 @@ class _Strict(BaseModel):
 
 
 # ---------------------------------------------------------------- accounts
-class CredentialsIn(_Strict):
-    """Sign-up or log-in form."""
+def _nfkc(value: object) -> object:
+    """Usernames are read in NFKC (fullwidth ``ａｌｉｃｅ`` is ``alice``) before the rules."""
+    import unicodedata
 
-    username: str = Field(
+    return unicodedata.normalize("NFKC", value) if isinstance(value, str) else value
+
+
+class SignupIn(_Strict):
+    """Sign-up form: the username rules and the password policy
+    (:func:`convrec.web.security.password_problem`)."""
+
+    username: Annotated[str, BeforeValidator(_nfkc)] = Field(
         min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$",
-        description="3 to 32 letters, digits, '_', '.' or '-'.",
+        description="3 to 32 letters, digits, '_', '.' or '-' (read in NFKC; unique whatever "
+        "the case).",
     )
-    password: str = Field(min_length=8, max_length=128, description="8 to 128 characters.")
+    password: str = Field(
+        min_length=1, max_length=128,
+        description="10 to 128 characters, not a common password, not your username.",
+    )
+
+    @field_validator("password")
+    @classmethod
+    def _policy(cls, password: str, info: ValidationInfo) -> str:
+        from pydantic_core import PydanticCustomError
+
+        from convrec.web.security import password_problem
+
+        problem = password_problem(password, info.data.get("username"))
+        if problem is not None:
+            raise PydanticCustomError("password_policy", "the password " + problem)
+        return password
+
+
+class CredentialsIn(_Strict):
+    """Log-in form (no policy here: an account made under an older policy still logs in)."""
+
+    username: Annotated[str, BeforeValidator(_nfkc)] = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=128)
 
 
 class UserOut(BaseModel):

@@ -1,42 +1,114 @@
-"""Passwords and login tokens.
+"""Passwords, usernames, login tokens and the log-in throttle.
 
 Passwords are hashed with argon2id (argon2-cffi's ``PasswordHasher`` defaults, RFC 9106's
-recommended parameters). A login creates a random 256-bit token; the client keeps it (as an
-HttpOnly, SameSite=Lax cookie, or as a bearer token for API clients) and the database keeps
-only its sha256, so a copy of the table cannot be used to log in.
+recommended parameters: 64 MiB per hash). A login creates a random 256-bit token; the client
+keeps it (as an HttpOnly, SameSite=Lax cookie, or as a bearer token for API clients) and the
+database keeps only its sha256, so a copy of the table cannot be used to log in.
+
+What the trusted systems do, done here:
+
+- **Password policy** (NIST SP 800-63B): at least :data:`MIN_PASSWORD_LENGTH` characters,
+  not one of the 19,640 most common passwords (Django's list, shipped as package data, see
+  ``data/NOTICE.txt``), not the username, not one character repeated.
+- **Usernames** are compared by their NFKC case fold (:func:`username_key`): ``alice``,
+  ``ALICE`` and fullwidth ``ａｌｉｃｅ`` are one account.
+- **Throttling** (:func:`login_retry_after`): after :data:`FREE_FAILURES` failed log-ins on
+  an account, or from a client address, each further try waits twice as long as the last
+  (1 s, 2 s, 4 s, ... up to :data:`MAX_BACKOFF_S`): 429 with ``Retry-After``. Counts live in
+  the database, so every worker and machine sees them.
+- **A bound on concurrent hashes** (:class:`HashLimiter`): at most a few argon2 hashes at
+  once, the rest queue in the event loop (not in worker threads) up to a bound, then 503.
+  A log-in flood can exhaust neither the memory nor the threads that other routes use.
+- **Expired sessions** are deleted (:func:`purge_expired_tokens`), at start-up and at most
+  every :data:`PURGE_EVERY_S` seconds on log-in.
 """
 
 from __future__ import annotations
 
+import functools
+import gzip
 import hashlib
 import secrets
+import threading
 import time
+import unicodedata
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from convrec.web.models import AuthToken, User
+from convrec.web.models import AuthToken, LoginFailure, User
 
 __all__ = [
     "COOKIE_NAME",
+    "FREE_FAILURES",
+    "MAX_BACKOFF_S",
+    "MIN_PASSWORD_LENGTH",
     "TOKEN_LIFETIME_S",
+    "HashLimiter",
+    "HashQueueFullError",
+    "common_passwords",
     "create_token",
     "hash_password",
+    "login_retry_after",
+    "password_problem",
+    "purge_expired_tokens",
+    "record_login_failure",
+    "record_login_success",
     "revoke_token",
     "token_hash",
     "user_for_token",
+    "username_key",
     "verify_password",
 ]
 
 COOKIE_NAME = "convrec_session"
 TOKEN_LIFETIME_S = 14 * 24 * 3600  # two weeks, then log in again
+MIN_PASSWORD_LENGTH = 10
+FREE_FAILURES = 5  # failed log-ins allowed before the back-off starts
+MAX_BACKOFF_S = 15 * 60
+FORGET_FAILURES_AFTER_S = 24 * 3600  # a failure count this old starts again from zero
+PURGE_EVERY_S = 600
+
+COMMON_PASSWORDS_FILE = Path(__file__).resolve().parent / "data" / "common-passwords.txt.gz"
 
 _hasher = PasswordHasher()
 # verifying against this hash when the user does not exist keeps login time the same for
 # known and unknown usernames (no user enumeration by timing)
 _DUMMY_HASH = _hasher.hash("convrec-dummy-password")
+
+
+# ---------------------------------------------------------------- usernames and passwords
+def username_key(username: str) -> str:
+    """The NFKC case fold under which a username is unique (``"ＡＬＩＣＥ"`` -> ``"alice"``)."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", username).casefold())
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The shipped list of common passwords, lowercased (read once)."""
+    with gzip.open(COMMON_PASSWORDS_FILE, "rt", encoding="utf-8") as lines:
+        return frozenset(line.strip() for line in lines if line.strip())
+
+
+def password_problem(password: str, username: str | None = None) -> str | None:
+    """Why ``password`` is refused for a new account, or ``None`` when it is acceptable."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return (f"must be at least {MIN_PASSWORD_LENGTH} characters (got {len(password)}); "
+                "a few words in a row make a good one")
+    folded = password.strip().lower()
+    if len(set(password)) == 1:
+        return "must not be one character repeated; a few words in a row make a good one"
+    if folded in common_passwords():
+        return (f"is one of the {len(common_passwords()):,} most common passwords, the first "
+                "ones an attacker tries; choose another")
+    if username is not None and username_key(username) in username_key(password):
+        return "must not contain your username"
+    return None
 
 
 def hash_password(password: str) -> str:
@@ -52,15 +124,129 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
         return False
 
 
+T = TypeVar("T")
+
+
+class HashQueueFullError(RuntimeError):
+    """Too many password hashes are waiting: the client should retry in a moment (503)."""
+
+
+class HashLimiter:
+    """At most ``concurrent`` password hashes at once; at most ``queue`` more waiting.
+
+    Each argon2 hash takes 64 MiB and a core for ~50 ms. The waiting happens in the event
+    loop (an anyio ``CapacityLimiter`` in front of the thread), so waiting log-ins hold no
+    worker thread that other routes need; past ``queue`` waiters the answer is 503 at once.
+    """
+
+    def __init__(self, concurrent: int = 2, queue: int = 64) -> None:
+        self.concurrent = concurrent
+        self.queue = queue
+        self.waiting = 0
+        self._limiter: Any = None  # made on first use: anyio wants a running event loop
+
+    async def run(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(*args)`` in a thread, under the bound (raises HashQueueFullError)."""
+        import anyio.to_thread
+
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.concurrent)
+        if self.waiting >= self.concurrent + self.queue:
+            raise HashQueueFullError(
+                f"{self.waiting} log-ins are being checked right now; retry in a second"
+            )
+        self.waiting += 1
+        try:
+            return await anyio.to_thread.run_sync(function, *args, limiter=self._limiter)
+        finally:
+            self.waiting -= 1
+
+
+# ---------------------------------------------------------------- the log-in throttle
+def _throttle_keys(account: str, address: str | None) -> list[str]:
+    keys = [f"account:{username_key(account)[:180]}"]
+    if address:
+        keys.append(f"address:{address[:180]}")
+    return keys
+
+
+def _backoff_s(failures: int) -> int:
+    """Seconds to wait after ``failures`` failed log-ins: 0 up to FREE_FAILURES, then
+    1, 2, 4, ... capped at MAX_BACKOFF_S."""
+    if failures < FREE_FAILURES:
+        return 0
+    return int(min(2 ** min(failures - FREE_FAILURES, 20), MAX_BACKOFF_S))
+
+
+def login_retry_after(
+    session: Session, account: str, address: str | None, now: float | None = None
+) -> int:
+    """Seconds before this account may try again from this address (0: go ahead).
+
+    One read, no write: a refused try does not extend the wait (only a failed one does).
+    """
+    now_s = int(time.time() if now is None else now)
+    rows = session.execute(
+        select(LoginFailure.failures, LoginFailure.last_failure_at)
+        .where(LoginFailure.key.in_(_throttle_keys(account, address)))
+    ).all()
+    wait = 0
+    for failures, last in rows:
+        if now_s - last > FORGET_FAILURES_AFTER_S:
+            continue
+        wait = max(wait, last + _backoff_s(failures) - now_s)
+    return max(wait, 0)
+
+
+def record_login_failure(session: Session, account: str, address: str | None) -> None:
+    """Count one failed log-in against the account and the address (committed)."""
+    now = int(time.time())
+    for key in _throttle_keys(account, address):
+        # read-modify-write inside the transaction; a lost race undercounts by one at worst
+        row = session.get(LoginFailure, key, with_for_update=True)
+        if row is None:
+            session.add(LoginFailure(key=key, failures=1, last_failure_at=now))
+        elif now - row.last_failure_at > FORGET_FAILURES_AFTER_S:
+            row.failures, row.last_failure_at = 1, now
+        else:
+            row.failures, row.last_failure_at = row.failures + 1, now
+    session.commit()
+
+
+def record_login_success(session: Session, account: str) -> None:
+    """Forget the account's failures (the address keeps its count: one good password
+    must not reset the count of an address that is trying many accounts)."""
+    session.execute(delete(LoginFailure).where(
+        LoginFailure.key == _throttle_keys(account, None)[0]))
+
+
+# ---------------------------------------------------------------- tokens
 def token_hash(token: str) -> str:
     """The sha256 hex digest under which a token is stored."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+_last_purge = float("-inf")
+_purge_lock = threading.Lock()
+
+
+def purge_expired_tokens(session: Session, force: bool = False) -> int:
+    """Delete expired login tokens (at most every PURGE_EVERY_S unless ``force``); returns
+    how many were deleted. Not committed here: the caller's commit includes it."""
+    global _last_purge
+    with _purge_lock:
+        if not force and time.monotonic() - _last_purge < PURGE_EVERY_S:
+            return 0
+        _last_purge = time.monotonic()
+    result = session.execute(delete(AuthToken).where(AuthToken.expires_at < int(time.time())))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def create_token(session: Session, user: User) -> str:
     """Store a new login token for ``user`` and return it (the only time it is seen)."""
     token = secrets.token_urlsafe(32)
     now = int(time.time())
+    purge_expired_tokens(session)
     session.add(
         AuthToken(
             user_id=user.id, token_hash=token_hash(token), created_at=now,
@@ -72,7 +258,7 @@ def create_token(session: Session, user: User) -> str:
 
 
 def user_for_token(session: Session, token: str) -> User | None:
-    """The user a live token belongs to, or ``None`` (unknown or expired)."""
+    """The user a live token belongs to, or ``None`` (unknown or expired). One read."""
     if not token or len(token) > 128:
         return None
     row = session.execute(

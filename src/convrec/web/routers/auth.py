@@ -1,31 +1,79 @@
-"""``/api/auth``: sign up, log in, log out, who am I."""
+"""``/api/auth``: sign up, log in, log out, who am I.
+
+Sign-up and log-in are ``async``: the argon2 hash (64 MiB, ~50 ms of a core) runs under the
+app's :class:`convrec.web.security.HashLimiter`, so a flood of log-ins waits in the event
+loop instead of holding the worker threads that every other route needs; the database work
+runs in those threads, one short step at a time.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from fastapi import APIRouter, Request, Response, status
-from sqlalchemy import select
+from fastapi import APIRouter, HTTPException, Request, Response, status
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from convrec.web.deps import CurrentUser, SessionDep, request_token
 from convrec.web.errors import field_error
 from convrec.web.models import User
-from convrec.web.schemas import CredentialsIn, TokenOut, UserOut
+from convrec.web.schemas import CredentialsIn, SignupIn, TokenOut, UserOut
 from convrec.web.security import (
     COOKIE_NAME,
     TOKEN_LIFETIME_S,
+    HashLimiter,
+    HashQueueFullError,
     create_token,
     hash_password,
+    login_retry_after,
+    record_login_failure,
+    record_login_success,
     revoke_token,
+    username_key,
     verify_password,
 )
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
+T = TypeVar("T")
 
-def _login_response(response: Response, session: SessionDep, user: User, secure: bool) -> TokenOut:
-    token = create_token(session, user)
+
+def _address(request: Request) -> str | None:
+    """The client's address (behind a proxy: what ``--proxy-headers`` made of it)."""
+    return request.client.host if request.client else None
+
+
+async def _hashing(request: Request, function: Callable[..., T], *args: Any) -> T:
+    limiter: HashLimiter = request.app.state.hash_limiter
+    try:
+        return await limiter.run(function, *args)
+    except HashQueueFullError as exc:
+        raise field_error([], None, str(exc), status=503, kind="busy",
+                          headers={"Retry-After": "1"}) from exc
+
+
+def _taken(username: str) -> HTTPException:
+    return field_error(
+        ["body", "username"], username,
+        "this username is taken (usernames are compared ignoring case and width)",
+        status=409, kind="conflict",
+    )
+
+
+def _find_user(session: Session, username: str) -> User | None:
+    """The account of ``username``: by its NFKC case fold, the exact spelling first."""
+    users = session.scalars(select(User).where(
+        or_(User.username_key == username_key(username), User.username == username)
+    )).all()
+    exact = [u for u in users if u.username == username]
+    return next(iter(exact or users), None)
+
+
+def _login_response(response: Response, token: str, user: User, secure: bool) -> TokenOut:
     response.set_cookie(
         COOKIE_NAME, token, max_age=TOKEN_LIFETIME_S, httponly=True, samesite="lax",
         secure=secure, path="/",
@@ -36,44 +84,75 @@ def _login_response(response: Response, session: SessionDep, user: User, secure:
 
 
 @router.post("/signup", response_model=TokenOut, status_code=status.HTTP_201_CREATED)
-def signup(
+async def signup(
+    body: SignupIn, request: Request, response: Response, session: SessionDep
+) -> TokenOut:
+    """Create an account and log it in (409 if the username is taken, whatever its case).
+
+    The password: at least 10 characters, not one of the 19,640 most common passwords,
+    not containing the username.
+    """
+    key = username_key(body.username)
+
+    def taken() -> bool:
+        return session.scalar(select(User.id).where(User.username_key == key)) is not None
+
+    if await run_in_threadpool(taken):
+        raise _taken(body.username)
+    password_hash = await _hashing(request, hash_password, body.password)
+
+    def create() -> tuple[User, str]:
+        user = User(username=body.username, username_key=key, password_hash=password_hash,
+                    created_at=int(time.time()))
+        session.add(user)
+        try:
+            session.flush()
+        except IntegrityError as exc:  # a concurrent sign-up won the race
+            session.rollback()
+            raise _taken(body.username) from exc
+        return user, create_token(session, user)  # one commit: the user and the token
+
+    user, token = await run_in_threadpool(create)
+    return _login_response(response, token, user, request.url.scheme == "https")
+
+
+@router.post(
+    "/login", response_model=TokenOut,
+    responses={429: {"description": "Too many failed log-ins: wait Retry-After seconds."}},
+)
+async def login(
     body: CredentialsIn, request: Request, response: Response, session: SessionDep
 ) -> TokenOut:
-    """Create an account and log it in (409 if the username is taken)."""
-    taken = session.scalar(select(User.id).where(User.username == body.username))
-    if taken is not None:
+    """Log in; the token comes back in the body and as an HttpOnly SameSite=Lax cookie.
+
+    After 5 failed log-ins on an account, or from one address, each further try must wait
+    twice as long as the previous one (429 with ``Retry-After``), up to 15 minutes.
+    """
+    address = _address(request)
+    wait = await run_in_threadpool(login_retry_after, session, body.username, address)
+    if wait > 0:
         raise field_error(
-            ["body", "username"], body.username, "this username is taken", status=409,
-            kind="conflict",
+            ["body", "username"], body.username,
+            f"too many failed log-ins for this account or from your address; try again in "
+            f"{wait} s", status=429, kind="too_many_requests", headers={"Retry-After": str(wait)},
         )
-    user = User(
-        username=body.username, password_hash=hash_password(body.password),
-        created_at=int(time.time()),
-    )
-    session.add(user)
-    try:
-        session.commit()
-    except IntegrityError as exc:  # a concurrent sign-up won the race
-        session.rollback()
-        raise field_error(
-            ["body", "username"], body.username, "this username is taken", status=409,
-            kind="conflict",
-        ) from exc
-    return _login_response(response, session, user, request.url.scheme == "https")
-
-
-@router.post("/login", response_model=TokenOut)
-def login(
-    body: CredentialsIn, request: Request, response: Response, session: SessionDep
-) -> TokenOut:
-    """Log in; the token comes back in the body and as an HttpOnly SameSite=Lax cookie."""
-    user = session.scalar(select(User).where(User.username == body.username))
-    if not verify_password(user.password_hash if user else None, body.password) or user is None:
+    user = await run_in_threadpool(_find_user, session, body.username)
+    ok = await _hashing(request, verify_password, user.password_hash if user else None,
+                        body.password)
+    if not ok or user is None:
+        await run_in_threadpool(record_login_failure, session, body.username, address)
         raise field_error(
             ["body", "password"], None, "wrong username or password", status=401,
             kind="not_authenticated",
         )
-    return _login_response(response, session, user, request.url.scheme == "https")
+    found = user
+
+    def start_session() -> str:
+        record_login_success(session, body.username)
+        return create_token(session, found)  # commits both
+
+    token = await run_in_threadpool(start_session)
+    return _login_response(response, token, found, request.url.scheme == "https")
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)

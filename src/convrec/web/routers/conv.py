@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
+from convrec.settings import Settings
+from convrec.web.cancel import ClientGoneError, run_until_disconnect, stop_if_gone
 from convrec.web.deps import ServicesDep, SettingsDep
 from convrec.web.errors import field_error
 from convrec.web.inputs import check_batch, decode_image, decode_kernel
@@ -23,6 +26,7 @@ from convrec.web.schemas import (
     PixelProductOut,
     ShapeOut,
 )
+from convrec.web.services import Services
 
 router = APIRouter(prefix="/api/conv", tags=["conv"])
 
@@ -115,8 +119,24 @@ def _check_budget(plans: list[Any], limits: Any) -> None:
 
 
 @router.post("/apply", response_model=ConvApplyOut)
-def apply(body: ConvApplyIn, services: ServicesDep, settings: SettingsDep) -> ConvApplyOut:
-    """Apply each kernel to the image; each output map comes with its shape explanation."""
+async def apply(
+    body: ConvApplyIn, request: Request, services: ServicesDep, settings: SettingsDep
+) -> Response | ConvApplyOut:
+    """Apply each kernel to the image; each output map comes with its shape explanation.
+
+    Work stops between kernels when the client disconnects (nothing is sent back then).
+    """
+    try:
+        return await run_until_disconnect(
+            request, lambda gone: _apply(body, services, settings, gone)
+        )
+    except ClientGoneError:
+        return Response(status_code=499)  # nginx's "client closed request": nobody reads it
+
+
+def _apply(
+    body: ConvApplyIn, services: Services, settings: Settings, gone: threading.Event
+) -> ConvApplyOut:
     from convrec.conv import ConvLimits, conv2d
 
     limits = settings.limits
@@ -134,6 +154,7 @@ def apply(body: ConvApplyIn, services: ServicesDep, settings: SettingsDep) -> Co
     _check_budget(plans, conv_limits)
     outputs = []
     for name, kernel in kernels:
+        stop_if_gone(gone)  # the client left: no more kernels for nobody
         out, plan = conv2d(
             image, kernel, stride=body.stride, padding=body.padding, dilation=body.dilation,
             padding_mode=body.padding_mode, return_plan=True,
