@@ -654,11 +654,14 @@ def diagnose_merge(
                             f"{py}: {conv} turns {fmt_shape(y)} into {fmt_shape(x)} (the "
                             f"projection shortcut of ResNet)")
             bad = [d for d in range(4) if a[d] != b[d] and 1 not in (a[d], b[d])]
-            if bad and bad[0] >= 2:
-                summary += (f": the branches have {a[2]}×{a[3]} and {b[2]}×{b[3]} maps (one "
-                            f"branch downsampled, the other not)")
-            elif bad and bad[0] == 1:
-                summary += f": {a[1]} and {b[1]} channels"
+            what = []
+            if 1 in bad:
+                what.append(f"{a[1]} vs {b[1]} channels")
+            if any(d >= 2 for d in bad):
+                what.append(f"{a[2]}×{a[3]} vs {b[2]}×{b[3]} maps (one branch was "
+                            f"downsampled, the other not)")
+            if what:
+                summary += ": " + " and ".join(what)
         if not fixes:
             summary += f" ({err})" if err is not None else ""
     elif kind == "cat":

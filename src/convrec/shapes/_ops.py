@@ -69,6 +69,8 @@ class CatRule:
     label: str = "torch.cat"
 
     def apply_many(self, shapes: Sequence[Shape]) -> LayerShape:
+        # PyTorch skips empty 1-D tensors in a cat (a legacy rule caches rely on)
+        shapes = [s for s in shapes if s != (0,)] or list(shapes[:1])
         rank = len(shapes[0])
         dim = _norm(self.dim, rank, self.label)
         for i, s in enumerate(shapes[1:], 1):

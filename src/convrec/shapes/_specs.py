@@ -448,7 +448,8 @@ class ReshapeSpec:
             out = self.target
             formulas = [f"{_prod_text(shape)} = {numel} = {_prod_text(out)}"]
         notes: tuple[str, ...] = ()
-        if shape and out and out[0] != shape[0] and len(shape) > 1:
+        if shape and out and out[0] != shape[0] and len(shape) >= 4:
+            # (N, C, H, W) reshaped with -1 first: the classic x.view(-1, 16*5*5) mistake
             notes = (
                 f"the batch dimension changed from {shape[0]} to {out[0]}: "
                 f"{self.label}{tuple(self.target)} mixed pixels of different samples; "
@@ -588,6 +589,8 @@ def spec_of(module: nn.Module) -> Spec | None:
     from torch import nn
 
     name = type(module).__name__
+    if _overrides_forward(module):
+        return None  # a subclass with its own forward (e.g. a channels-first LayerNorm)
     if isinstance(module, nn.modules.conv._ConvNd):
         nd = len(module.kernel_size)
         padding: tuple[tuple[int, int], ...] | Literal["same", "valid"]
@@ -648,6 +651,18 @@ def spec_of(module: nn.Module) -> Spec | None:
     if name in _ELEMENTWISE and type(module).__module__.startswith("torch.nn"):
         return SameShapeSpec(name)
     return None
+
+
+def _overrides_forward(module: nn.Module) -> bool:
+    """True when a subclass of a torch layer replaces its ``forward`` (the formula of the
+    torch layer then says nothing about it)."""
+    cls = type(module)
+    if cls.__module__.startswith("torch.nn"):
+        return False
+    for base in cls.__mro__[1:]:
+        if base.__module__.startswith("torch.nn") and "forward" in base.__dict__:
+            return bool(cls.forward is not base.forward)  # type: ignore[attr-defined]
+    return False
 
 
 def _pool_nd(name: str) -> int:

@@ -735,9 +735,11 @@ class _Recorder:
             in_tensors = in_tensors[:1]
             if display == "Tensor.__getitem__":
                 outs = _tensors(out)
-                extra = (f"x[{_index_text(args[1] if len(args) > 1 else ())}]: "
+                index = args[1] if len(args) > 1 else ()
+                extra = (f"x[{_index_text(index)}]: "
                          f"{fmt_shape(tuple(in_tensors[0].shape))} → "
                          f"{fmt_shape(tuple(outs[0].shape))}",)
+                flow_fn = _getitem_flow(index)
         self.fill(slot, name=self._call_name(display), type_=display, kind="function",
                   depth=depth, spec=spec, in_tensors=in_tensors, output=out, params=0,
                   flow_fn=flow_fn, extra=extra)
@@ -820,6 +822,48 @@ class _Recorder:
 
 _SINGLE_SPECS = (ConvSpec, PoolSpec, AdaptivePoolSpec, LinearSpec, FlattenSpec, ReshapeSpec,
                  UnflattenSpec, PadSpec, SameShapeSpec)
+
+
+def _getitem_flow(index: Any) -> Callable[[list[G.Tag], list[Shape], Shape], _Flow] | None:
+    """Basic indexing (ints, slices, ``...``): a slice keeps its dim's field, shifted by its
+    start and scaled by its step; an int removes the dim. Anything else: generic."""
+    items = index if isinstance(index, tuple) else (index,)
+    if not all(isinstance(i, int | slice) or i is Ellipsis for i in items) or sum(
+            i is Ellipsis for i in items) > 1:
+        return None
+
+    def flow(tags: list[G.Tag], shapes: list[Shape], out: Shape) -> _Flow:
+        shape, tag = shapes[0], tags[0]
+        n_ell = len(shape) - (len(items) - (Ellipsis in items))
+        full: list[Any] = []
+        for it in items:
+            full.extend([slice(None)] * n_ell if it is Ellipsis else [it])
+        full.extend([slice(None)] * (len(shape) - len(full)))
+        fields: list[G.AxisField | None] = []
+        plan: list[tuple[int, int, int]] = []  # (source dim, start, step) per output dim
+        fixed: dict[int, int] = {}
+        for d, it in enumerate(full):
+            if isinstance(it, int):
+                fixed[d] = it % shape[d]
+                continue
+            start, _, step = it.indices(shape[d])
+            f = tag.fields[d]
+            fields.append(None if f is None else G.AxisField(
+                f.size, f.jump * step, f.start + start * f.jump, f.axis))
+            plan.append((d, start, step))
+        lost = tag.lost or any(tag.fields[d] is not None for d in fixed)
+
+        def back(box: G.Box, src: Shape) -> G.Box | None:
+            res: list[G.Interval] = [(0, n - 1) for n in src]
+            for d, i in fixed.items():
+                res[d] = (i, i)
+            for (lo, hi), (d, start, step) in zip(box, plan, strict=True):
+                res[d] = (start + lo * step, start + hi * step)
+            return tuple(res)
+
+        return _Flow(tuple(fields), [back], tag.whole, lost)
+
+    return flow
 
 
 def _index_text(index: Any) -> str:
