@@ -18,6 +18,14 @@ from tests.e2e.conftest import tiny_mnist
 pytestmark = pytest.mark.browser
 
 
+@pytest.fixture(autouse=True)
+def _patient_expect() -> None:
+    """Wait up to 15 s (as the page's default) for the page: the CI machine may be loaded."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=15_000)
+
+
 def open_playground(start_studio: Any, page: Any) -> Any:
     from playwright.sync_api import expect
 
@@ -125,6 +133,12 @@ def test_padding_modes_draw_their_real_values_and_kernel_sizes_change(
         window = padded[0, 0, 0:3, 0:3].ravel()
         values = page.eval_on_selector_all("#products td", "c => c.map((e) => +e.dataset.value)")
         np.testing.assert_allclose(values, window.numpy(), atol=1e-4)  # the padding's values
+    # a reflect padding cell names the input pixel it copies and the output pixels reading it
+    cell = float(page.locator("#grid-canvas").get_attribute("data-cell"))
+    page.locator("#grid-canvas").hover(position={"x": 2.5 * cell, "y": 0.5 * cell})
+    expect(page.locator("#cell-info")).to_have_text(
+        "grid cell (0, 2) = 0.28: reflect padding: a copy of input pixel (1, 1); read by 3 "
+        "output pixels (outlined)")
     for size, side in [(1, 5), (2, 6), (4, 4), (7, 1)]:
         page.select_option("#ksize", str(size))
         expect(page.locator("#kernel-grids input")).to_have_count(size * size)

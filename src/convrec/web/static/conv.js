@@ -177,19 +177,26 @@ document.addEventListener("DOMContentLoaded", async () => {
     ["shape-notes", "products", "checks", "grid-legend", "scale", "edge-maps"].forEach((id) => $(id).replaceChildren());
     ["pixel-sum", "im2col-text", "toeplitz-text", "step-info", "op-title"].forEach((id) => { $(id).textContent = ""; });
     $("pixel-title").textContent = "–";
+    $("cell-info").textContent = "";
     ["grid-canvas", "out-canvas", "im2col-canvas", "toeplitz-canvas"].forEach((id) => {
       const c = $(id); c.width = 10; c.height = 10; delete c.dataset.filled;
     });
   }
 
   async function run() {
-    const seq = ++state.seq;
     const request = body();
+    const key = JSON.stringify(request);
+    if (state.result && key === state.shownKey) { // e.g. a "change" after "input": nothing new
+      state.seq++; // ...and an answer still on its way is for other settings: drop it
+      return;
+    }
+    const seq = ++state.seq;
     try {
       const r = await api("POST", "/api/conv/playground", request);
       if (seq !== state.seq) return; // a newer request is on its way
       $("conv-error").textContent = "";
       state.result = r;
+      state.shownKey = key;
       state.filled = r.output.length * r.output[0].length - 1;
       state.current = 0;
       renderResult();
@@ -560,6 +567,40 @@ document.addEventListener("DOMContentLoaded", async () => {
     state.filled = Math.max(state.filled, n);
     redraw();
   }
+  /** Hovering a grid cell: where its value comes from and which output pixels read it. */
+  function inspectCell(event) {
+    const r = state.result;
+    if (!r) return;
+    const canvas = $("grid-canvas");
+    const rect = canvas.getBoundingClientRect();
+    const cs = parseFloat(canvas.dataset.cell) * rect.width / canvas.width;
+    const gi = Math.floor((event.clientY - rect.top) / cs), gj = Math.floor((event.clientX - rect.left) / cs);
+    const hg = r.grid[0].length, wg = r.grid[0][0].length;
+    if (gi < 0 || gj < 0 || gi >= hg || gj >= wg) return;
+    const kind = r.cell_kind[gi][gj], sr = r.source_rows[gi], sc = r.source_cols[gj];
+    const value = r.grid.map((g) => fmt(round4(g[gi][gj]))).join(", ");
+    let origin;
+    if (kind === 0) origin = "input pixel (" + sr + ", " + sc + ")";
+    else if (kind === 2 || sr < 0 || sc < 0) origin = kind === 2 ? "a zero inserted by the stride" : "zero padding";
+    else origin = r.padding_mode + " padding: a copy of input pixel (" + sr + ", " + sc + ")";
+    const kh = r.kernel[0].length, kw = r.kernel[0][0].length;
+    const readers = [];
+    r.output.forEach((row, i) => row.forEach((_, j) => {
+      const u = (gi - i * r.stride[0]) / r.dilation[0], v = (gj - j * r.stride[1]) / r.dilation[1];
+      if (Number.isInteger(u) && Number.isInteger(v) && u >= 0 && v >= 0 && u < kh && v < kw) readers.push([i, j]);
+    }));
+    $("cell-info").textContent = "grid cell (" + gi + ", " + gj + ") = " + value + ": " + origin +
+      "; read by " + (readers.length ? readers.length + " output pixel" + (readers.length > 1 ? "s" : "") +
+      " (outlined)" : "no output pixel: the floor drops it");
+    drawOutput();
+    const out = $("out-canvas"), ctx = out.getContext("2d"), ocs = parseFloat(out.dataset.cell);
+    ctx.strokeStyle = "#2f6fdd"; ctx.lineWidth = 2;
+    readers.forEach(([i, j]) => ctx.strokeRect(j * ocs + 1, i * ocs + 1, ocs - 2, ocs - 2));
+  }
+  $("grid-canvas").addEventListener("pointermove", inspectCell);
+  $("grid-canvas").addEventListener("pointerdown", inspectCell);
+  $("grid-canvas").addEventListener("pointerleave", () => { if (state.result) drawOutput(); });
+
   $("out-canvas").addEventListener("keydown", (event) => { // arrows move the chosen pixel
     const r = state.result;
     const move = { ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0] }[event.key];
