@@ -42,6 +42,8 @@ SMALL: dict[str, dict[str, object]] = {
     "als": {"factors": 4, "iterations": 3},
     "explicit-als": {"factors": 4, "iterations": 3},
     "embedding-dot-bias": {"n_factors": 4, "epochs": 2, "batch_size": 32},
+    "hybrid": {"lam": 10.0, "recency_half_life": 3.0, "n_factors": 3, "n_samples": 20,
+               "burn_in": 5},
 }
 
 

@@ -35,10 +35,13 @@ def test_registry_names_classes_and_capabilities(fitted: dict[str, Recommender])
         cls = type(model)
         assert cls.rates == (cls.task == "rating")  # ranking models never call scores ratings
         # has_factors is what recommend_all's fast path relies on: the factors must exist
-        assert cls.has_factors == hasattr(model, "item_factors_"), name
+        # (a hybrid keeps a rating model's factors but ranks otherwise: has_factors False)
+        assert not cls.has_factors or hasattr(model, "item_factors_"), name
+        assert cls.has_factors or cls.score_kind == "score" or not hasattr(
+            model, "item_factors_"), name
         assert cls.ranks and cls.folds_in
     assert {n for n, s in MODELS.items() if s.compare == "ranking"} == {
-        "popularity", "als", "ease-plain", "ease"}
+        "popularity", "als", "ease-plain", "ease", "hybrid"}
     with pytest.raises(ValueError, match=r"--model-type must be one of global-mean, .*got 'x'"):
         model_spec("x")
 
@@ -111,7 +114,7 @@ _OTHER: dict[str, Any] = {
     "n_factors": 6, "n_samples": 5, "burn_in": 1, "lam": 0.5, "recency_half_life": 1.0,
     "factors": 2, "reg": 3.0, "alpha": 20.0, "iterations": 1, "seed": 7, "epochs": 1,
     "lr": 0.05, "wd": 0.5, "batch_size": 8, "y_range": (1.0, 5.0), "implicit": False,
-    "max_side": 2, "thin": 3, "weight_shrinkage": 10.0,
+    "max_side": 2, "thin": 3, "weight_shrinkage": 10.0, "support_shrinkage": 0.0,
 }
 #: parameters that choose where or how to run, not what is learned
 _NOT_LEARNING = {"progress", "engine", "master", "cg_steps", "device", "n_jobs", "verbose",
@@ -131,7 +134,10 @@ def _cases() -> list[tuple[str, str]]:
 
 def _outputs(model: Recommender, data: Ratings) -> np.ndarray:
     users = np.arange(data.n_users)
-    return model.score_users(users, exclude_seen=False)
+    out: np.ndarray = model.score_users(users, exclude_seen=False).ravel()
+    if model.rates:  # the predictions too: a hybrid ranks with one model and rates with another
+        out = np.concatenate([out, model.predict_index(data.users, data.items)[0]])
+    return out
 
 
 @pytest.mark.parametrize("name,param", _cases(), ids=lambda v: str(v))

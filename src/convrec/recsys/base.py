@@ -69,11 +69,25 @@ class Predictions:
 
 @dataclass(frozen=True)
 class Recommendation:
-    """One recommended item: original id, score, and the rated items that explain it."""
+    """One recommended item: original id, score, and the rated items that explain it.
+
+    Attributes:
+        item_id: original item id.
+        score: what the ranking used. A predicted rating on the training scale when ``kind``
+            is ``"rating"``; an unbounded relevance score when ``kind`` is ``"score"`` (EASE,
+            implicit ALS, popularity): never show it as a rating.
+        because: rated items (original ids) the user rated above their own mean that are
+            most similar to this one; empty when none qualifies.
+        kind: ``"rating"`` or ``"score"``.
+        rating: the predicted rating on the training scale when the model has one (rating
+            models: equal to ``score``; a blend: its rating model's prediction), else None.
+    """
 
     item_id: Any
     score: float
     because: tuple[Any, ...] = ()
+    kind: str = "rating"
+    rating: float | None = None
 
 
 #: the model classes imported so far, by class name (the vocabulary is the model registry,
@@ -97,6 +111,9 @@ class Recommender:
     ranking-only models set ``task = "ranking"`` and implement ``_score_rows``."""
 
     task: ClassVar[str] = "rating"
+    #: what ``Recommendation.score`` holds: ``"rating"`` (a predicted rating on the scale) or
+    #: ``"score"`` (a relevance score that must not be shown as a rating)
+    score_kind: ClassVar[str] = "rating"
     #: capabilities (see the module doc); ``rates`` follows ``task`` unless a class sets it
     rates: ClassVar[bool] = True
     ranks: ClassVar[bool] = True
@@ -312,14 +329,9 @@ class Recommender:
         return scores
 
     def _top(self, scores: NDArray[np.float64], n: int) -> NDArray[np.int64]:
-        if n < 1:
-            raise ValueError(f"n must be at least 1, got n={n}")
-        finite = np.flatnonzero(np.isfinite(scores))
-        n = min(n, len(finite))
-        if n == 0:
-            return np.zeros(0, dtype=np.int64)
-        part = finite[np.argpartition(-scores[finite], n - 1)[:n]]
-        return part[np.lexsort((part, -scores[part]))]
+        from convrec.recsys._topn import top_n
+
+        return top_n(scores, n)
 
     def recommend(self, user: object, n: int = 10, exclude_seen: bool = True
                   ) -> list[Recommendation]:
@@ -335,7 +347,8 @@ class Recommender:
         scores = self.score_users(np.array([u]), exclude_seen=exclude_seen)[0]
         top = self._top(scores, n)
         lo, hi = self.seen_indptr_[u], self.seen_indptr_[u + 1]
-        return self._with_reasons(top, scores, self.seen_items_[lo:hi], self.seen_ratings_[lo:hi])
+        return self._with_reasons(top, scores, self.seen_items_[lo:hi], self.seen_ratings_[lo:hi],
+                                  self._rated_for(top, user_row=u))
 
     # --- item vectors, similar items, explanations ----------------------------------------
     def item_vectors(self) -> NDArray[np.float64]:
@@ -380,19 +393,41 @@ class Recommender:
         return [(self.item_ids_[j].item(), float(sims[j])) for j in top]
 
     def _with_reasons(self, top: NDArray[np.int64], scores: NDArray[np.float64],
-                      rated: NDArray[np.integer], values: NDArray[np.floating]
-                      ) -> list[Recommendation]:
+                      rated: NDArray[np.integer], values: NDArray[np.floating],
+                      predicted: NDArray[np.float64] | None = None) -> list[Recommendation]:
         out: list[Recommendation] = []
-        liked = rated[values >= max(np.mean(values), np.max(values) - 1)] if len(rated) else rated
+        liked = rated[values > self._liked_threshold(values)] if len(rated) else rated
         V = self._unit_item_vectors() if len(liked) else None
-        for j in top:
+        kind = self.score_kind
+        if predicted is not None:
+            ratings: list[float | None] = [float(v) for v in predicted]
+        elif kind == "rating":
+            ratings = [float(scores[j]) for j in top]
+        else:
+            ratings = [None] * len(top)
+        for j, rating in zip(top, ratings, strict=True):
             because: tuple[Any, ...] = ()
             if V is not None:
                 sims = V[liked] @ V[j]
                 best = liked[np.argsort(-sims)[:2]]
                 because = tuple(self.item_ids_[b].item() for b in best)
-            out.append(Recommendation(self.item_ids_[j].item(), float(scores[j]), because))
+            out.append(Recommendation(self.item_ids_[j].item(), float(scores[j]), because, kind,
+                                      rating))
         return out
+
+    def _liked_threshold(self, values: NDArray[np.floating]) -> float:
+        """"Rated highly" means strictly above this: the user's own mean rating, or the
+        training mean when all their ratings are equal (one rating of 1 explains nothing)."""
+        if len(values) and float(np.ptp(values)) > 0:
+            return float(np.mean(values))
+        return float(self.fallback_mean_)
+
+    def _rated_for(self, top: NDArray[np.int64], user_row: int = -1,
+                   vector: NDArray[np.float64] | None = None) -> NDArray[np.float64] | None:
+        """Predicted ratings ``(len(top),)`` shown beside a ranking that is not by rating (a
+        blend's rating model; the user is a training row or a folded-in vector); None when the
+        scores are the ratings (rating models) or there is no rating to show."""
+        return None
 
     # --- new users ------------------------------------------------------------------------
     def _parse_profile(self, ratings: Mapping[Any, float]
@@ -444,12 +479,17 @@ class Recommender:
             np.clip(out, *self.rating_range_, out=out)
         return out
 
+    def _rank_vector(self, vector: NDArray[np.float64]) -> NDArray[np.float64]:
+        """What :meth:`recommend_vector` ranks by (a fresh array it may overwrite): the
+        model's scores; a blend ranks by one model and rates with another."""
+        return self.predict_vector(vector).astype(np.float64, copy=True)
+
     def recommend_vector(self, vector: NDArray[np.float64], n: int = 10,
                          exclude: Iterable[object] = (),
                          rated: Mapping[Any, float] | None = None) -> list[Recommendation]:
         """Top-``n`` items for a folded-in user; ``exclude`` original ids (e.g. those rated);
         ``rated`` gives the explanations."""
-        scores = self.predict_vector(vector).astype(np.float64).copy()
+        scores = self._rank_vector(np.asarray(vector, dtype=np.float64))
         scores[self.item_counts_ == 0] = -np.inf
         for item in exclude:
             i = self.item_index(item)
@@ -457,7 +497,7 @@ class Recommender:
                 scores[i] = -np.inf
         top = self._top(scores, n)
         items, values, _ = self._parse_profile(rated or {})
-        return self._with_reasons(top, scores, items, values)
+        return self._with_reasons(top, scores, items, values, self._rated_for(top, vector=vector))
 
     # --- persistence ----------------------------------------------------------------------
     def save(self, path: str | Path, provenance: Provenance | None = None) -> Path:

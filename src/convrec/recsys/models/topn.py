@@ -10,36 +10,20 @@ from convrec.recsys._kernels import solve_rows
 from convrec.recsys.base import Recommender, register_model
 from convrec.recsys.ratings import Ratings
 
-__all__ = ["EASE", "ImplicitALS", "Popularity"]
+__all__ = ["EASE", "ImplicitALS", "Popularity", "ease_item_weights", "ease_scores"]
 
 
 class _RankingModel(Recommender):
     task = "ranking"
+    score_kind = "score"
 
     def _user_rows(self, users: NDArray[np.int64]) -> NDArray[np.float64]:
         """Dense interaction rows ``(len(users), n_items)`` (recency-weighted if set)."""
-        X = np.zeros((len(users), len(self.item_ids_)))
-        half = getattr(self, "recency_half_life", None)
-        for row, u in enumerate(users):
-            lo, hi = self.seen_indptr_[u], self.seen_indptr_[u + 1]
-            items = self.seen_items_[lo:hi]
-            if half and hasattr(self, "seen_age_"):
-                X[row, items] = 0.5 ** (self.seen_age_[lo:hi] / half)
-            else:
-                X[row, items] = 1.0
-        return X
+        return interaction_rows(self, users, getattr(self, "recency_half_life", None))
 
     def _fit(self, ratings: Ratings) -> None:
         if ratings.timestamps is not None:
-            # age of each seen entry in its user's history: 0 = latest (ties: file order)
-            order = np.lexsort((np.arange(len(ratings)), ratings.timestamps, ratings.users))
-            counts = np.bincount(ratings.users, minlength=ratings.n_users)
-            starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-            rank = np.empty(len(ratings), dtype=np.int64)
-            rank[order] = np.arange(len(ratings)) - starts[ratings.users[order]]
-            age = counts[ratings.users] - 1 - rank
-            csr_order = np.lexsort((ratings.items, ratings.users))
-            self.seen_age_ = age[csr_order].astype(np.float64)
+            self.seen_age_ = seen_ages(ratings)
         self._fit_ranking(ratings)
 
     def _fit_ranking(self, ratings: Ratings) -> None:
@@ -49,14 +33,8 @@ class _RankingModel(Recommender):
                  ) -> NDArray[np.float64]:
         """An interaction row ``(n_items,)``: 1 for each rated item (dict order = time order
         when ``recency_half_life`` is set: the last entry is the latest)."""
-        x = np.zeros(len(self.item_ids_))
-        half = getattr(self, "recency_half_life", None)
-        if half:
-            ages = np.arange(len(items))[::-1].astype(np.float64)
-            x[items] = 0.5 ** (ages / half)
-        else:
-            x[items] = 1.0
-        return x
+        return interaction_vector(items, len(self.item_ids_),
+                                  getattr(self, "recency_half_life", None))
 
 
 @register_model
@@ -106,25 +84,15 @@ class EASE(_RankingModel):
         if n > self.max_items:
             raise ValueError(f"EASE needs a dense {n}×{n} Gram matrix; n_items={n} is over "
                              f"max_items={self.max_items}")
-        from scipy import sparse
-
-        X = sparse.csr_matrix((np.ones(len(ratings)), (ratings.users, ratings.items)),
-                              shape=(ratings.n_users, n))
-        X.data[:] = 1.0  # duplicates count once
-        G = (X.T @ X).toarray()
-        G[np.diag_indices(n)] += self.lam
-        P = np.linalg.inv(G)
-        B = -P / np.diag(P)[None, :]
-        np.fill_diagonal(B, 0.0)
-        self.item_weights_ = B.astype(np.float32)
+        self.item_weights_ = ease_item_weights(ratings, float(self.lam))
 
     def _score_rows(self, users: NDArray[np.int64]) -> NDArray[np.float64]:
-        out: NDArray[np.float64] = self._user_rows(users) @ self.item_weights_.astype(np.float64)
+        rows = self._user_rows(users).astype(np.float32)
+        out: NDArray[np.float64] = (rows @ self.item_weights_).astype(np.float64)
         return out
 
     def _score_vector(self, vector: NDArray[np.float64]) -> NDArray[np.float64]:
-        out: NDArray[np.float64] = vector @ self.item_weights_.astype(np.float64)
-        return out
+        return ease_scores(self.item_weights_, vector)
 
     def item_vectors(self) -> NDArray[np.float64]:
         """Columns of B: items that the same items predict are similar."""
@@ -211,3 +179,88 @@ class ImplicitALS(_RankingModel):
     def item_vectors(self) -> NDArray[np.float64]:
         self._check_fitted()
         return np.asarray(self.item_factors_, dtype=np.float64)
+
+
+def ease_item_weights(ratings: Ratings, lam: float) -> NDArray[np.float32]:
+    """Steck's closed form ``B = I − P / diag(P)``, ``P = (XᵀX + λI)⁻¹``, ``diag(B) = 0``, for
+    the binary interaction matrix X of ``ratings``: ``(n_items, n_items)`` float32.
+
+    One symmetric positive-definite inversion in float32 (LAPACK ``potrf`` + ``potri``: a
+    Cholesky factor and its inverse, no general LU), in place on the Gram matrix: about 4× less
+    work and half the memory of ``np.linalg.inv`` in float64.
+    """
+    from scipy import sparse
+    from scipy.linalg import lapack
+
+    n = ratings.n_items
+    X = sparse.csr_matrix((np.ones(len(ratings), dtype=np.float32),
+                           (ratings.users, ratings.items)), shape=(ratings.n_users, n))
+    X.data[:] = 1.0  # duplicates count once
+    G = np.asarray((X.T @ X).toarray(), dtype=np.float32, order="F")
+    G[np.diag_indices(n)] += np.float32(lam)
+    c, info = lapack.spotrf(G, lower=False, overwrite_a=True, clean=False)
+    if info != 0:
+        raise ValueError(f"EASE: the Gram matrix is not positive definite (LAPACK info={info});"
+                         f" raise lam (got lam={lam})")
+    P, info = lapack.spotri(c, lower=False, overwrite_c=True)
+    if info != 0:
+        raise ValueError(f"EASE: inverting the Gram matrix failed (LAPACK info={info}); "
+                         f"raise lam (got lam={lam})")
+    P = np.triu(P) + np.triu(P, 1).T  # potri fills the upper triangle only
+    B = np.ascontiguousarray(P / -np.diag(P)[None, :], dtype=np.float32)
+    np.fill_diagonal(B, 0.0)
+    return B
+
+
+def ease_scores(weights: NDArray[np.float32], x: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``x B`` for one interaction row ``x (n_items,)``: only the rows of B that the user
+    touched are read (a new user has a handful), never a float64 copy of B."""
+    nz = np.flatnonzero(x)
+    if len(nz) == 0:
+        return np.zeros(weights.shape[1])
+    out: NDArray[np.float64] = x[nz] @ weights[nz].astype(np.float64)
+    return out
+
+
+def seen_ages(ratings: Ratings) -> NDArray[np.float64]:
+    """Age of each rating in its user's history, in the order of ``ratings.csr("user")``:
+    0 for the latest, 1 for the one before (ties: file order). ``(N,)`` float64."""
+    assert ratings.timestamps is not None
+    order = np.lexsort((np.arange(len(ratings)), ratings.timestamps, ratings.users))
+    counts = np.bincount(ratings.users, minlength=ratings.n_users)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.empty(len(ratings), dtype=np.int64)
+    rank[order] = np.arange(len(ratings)) - starts[ratings.users[order]]
+    age = counts[ratings.users] - 1 - rank
+    csr_order = np.lexsort((ratings.items, ratings.users))
+    out: NDArray[np.float64] = age[csr_order].astype(np.float64)
+    return out
+
+
+def interaction_rows(model: Recommender, users: NDArray[np.int64], half_life: float | None
+                     ) -> NDArray[np.float64]:
+    """Dense interaction rows ``(len(users), n_items)`` of training users: 1 per seen item,
+    or ``0.5 ** (age / half_life)`` when a half-life is set and the model kept ``seen_age_``."""
+    X = np.zeros((len(users), len(model.item_ids_)))
+    ages = getattr(model, "seen_age_", None)
+    for row, u in enumerate(users):
+        lo, hi = model.seen_indptr_[u], model.seen_indptr_[u + 1]
+        items = model.seen_items_[lo:hi]
+        if half_life and ages is not None:
+            X[row, items] = 0.5 ** (ages[lo:hi] / half_life)
+        else:
+            X[row, items] = 1.0
+    return X
+
+
+def interaction_vector(items: NDArray[np.int64], n_items: int, half_life: float | None
+                       ) -> NDArray[np.float64]:
+    """A new user's interaction row ``(n_items,)``: 1 per rated item, or recency weights
+    ``0.5 ** (age / half_life)`` taking the given order as time order (the last is the latest)."""
+    x = np.zeros(n_items)
+    if half_life:
+        ages = np.arange(len(items))[::-1].astype(np.float64)
+        x[items] = 0.5 ** (ages / half_life)
+    else:
+        x[items] = 1.0
+    return x
