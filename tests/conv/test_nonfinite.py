@@ -31,14 +31,18 @@ def nonfinite_cases(draw: st.DrawFn) -> dict[str, object]:
         for _ in range(draw(st.integers(0, most))):
             index = tuple(int(rng.integers(s)) for s in array.shape)
             array[index] = draw(st.sampled_from(SPECIALS))
+    mode = draw(st.sampled_from(["zeros", "zeros", "replicate", "circular"]))
+    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    if mode == "circular":  # wraps around at most once, as PyTorch requires
+        ph, pw = min(ph, h), min(pw, w)
     return {
         "x": x,
         "w": weight,
         "b": rng.standard_normal(c_out).astype(np.float32) if draw(st.booleans()) else None,
         "stride": (draw(st.integers(1, 2)), draw(st.integers(1, 2))),
-        "padding": (draw(st.integers(0, 2)), draw(st.integers(0, 2))),
+        "padding": (ph, pw),
         "groups": groups,
-        "mode": draw(st.sampled_from(["zeros", "zeros", "replicate", "circular"])),
+        "mode": mode,
     }
 
 

@@ -135,13 +135,14 @@ def apply(
     """
     import numpy as np
 
-    from convrec.conv import ConvLimits, conv2d, conv2d_plan, load_kernel, parse_padding
+    from convrec.conv import ConvLimits, conv2d, conv2d_plan, load_kernel, parse_padding, tuning
     from convrec.conv._padding import check_padding_mode
     from convrec.data.images import read_grayscale
     from convrec.settings import get_settings
     from convrec.vision.feature_maps import feature_map_grid, save_map_png
 
-    limits = get_settings().limits
+    settings = get_settings()
+    limits = settings.limits
     # conv's guard, without the API's multiply-add budget: this runs on the user's machine
     conv_limits = ConvLimits.from_settings(limits, budget=False)
     pad = parse_padding(padding, name="--padding")
@@ -161,11 +162,12 @@ def apply(
     out.mkdir(parents=True, exist_ok=True)
     all_maps = []
     for path, img in zip(images, pics, strict=True):
-        maps = [
-            conv2d(img, k, stride=stride, padding=pad, dilation=dilation, padding_mode=mode,
-                   limits=conv_limits)
-            for k in ks
-        ]
+        with tuning.tuned(settings.cache_dir):  # auto measured once per shape and machine
+            maps = [
+                conv2d(img, k, stride=stride, padding=pad, dilation=dilation,
+                       padding_mode=mode, limits=conv_limits)
+                for k in ks
+            ]
         for name, m in zip(kernel, maps, strict=True):
             safe = "".join(c if c.isalnum() or c in "_-" else "_" for c in name)[:40]
             save_map_png(m, out / f"{path.stem}_{safe}.png")

@@ -172,6 +172,9 @@ def _compile_stencil() -> Any:
         for chunk in numba.prange(n_chunks):
             buf = np.zeros((c_in, buf_rows * wp), dtype=x.dtype)  # borders stay 0
             acc = np.empty(buf_rows * wp, dtype=out.dtype)
+            tap_c = np.empty(c_per_group * kh * kw, dtype=np.int64)
+            tap_s = np.empty(c_per_group * kh * kw, dtype=np.int64)
+            tap_w = np.empty(c_per_group * kh * kw, dtype=w.dtype)
             for task in range(chunk * n_tasks // n_chunks, (chunk + 1) * n_tasks // n_chunks):
                 n = task // n_blocks
                 i0 = (task % n_blocks) * rows_per_block
@@ -204,24 +207,65 @@ def _compile_stencil() -> Any:
                     for p in range(block.size):
                         probe += block[p] * 0.0
                 skip_zeros = probe == 0.0
+                if unpadded:  # the image itself, from the block's first input row
+                    src2d = flat[n]
+                    base = i0 * sh * wp
+                else:
+                    src2d = buf
+                    base = 0
                 for o in range(n_out):
                     g = o // o_g
-                    window = acc[:span]
-                    window[:] = 0
+                    # the taps that count: (channel, flat shift, weight)
+                    n_taps = 0
                     for c in range(c_per_group):
-                        if unpadded:
-                            src = flat[n, g * c_per_group + c, i0 * sh * wp :]
-                        else:
-                            src = buf[g * c_per_group + c]
                         for ki in range(kh):
                             for kj in range(kw):
                                 wv = w[o, c, ki, kj]
                                 if wv == 0 and skip_zeros:
                                     continue  # edge kernels are mostly zeros
-                                shift = ki * dh * wp + kj * dw
-                                shifted = src[shift : shift + span]
+                                tap_c[n_taps] = g * c_per_group + c
+                                tap_s[n_taps] = base + ki * dh * wp + kj * dw
+                                tap_w[n_taps] = wv
+                                n_taps += 1
+                    window = acc[:span]
+                    if n_taps == 0:
+                        window[:] = 0
+                    # up to three taps per pass over the block: 4 loads and 1 store per 3
+                    # taps instead of 2 loads and 1 store per tap (W2 1.8× measured); the
+                    # first pass writes, so the window is never zeroed separately
+                    t = 0
+                    while t < n_taps:
+                        m = min(3, n_taps - t)
+                        s0 = src2d[tap_c[t], tap_s[t] : tap_s[t] + span]
+                        w0 = tap_w[t]
+                        if m == 1:
+                            if t == 0:
                                 for p in range(span):
-                                    window[p] += wv * shifted[p]
+                                    window[p] = w0 * s0[p]
+                            else:
+                                for p in range(span):
+                                    window[p] += w0 * s0[p]
+                        elif m == 2:
+                            s1 = src2d[tap_c[t + 1], tap_s[t + 1] : tap_s[t + 1] + span]
+                            w1 = tap_w[t + 1]
+                            if t == 0:
+                                for p in range(span):
+                                    window[p] = w0 * s0[p] + w1 * s1[p]
+                            else:
+                                for p in range(span):
+                                    window[p] += w0 * s0[p] + w1 * s1[p]
+                        else:
+                            s1 = src2d[tap_c[t + 1], tap_s[t + 1] : tap_s[t + 1] + span]
+                            s2 = src2d[tap_c[t + 2], tap_s[t + 2] : tap_s[t + 2] + span]
+                            w1 = tap_w[t + 1]
+                            w2 = tap_w[t + 2]
+                            if t == 0:
+                                for p in range(span):
+                                    window[p] = w0 * s0[p] + w1 * s1[p] + w2 * s2[p]
+                            else:
+                                for p in range(span):
+                                    window[p] += w0 * s0[p] + w1 * s1[p] + w2 * s2[p]
+                        t += m
                     bo = b[o]
                     for i in range(i1 - i0):
                         r = i * sh * wp

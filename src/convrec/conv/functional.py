@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
 import numpy as np
 from numpy.typing import NDArray
 
-from convrec.conv import _engines
+from convrec.conv import _engines, tuning as _tuning
 from convrec.conv._padding import (
     PaddingMode,
     check_padding_fits,
@@ -267,64 +268,86 @@ def conv2d(
     out_shape = plan.output_shape[drop:]
     out_4d = None if out is None else _check_out(out, out_shape, dtype, is_tensor, x)
 
-    if chosen == "torch":
-        result: Any = _torch_conv(
-            x,
-            weight,
-            bias,
-            x4_shape,
-            w4_shape,
-            pads,
-            plan.stride,
-            plan.dilation,
-            groups,
-            mode,
-            flip,
-            keep_tensor=is_tensor,
-        )
-        if out is not None:
-            if is_tensor:
-                out.copy_(result.reshape(out_shape))
-            else:
-                np.copyto(out, np.asarray(result).reshape(out_shape))
-            result = out
-    else:
-        xa = _to_numpy(x).reshape(x4_shape)
-        wa = _to_numpy(weight).reshape(w4_shape)
-        ba = None if bias is None else _to_numpy(bias)
-        xa = xa.astype(dtype, copy=False)
-        wa = wa.astype(dtype, copy=False)
-        if flip:
-            wa = wa[..., ::-1, ::-1]
-        buffer = None if out_4d is None else out_4d.reshape(plan.output_shape)
-        out_hw = plan.output_shape[2:]
-        with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf propagate as in torch
-            if chosen == "stencil":
-                if mode == "zeros":
-                    result = _engines.stencil(
-                        xa, wa, ba, out_hw, plan.stride, plan.dilation, groups, pads, out=buffer
+    def run(chosen: str) -> Any:
+        if chosen == "torch":
+            result: Any = _torch_conv(
+                x,
+                weight,
+                bias,
+                x4_shape,
+                w4_shape,
+                pads,
+                plan.stride,
+                plan.dilation,
+                groups,
+                mode,
+                flip,
+                keep_tensor=is_tensor,
+            )
+            if out is not None:
+                if is_tensor:
+                    out.copy_(result.reshape(out_shape))
+                else:
+                    np.copyto(out, np.asarray(result).reshape(out_shape))
+                result = out
+        else:
+            xa = _to_numpy(x).reshape(x4_shape)
+            wa = _to_numpy(weight).reshape(w4_shape)
+            ba = None if bias is None else _to_numpy(bias)
+            xa = xa.astype(dtype, copy=False)
+            wa = wa.astype(dtype, copy=False)
+            if flip:
+                wa = wa[..., ::-1, ::-1]
+            buffer = None if out_4d is None else out_4d.reshape(plan.output_shape)
+            out_hw = plan.output_shape[2:]
+            with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf propagate as in torch
+                if chosen == "stencil":
+                    if mode == "zeros":
+                        result = _engines.stencil(
+                            xa, wa, ba, out_hw, plan.stride, plan.dilation, groups, pads, out=buffer
+                        )
+                    else:
+                        xp = pad_numpy(xa, pads, mode)
+                        result = _engines.stencil(
+                            xp, wa, ba, out_hw, plan.stride, plan.dilation, groups, out=buffer
+                        )
+                elif chosen == "im2col":
+                    xp = pad_numpy(xa, pads, mode)
+                    result = _engines.im2col(
+                        xp, wa, ba, out_hw, plan.stride, plan.dilation, groups, out=buffer
                     )
                 else:
                     xp = pad_numpy(xa, pads, mode)
-                    result = _engines.stencil(
-                        xp, wa, ba, out_hw, plan.stride, plan.dilation, groups, out=buffer
-                    )
-            elif chosen == "im2col":
-                xp = pad_numpy(xa, pads, mode)
-                result = _engines.im2col(
-                    xp, wa, ba, out_hw, plan.stride, plan.dilation, groups, out=buffer
-                )
-            else:
-                xp = pad_numpy(xa, pads, mode)
-                result = _engines.direct(xp, wa, ba, out_hw, plan.stride, plan.dilation, groups)
-                if buffer is not None:
-                    np.copyto(buffer, result)
-        if out is not None:
-            result = out
-        elif is_tensor:
-            import torch
+                    result = _engines.direct(xp, wa, ba, out_hw, plan.stride, plan.dilation, groups)
+                    if buffer is not None:
+                        np.copyto(buffer, result)
+            if out is not None:
+                result = out
+            elif is_tensor:
+                import torch
 
-            result = torch.from_numpy(np.ascontiguousarray(result))
+                result = torch.from_numpy(np.ascontiguousarray(result))
+        return result
+
+    tuning = _tuning.wisdom() if engine == "auto" and not needs_grad else None
+    if tuning is not None:
+        signature = (
+            f"{x4_shape}|{w4_shape}|s{plan.stride}|p{pads}|d{plan.dilation}|g{groups}|"
+            f"{dtype}|{mode}|{'tensor' if is_tensor else 'array'}"
+        )
+        best = tuning.lookup(signature)
+        if (
+            best is None
+            and tuning.budget_s > 0
+            and plan.multiply_adds <= _tuning.MEASURE_MAX_MULTIPLY_ADDS
+        ):
+            candidates = ["im2col", "torch"]
+            if _engines.stencil_available() and w4_shape[1] * w4_shape[2] * w4_shape[3] <= 64:
+                candidates.insert(0, "stencil")  # many taps per pixel: never its shape
+            best = tuning.measure(signature, {e: partial(run, e) for e in candidates})
+        if best is not None:
+            chosen = best
+    result = run(chosen)
     if drop and result is not out:
         result = result.reshape(tuple(result.shape[drop:]))
     if return_plan:
@@ -421,6 +444,17 @@ def _to_numpy(a: Any) -> NDArray[Any]:
     return arr
 
 
+def _numpy_to_torch(a: Any) -> torch.Tensor:
+    """A tensor sharing ``a``'s memory; read-only arrays (the module's kernels) are copied,
+    as torch cannot share them."""
+    import torch
+
+    arr = np.asarray(a)
+    if not arr.flags.writeable:
+        arr = arr.copy()
+    return torch.from_numpy(arr)
+
+
 def _torch_conv(
     x: Any,
     weight: Any,
@@ -438,16 +472,16 @@ def _torch_conv(
     import torch
     import torch.nn.functional as F
 
-    xt: torch.Tensor = x if _is_tensor(x) else torch.from_numpy(np.asarray(x))
+    xt: torch.Tensor = x if _is_tensor(x) else _numpy_to_torch(x)
     if not xt.is_floating_point():
         xt = xt.float()
-    wt: torch.Tensor = weight if _is_tensor(weight) else torch.from_numpy(np.asarray(weight))
+    wt: torch.Tensor = weight if _is_tensor(weight) else _numpy_to_torch(weight)
     dtype = torch.promote_types(xt.dtype, wt.dtype if wt.is_floating_point() else torch.float32)
     xt = xt.to(dtype).reshape(x4_shape)
     wt = wt.to(device=xt.device, dtype=dtype).reshape(w4_shape)
     bt = None
     if bias is not None:
-        bt = (bias if _is_tensor(bias) else torch.from_numpy(np.asarray(bias))).to(
+        bt = (bias if _is_tensor(bias) else _numpy_to_torch(bias)).to(
             device=xt.device, dtype=dtype
         )
     if flip:
