@@ -10,7 +10,11 @@ Also measures this machine's memory bandwidth (large copy) and float32 GEMM peak
 markdown table: median time, ratio to torch (lower is faster), and the fraction of the
 physical limit (bytes in+out over bandwidth for W1/W2/W4; FLOPs over GEMM peak for W3).
 
-Usage: python benchmarks/bench_conv.py [--quick] [--data-dir DIR]
+"convrec auto, out= reused buffer" writes into one preallocated output (no page faults of a
+fresh 649 MB array on W2); "convrec auto tuned" measures the engines once per shape
+(``convrec.conv.tuning``, wisdom in a fresh temporary folder) and then uses the fastest.
+
+Usage: python benchmarks/bench_conv.py [--quick] [--data-dir DIR] [--only W1,W2]
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import scipy.signal
 import torch
 import torch.nn.functional as F
 
-from convrec.conv import conv2d, edge_weights
+from convrec.conv import conv2d, edge_weights, tuning
 from convrec.conv.functional import choose_engine
 
 Array = np.ndarray[Any, Any]
@@ -112,12 +116,20 @@ def torch_conv(x: Array, w: Array, stride: int, pad: int, channels_last: bool = 
     return F.conv2d(xt, wt, stride=stride, padding=pad).numpy()
 
 
+def tuned_auto(x: Array, w: Array, stride: int, pad: int, wisdom_dir: Path) -> Array:
+    """``auto`` with tuning on (conv.tuning): the first call per shape measures the engines."""
+    with tuning.tuned(wisdom_dir):
+        return conv2d(x, w, stride=stride, padding=pad)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="W2 on 6,000 digits, fewer reps")
     parser.add_argument("--data-dir", type=Path, default=os.environ.get("CONVREC_DATA"))
+    parser.add_argument("--only", default="", help="comma-separated workload prefixes (W1,W2)")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
+    load_start = os.getloadavg()
 
     from convrec.data.mnist import load_mnist_idx
 
@@ -150,8 +162,14 @@ def main() -> None:
     print(f"memory bandwidth (copy, read+write): {bandwidth:.1f} GB/s; "
           f"float32 GEMM peak (numpy 4096³): {peak:.0f} GFLOP/s\n")
 
+    import tempfile
+
+    wisdom_dir = Path(tempfile.mkdtemp(prefix="conv-wisdom-"))  # fresh: measured in this run
     rows: list[list[str]] = []
+    only = [p for p in args.only.split(",") if p]
     for name, (x, w, stride, pad) in workloads.items():
+        if only and not any(name.startswith(p) for p in only):
+            continue
         few_channels = x.shape[1] == 1
         ref = torch_conv(x, w, stride, pad)
         out_bytes = ref.nbytes
@@ -168,6 +186,12 @@ def main() -> None:
             impls[f"convrec {engine}"] = (
                 lambda x=x, w=w, s=stride, p=pad, e=engine: conv2d(x, w, stride=s, padding=p,
                                                                    engine=e))
+        buffer = np.empty_like(ref)  # repeated feature extraction: one output, reused
+        impls["convrec auto, out= reused buffer"] = (
+            lambda x=x, w=w, s=stride, p=pad, b=buffer: conv2d(x, w, stride=s, padding=p,
+                                                               out=b))
+        impls["convrec auto tuned (measured once)"] = (
+            lambda x=x, w=w, s=stride, p=pad: tuned_auto(x, w, s, p, wisdom_dir))
         if few_channels:
             if x.shape[0] <= 6000 or x.shape[-1] > 28:
                 impls["scipy correlate2d loop"] = (
@@ -191,9 +215,15 @@ def main() -> None:
                 frac = f"{flops / t / 1e9 / peak:.1%} of GEMM peak"
             rows.append([name, label, f"{t * 1e3:.2f}", f"{t / t_torch:.2f}", frac])
         auto_pick = choose_engine(x.shape, w.shape)  # type: ignore[arg-type]
-        rows.append([name, f"(auto picks: {auto_pick})", "", "", ""])
+        wisdom = tuning.enable(wisdom_dir)
+        tuning.disable()
+        measured = {k: v["engine"] for k, v in wisdom.choices.items() if str(x.shape) in k}
+        rows.append([name, f"(auto picks: {auto_pick}; tuned picks: "
+                     f"{', '.join(measured.values()) or '-'})", "", "", ""])
         print(f"done {name}", file=sys.stderr)
 
+    load = " ".join(f"{v:.2f}" for v in (*load_start, *os.getloadavg()))
+    print(f"load average (1, 5, 15 min) at start, then at end: {load}")
     print("| workload | implementation | median ms | ratio to torch | fraction of limit |")
     print("|---|---|---:|---:|---|")
     for r in rows:
