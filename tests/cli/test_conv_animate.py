@@ -25,7 +25,7 @@ CELL = 20
 def frames_of(path: Path) -> list[np.ndarray]:
     with Image.open(path) as gif:
         out = []
-        for n in range(gif.n_frames):
+        for n in range(getattr(gif, "n_frames", 1)):
             gif.seek(n)
             out.append(np.asarray(gif.convert("RGB")))
     return out
@@ -75,8 +75,9 @@ def test_dilation_spreads_the_taps_and_the_caption_has_the_formula(
     assert any("1 is odd, so 0 goes before and 1 after" in line for line in same)
 
 
-def test_transposed_inserts_zeros_and_says_what_output_padding_chooses(tmp_path: Path,
-                                                                      capsys) -> None:
+def test_transposed_inserts_zeros_and_says_what_output_padding_chooses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "t.gif"
     code, stdout, _ = run_cli(["conv", "animate", "-i", "3", "-k", "3", "-s", "2", "-p", "1",
                                "--transposed", "--output-padding", "1", "--cell", str(CELL),

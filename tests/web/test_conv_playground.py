@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -94,7 +95,9 @@ def test_transposed_view_matches_conv_transpose2d(client: TestClient) -> None:
     assert body["stride"] == [1, 1]  # the window slides one cell at a time
 
 
-def test_a_drawing_is_reduced_to_28_by_28_as_mnist_was(client: TestClient, png_b64) -> None:
+def test_a_drawing_is_reduced_to_28_by_28_as_mnist_was(
+    client: TestClient, png_b64: Callable[[np.ndarray], str]
+) -> None:
     drawing = np.zeros((280, 280), np.uint8)
     drawing[40:240, 130:150] = 255  # a "1"
     body = play(client, image={"png_base64": "data:image/png;base64," + png_b64(drawing)})
@@ -129,7 +132,9 @@ def test_bad_settings_are_one_plain_sentence(
     assert words in detail["msg"]
 
 
-def test_a_blank_drawing_says_no_digit(client: TestClient, png_b64) -> None:
+def test_a_blank_drawing_says_no_digit(
+    client: TestClient, png_b64: Callable[[np.ndarray], str]
+) -> None:
     blank = png_b64(np.zeros((280, 280), np.uint8))
     detail = play(client, status=422, image={"png_base64": blank})["detail"][0]
     assert "no digit found" in detail["msg"]
