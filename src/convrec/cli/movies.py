@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from convrec.cli.common import UserError, console
-from convrec.data.movielens import releases
+from convrec.data.movielens import DEFAULT_RELEASE, releases
 from convrec.recsys.registry import MODELS, model_spec
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ _RELEASES = ", ".join(releases())
 DatasetOption = Annotated[
     str | None,
     typer.Option("--dataset", help=f"A MovieLens release: {_RELEASES}. Default: the release "
-                 "the model was trained on, else ml-100k."),
+                 f"the model was trained on, else {DEFAULT_RELEASE}."),
 ]
 MovieDataDirOption = Annotated[
     Path | None,
@@ -81,7 +81,7 @@ def _print_movies(title: str, rows: list[ScoredMovie], score_name: str | None = 
 @app.command("download")
 def download(
     release: Annotated[str, typer.Argument(help=f"A MovieLens release: {_RELEASES}.")]
-    = "ml-100k",
+    = DEFAULT_RELEASE,
 ) -> None:
     """Download a MovieLens release from GroupLens into the cache (checksums verified).
 
@@ -106,7 +106,7 @@ def _default_out(settings: Settings, dataset: str | None, ratings_file: Path | N
     from convrec.recsys.catalog import default_model_path
 
     if ratings_file is None:
-        return default_model_path(settings, dataset or "ml-100k", model_type)
+        return default_model_path(settings, dataset or DEFAULT_RELEASE, model_type)
     where = hashlib.sha256(str(ratings_file.resolve()).encode()).hexdigest()[:8]
     stem = f"{ratings_file.resolve().parent.name}-{ratings_file.stem}-{where}"
     return settings.cache_dir / "models" / f"{stem}-{model_type}.npz"
@@ -169,7 +169,7 @@ def train(
         movies = read_movies(movies_path) if movies_path is not None else None
         provenance = provenance_for(None, movies, None)
     else:
-        name = name or "ml-100k"
+        name = name or DEFAULT_RELEASE
         data = load_movielens(name, data_dir=data_dir, settings=settings)
         ratings = Ratings.from_raw(data.ratings, None, data.movies.ids)
         layout = entry_of(name).ratings
@@ -200,7 +200,7 @@ def evaluate(
     """
     from convrec.recsys.evaluate import evaluate_protocol, to_csv, to_markdown
 
-    name = _release_name(dataset) or "ml-100k"
+    name = _release_name(dataset) or DEFAULT_RELEASE
     with console.status("evaluating...") as status:
         rows = evaluate_protocol(protocol, data_dir=data_dir, torch=torch, dataset=name,
                                  on_progress=lambda m: status.update(f"evaluating {m}..."))
@@ -265,7 +265,7 @@ def search(
     from convrec.recsys.catalog import MovieCatalog
     from convrec.settings import get_settings
 
-    name = _release_name(dataset) or "ml-100k"
+    name = _release_name(dataset) or DEFAULT_RELEASE
     settings = get_settings()
     catalog = MovieCatalog(load_movielens(name, data_dir=data_dir, settings=settings).movies,
                            name)

@@ -40,6 +40,7 @@ from convrec.data.registry import (
 from convrec.settings import Settings
 
 __all__ = [
+    "DEFAULT_RELEASE",
     "GROUPLENS",
     "HALF_STARS",
     "INTEGER_STARS",
@@ -62,6 +63,8 @@ __all__ = [
 ]
 
 GROUPLENS = "https://files.grouplens.org/datasets/movielens/"
+#: the release every face uses when none is named (the one the project ships tests for)
+DEFAULT_RELEASE = "ml-100k"
 TERMS = (
     "MovieLens data by GroupLens Research (University of Minnesota): research use only, "
     "no redistribution or commercial use without permission, acknowledge use in publications "

@@ -27,7 +27,7 @@ load any saved model with :func:`load_model` (:mod:`convrec.recsys.persistence`)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from convrec.recsys.base import (
     MODEL_CLASSES,
@@ -46,11 +46,6 @@ from convrec.recsys.catalog import (
     get_default_recommender,
     load_recommender,
 )
-from convrec.recsys.models.als import ALS
-from convrec.recsys.models.baselines import Biases, GlobalMean
-from convrec.recsys.models.bayes import BayesianMF
-from convrec.recsys.models.knn import ItemKNNBaseline
-from convrec.recsys.models.topn import EASE, ImplicitALS, Popularity
 from convrec.recsys.persistence import ModelFileError, Provenance
 from convrec.recsys.ratings import (
     Ratings,
@@ -91,9 +86,30 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "EmbeddingDotBias":  # torch is imported only when this model is asked for
-        from convrec.recsys.models.torch_mf import EmbeddingDotBias
+#: the model classes, imported on first use (numba and torch load only with a model), so that
+#: ``convrec --help`` and the model registry stay light
+_LAZY_MODELS = {
+    "ALS": "convrec.recsys.models.als", "Biases": "convrec.recsys.models.baselines",
+    "GlobalMean": "convrec.recsys.models.baselines", "BayesianMF": "convrec.recsys.models.bayes",
+    "ItemKNNBaseline": "convrec.recsys.models.knn", "EASE": "convrec.recsys.models.topn",
+    "ImplicitALS": "convrec.recsys.models.topn", "Popularity": "convrec.recsys.models.topn",
+    "EmbeddingDotBias": "convrec.recsys.models.torch_mf",
+}
 
-        return EmbeddingDotBias
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY_MODELS.get(name)
+    if module is not None:
+        import importlib
+
+        return getattr(importlib.import_module(module), name)
     raise AttributeError(f"module 'convrec.recsys' has no attribute {name!r}")
+
+
+if TYPE_CHECKING:
+    from convrec.recsys.models.als import ALS
+    from convrec.recsys.models.baselines import Biases, GlobalMean
+    from convrec.recsys.models.bayes import BayesianMF
+    from convrec.recsys.models.knn import ItemKNNBaseline
+    from convrec.recsys.models.topn import EASE, ImplicitALS, Popularity
+    from convrec.recsys.models.torch_mf import EmbeddingDotBias

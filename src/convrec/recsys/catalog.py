@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from convrec.data.movielens import Movies, load_movielens, release
+from convrec.data.movielens import DEFAULT_RELEASE, Movies, load_movielens, release
 from convrec.data.registry import RatingScale
 from convrec.recsys.base import Recommender
 from convrec.recsys.persistence import ModelFileError, Provenance, load_model, rebuild_command
@@ -44,7 +44,7 @@ __all__ = [
     "provenance_for",
 ]
 
-DEFAULT_DATASET = "ml-100k"
+DEFAULT_DATASET = DEFAULT_RELEASE
 DEFAULT_MODEL_TYPE = "bayesian-mf"
 DEFAULT_MODEL_FILE = f"{DEFAULT_DATASET}-{DEFAULT_MODEL_TYPE}.npz"
 
