@@ -110,6 +110,7 @@ def decode_kernel(
     """``(name, values (kH, kW))`` of a kernel given by name or by values."""
     from convrec.conv import ConvLimits, LimitError, get_kernel
     from convrec.conv.kernels import validate_kernel
+    from convrec.conv.limits import check_kernel_size
 
     if kernel.name is not None:
         try:
@@ -139,12 +140,13 @@ def decode_kernel(
         except ValueError as exc:
             raise field_error(field, kernel.values, str(exc)) from exc
         name = "custom"
-    if max(values.shape) > limits.max_kernel_size:
+    try:
+        check_kernel_size(values.shape, ConvLimits.from_settings(limits), shown=name)
+    except LimitError as exc:  # conv's one guard, as for named kernels
         raise field_error(
-            field, f"{values.shape[0]}×{values.shape[1]}",
-            f"kernels may be at most {limits.max_kernel_size}×{limits.max_kernel_size}",
-            status=413, kind="too_large",
-        )
+            field, f"{values.shape[0]}×{values.shape[1]}", str(exc), status=413,
+            kind="too_large",
+        ) from exc
     return name, np.asarray(values, dtype=np.float32)
 
 
