@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -34,7 +35,7 @@ def _synthetic(seed: int = 0) -> Ratings:
 
 
 #: smaller settings so the suite stays fast; every registry entry is tested, listed here or not
-SMALL: dict[str, dict[str, object]] = {
+SMALL: dict[str, dict[str, Any]] = {
     "knn": {"k": 10},
     "bayesian-mf": {"n_factors": 3, "n_samples": 20, "burn_in": 5},
     "ease": {"lam": 10.0, "recency_half_life": 3.0},

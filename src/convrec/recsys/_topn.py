@@ -24,7 +24,11 @@ def _top_row(scores: NDArray[np.floating], n: int) -> NDArray[np.int64]:
     n = min(n, len(finite))
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    part = finite[np.argpartition(-scores[finite], n - 1)[:n]]
+    values = scores[finite]
+    kth = values[np.argpartition(-values, n - 1)[n - 1]]  # the n-th best score
+    above = finite[values > kth]
+    # ties at the cut go to the lower indices (argpartition alone picks any of them)
+    part = np.concatenate([above, finite[values == kth][:n - len(above)]])
     out: NDArray[np.int64] = part[np.lexsort((part, -scores[part]))].astype(np.int64)
     return out
 
