@@ -551,13 +551,16 @@ document.addEventListener("DOMContentLoaded", async () => {
     stop(); state.current = 0; state.filled = 0; redraw();
   });
 
-  function pickPixel(event) {
-    const r = state.result;
-    if (!r) return;
-    const canvas = $("out-canvas");
+  /** The (row, column) of the cell under the pointer on a canvas drawn with data-cell pixels. */
+  function cellAt(canvas, event) {
     const rect = canvas.getBoundingClientRect();
     const cs = parseFloat(canvas.dataset.cell) * rect.width / canvas.width;
-    const j = Math.floor((event.clientX - rect.left) / cs), i = Math.floor((event.clientY - rect.top) / cs);
+    return [Math.floor((event.clientY - rect.top) / cs), Math.floor((event.clientX - rect.left) / cs)];
+  }
+
+  /** Make output pixel (i, j) the chosen one (pausing the walk), if it is inside the output. */
+  function choosePixel(i, j) {
+    const r = state.result;
     const wo = r.output[0].length;
     if (i < 0 || j < 0 || i >= r.output.length || j >= wo) return;
     const n = i * wo + j;
@@ -567,14 +570,15 @@ document.addEventListener("DOMContentLoaded", async () => {
     state.filled = Math.max(state.filled, n);
     redraw();
   }
+
+  function pickPixel(event) {
+    if (state.result) choosePixel(...cellAt($("out-canvas"), event));
+  }
   /** Hovering a grid cell: where its value comes from and which output pixels read it. */
   function inspectCell(event) {
     const r = state.result;
     if (!r) return;
-    const canvas = $("grid-canvas");
-    const rect = canvas.getBoundingClientRect();
-    const cs = parseFloat(canvas.dataset.cell) * rect.width / canvas.width;
-    const gi = Math.floor((event.clientY - rect.top) / cs), gj = Math.floor((event.clientX - rect.left) / cs);
+    const [gi, gj] = cellAt($("grid-canvas"), event);
     const hg = r.grid[0].length, wg = r.grid[0][0].length;
     if (gi < 0 || gj < 0 || gi >= hg || gj >= wg) return;
     const kind = r.cell_kind[gi][gj], sr = r.source_rows[gi], sc = r.source_cols[gj];
@@ -607,12 +611,7 @@ document.addEventListener("DOMContentLoaded", async () => {
     if (!r || !move) return;
     event.preventDefault();
     const [i, j] = outIndex();
-    const ni = Math.max(0, Math.min(r.output.length - 1, i + move[0]));
-    const nj = Math.max(0, Math.min(r.output[0].length - 1, j + move[1]));
-    stop();
-    state.current = ni * r.output[0].length + nj;
-    state.filled = Math.max(state.filled, state.current);
-    redraw();
+    choosePixel(i + move[0], j + move[1]);
   });
   $("out-canvas").addEventListener("pointermove", pickPixel);
   $("out-canvas").addEventListener("pointerdown", pickPixel);
