@@ -14,8 +14,6 @@ from typer.core import TyperGroup
 
 from convrec.cli.common import UserError, console
 
-BUNDLED_MODULE = "convrec.vision.models"
-
 
 class _TraceByDefault(TyperGroup):
     """Route ``convrec shapes MODEL ...`` to ``convrec shapes trace MODEL ...``."""
@@ -48,26 +46,65 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
+def parse_inputs(texts: list[str], dtype: str | None) -> tuple[Any, Any]:
+    """``--input`` values → ``(input_size, dtypes)`` for :func:`convrec.shapes.trace`.
+
+    ``4,20`` (one positional input), or repeated ``NAME=SHAPE[:DTYPE]``
+    (``input_ids=2,16:long``); ``--dtype`` is the default dtype of every input.
+    """
+    from convrec.shapes import DTYPES
+
+    def check_dtype(value: str, where: str) -> str:
+        if value.lower() not in DTYPES:
+            raise UserError(f"{where} must be one of {', '.join(sorted(DTYPES))}, got {value!r}")
+        return value.lower()
+
+    default = check_dtype(dtype, "--dtype") if dtype else None
+    named = [t for t in texts if "=" in t]
+    if named and len(named) != len(texts):
+        raise UserError("--input: give either one plain shape (64,1,28,28) or NAME=SHAPE "
+                        f"for every input, got {' '.join(texts)!r}")
+    if not named:
+        if len(texts) != 1:
+            raise UserError(f"--input: several inputs need names, e.g. --input input_ids=2,16 "
+                            f"--input attention_mask=2,16; got {' '.join(texts)!r}")
+        shape_text, _, dt = texts[0].partition(":")
+        dt_value = check_dtype(dt, "--input dtype") if dt else default
+        return parse_shape(shape_text), dt_value
+    sizes: dict[str, tuple[int, ...]] = {}
+    dtypes: dict[str, str | None] = {}
+    for text in named:
+        name, _, rest = text.partition("=")
+        shape_text, _, dt = rest.partition(":")
+        if not name.isidentifier():
+            raise UserError(f"--input NAME=SHAPE: {name!r} is not a parameter name (e.g. "
+                            f"input_ids=2,16:long)")
+        sizes[name] = parse_shape(shape_text)
+        dtypes[name] = check_dtype(dt, "--input dtype") if dt else default
+    return sizes, dtypes if any(v for v in dtypes.values()) else None
+
+
+def bundled_names() -> list[str]:
+    """The bundled CNNs, by the names ``convrec mnist summary --model`` and ``mnist train``
+    use (one vocabulary, read from :mod:`convrec.vision.models`)."""
+    from convrec.vision.models import model_names
+
+    return model_names()
+
+
 def resolve_model(ref: str) -> Any:
     """A ``module:attribute`` / ``file.py:attribute`` path, or a bundled model's name."""
     from convrec.shapes import load_model
 
     if ":" in ref:
         return load_model(ref)
-    import importlib
+    from convrec.vision.models import build_model
 
-    try:
-        bundled = importlib.import_module(BUNDLED_MODULE)
-    except ModuleNotFoundError:
-        raise UserError(
-            f"unknown model {ref!r}: give a 'module:attribute' or 'file.py:attribute' path "
-            f"(no bundled models: {BUNDLED_MODULE} is not installed)"
-        ) from None
-    if not hasattr(bundled, ref):
-        names = getattr(bundled, "__all__", [n for n in dir(bundled) if not n.startswith("_")])
+    names = bundled_names()
+    if ref not in names:
         raise UserError(f"unknown model {ref!r}: bundled models are {', '.join(names)}; or "
-                        f"give a 'module:attribute' path")
-    return load_model(f"{BUNDLED_MODULE}:{ref}")
+                        f"give a 'module:attribute' or 'file.py:attribute' path")
+    return build_model(ref)
 
 
 Format = Literal["table", "markdown", "json"]
@@ -77,33 +114,47 @@ Format = Literal["table", "markdown", "json"]
 def trace_command(
     model: Annotated[str, typer.Argument(
         help="'package.module:attr', 'file.py:attr' (a module, a class or a function) or "
-        "a bundled model name.")],
-    input_shape: Annotated[str, typer.Option(
-        "--input", "-i", help="Input shape, e.g. 64,1,28,28 (N, C, H, W).")] = "64,1,28,28",
+        "a bundled model (simple, simple_bn, fast, accurate).")],
+    input_shape: Annotated[list[str] | None, typer.Option(
+        "--input", "-i", help="Input shape, e.g. 64,1,28,28 (N, C, H, W) or 4,20:long; "
+        "repeat NAME=SHAPE[:DTYPE] for keyword inputs (input_ids=2,16:long).")] = None,
+    dtype: Annotated[str | None, typer.Option(
+        "--dtype", help="dtype of the inputs: float (default), long (token ids), ...")] = None,
+    depth: Annotated[int | None, typer.Option(
+        "--depth", help="Show containers down to this depth (0: the model's children); "
+        "default every row.")] = None,
     static: Annotated[bool, typer.Option(
         "--static", help="Do not run the model: formulas only for nn.Sequential of known "
         "layers, meta tensors otherwise.")] = False,
     fmt: Annotated[str, typer.Option(
         "--format", "-f", help="table (terminal), markdown or json.")] = "table",
 ) -> None:
-    """Trace MODEL on an input shape: every layer's shapes, formulas with your numbers,
-    params, mult-adds, receptive field; and why it fails, if it does (exit code 1).
+    """Trace MODEL on an input: every layer's and merge's shapes, formulas with your numbers,
+    params, mult-adds (torchinfo's), receptive field along the dataflow graph; and why it
+    fails, with checked fixes, if it does (exit code 1).
 
     Example: [bold]convrec shapes mymodel.py:Net --input 64,1,28,28[/]
+    (a tagger: [bold]--input 4,20 --dtype long[/]; BERT: [bold]--input input_ids=2,16:long
+    --input attention_mask=2,16:long[/])
     """
     if fmt not in ("table", "markdown", "json"):
         raise UserError(f"--format must be table, markdown or json, got {fmt!r}")
-    shape = parse_shape(input_shape)
+    if depth is not None and depth < 0:
+        raise UserError(f"--depth must be >= 0, got {depth}")
+    size, dtypes = parse_inputs(input_shape or ["64,1,28,28"], dtype)
     from convrec.shapes import render_rich, trace
 
     module = resolve_model(model)
-    result = trace(module, shape, run=not static, name=model)
+    try:
+        result = trace(module, size, dtypes=dtypes, run=not static, name=model)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     if fmt == "json":
         print(result.to_json())
     elif fmt == "markdown":
-        print(result.to_markdown(), end="")
+        print(result.to_markdown(depth=depth), end="")
     else:
-        console.print(render_rich(result, compact=console.width < 140))
+        console.print(render_rich(result, depth=depth, width=console.width))
     if not result.ok:
         raise SystemExit(1)  # typer.Exit is swallowed by run_app's standalone_mode=False
 

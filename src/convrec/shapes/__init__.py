@@ -14,13 +14,15 @@ Example:
 
 from convrec.shapes._load import load_model
 from convrec.shapes._render import render_rich
-from convrec.shapes._result import Failure, Row, Trace, fmt_shape
+from convrec.shapes._result import Failure, InputInfo, Row, Trace, fmt_shape
 from convrec.shapes._solve import Solution, solve
 from convrec.shapes._specs import LayerShape, LayerShapeError, spec_of
-from convrec.shapes._trace import trace
+from convrec.shapes._trace import DTYPES, trace
 
 __all__ = [
+    "DTYPES",
     "Failure",
+    "InputInfo",
     "LayerShape",
     "LayerShapeError",
     "Row",

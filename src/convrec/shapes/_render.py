@@ -235,10 +235,10 @@ def render_rich(trace: Trace, *, compact: bool = False, depth: int | None = None
         body.append(line([str(len(trace.rows)), f"{f.layer} {f.layer_type}", "✗ FAILS", "",
                           *[""] * (len(heads) - 4)]) + "\n", style="bold red")
     parts: list[Any] = [body]
-    parts.append(Text(f"total params {trace.total_params:,} (trainable "
-                      f"{trace.trainable_params:,}) · total mult-adds "
-                      f"{trace.total_mult_adds:,}"
-                      + (f" · output {fmt_shape(trace.output_shape)}" if trace.ok else "")))
+    parts.append(Text(f"params {trace.total_params:,} (trainable "
+                      f"{trace.trainable_params:,}) · mult-adds {trace.total_mult_adds:,}"))
+    if trace.ok:
+        parts.append(Text(f"output {fmt_shape(trace.output_shape)}"))
     parts.append(Text(_memory(trace), style="dim"))
     for w in trace.warnings:
         parts.append(Text(f"warning: {w}", style="yellow"))
