@@ -138,3 +138,14 @@ def test_a_blank_drawing_says_no_digit(
     blank = png_b64(np.zeros((280, 280), np.uint8))
     detail = play(client, status=422, image={"png_base64": blank})["detail"][0]
     assert "no digit found" in detail["msg"]
+
+
+def test_the_studios_kernel_limit_holds_in_the_playground(
+    make_client: Callable[..., TestClient],
+) -> None:
+    from convrec.settings import Limits
+
+    client = make_client(limits=Limits(max_kernel_size=5))
+    detail = play(client, status=413, kernel=[[[1] * 6] * 6])["detail"][0]
+    assert detail["loc"] == ["body", "kernel"] and "at most 5×5" in detail["msg"]
+    assert play(client, kernel=[[[1] * 5] * 5])["rows"]["result"] == 1

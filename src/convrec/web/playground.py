@@ -237,12 +237,21 @@ def build_playground(body: PlaygroundIn, limits: Limits, services: Services) -> 
 
     from convrec.conv import conv2d, conv_matrix, im2col
     from convrec.conv._padding import check_padding_mode
+    from convrec.conv.limits import ConvLimits, LimitError, check_kernel_size, check_padding
     from convrec.conv.sliding import slide, slide_transposed
     from convrec.vision.colours import DIVERGING_STOPS, diverging_bound
 
     x, note = _image(body, limits, services)
     k = _kernel(body, x.shape[0])
     kh, kw = k.shape[1:]
+    try:  # the studio's configured limits (conv's one guard) hold here too
+        conv_limits = ConvLimits.from_settings(limits)
+        check_kernel_size(k.shape, conv_limits, shown=f"{kh}×{kw}")
+        if isinstance(body.padding, int):
+            check_padding((body.padding,) * 4, conv_limits, shown=body.padding)
+    except LimitError as exc:
+        raise field_error(["body", exc.parameter], exc.value, str(exc), status=413,
+                          kind="too_large") from exc
     try:
         if body.transposed:
             if not isinstance(body.padding, int):
