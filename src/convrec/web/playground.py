@@ -246,7 +246,7 @@ def build_playground(body: PlaygroundIn, limits: Limits, services: Services) -> 
     kh, kw = k.shape[1:]
     try:  # the studio's configured limits (conv's one guard) hold here too
         conv_limits = ConvLimits.from_settings(limits)
-        check_kernel_size(k.shape, conv_limits, shown=f"{kh}×{kw}")
+        check_kernel_size(k.shape, conv_limits)
         if isinstance(body.padding, int):
             check_padding((body.padding,) * 4, conv_limits, shown=body.padding)
     except LimitError as exc:
