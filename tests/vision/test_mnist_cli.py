@@ -85,3 +85,19 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFi
 def test_summary_prints_the_shape_table(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(["mnist", "summary", "--model", "simple"], capsys)
     assert code == 0 and "30,282" in out and "(64, 8, 14, 14)" in out
+
+
+def test_lr_find_and_progression_commands(
+    digits_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    figure = tmp_path / "lr.png"
+    code, out, _ = run_cli(["mnist", "lr-find", "--source", str(digits_csv), "--steps", "12",
+                            "--preset", "book", "--figure", str(figure)], capsys)
+    assert code == 0 and "suggestion" in out and figure.is_file(), out
+    code, out, _ = run_cli(["mnist", "progression", "--source", str(digits_csv), "--only",
+                            "baseline"], capsys)
+    assert code == 0 and "baseline" in out and "near zero" in out, out
+    code, _, err = run_cli(["mnist", "progression", "--only", "resnet"], capsys)
+    assert code == 2 and "--only must be one of baseline" in err
+    code, _, err = run_cli(["mnist", "train", "--stats-figure", str(tmp_path)], capsys)
+    assert code == 2 and "is a folder" in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from convrec.vision.predict import (
     train_default,
 )
 from convrec.vision.train import CheckpointError
-from tests.vision.conftest import draw_digit
+from tests.vision.conftest import PHOTO_FONTS, draw_digit, photo_digit
 
 
 def test_preprocess_inverts_crops_fits_20_and_centres_by_mass() -> None:
@@ -143,3 +144,63 @@ def test_concurrent_predictions_keep_their_own_activations(
         together = list(pool.map(lambda d: classifier.predict(d, preprocess=False), digits * 3))
     for i, result in enumerate(together):
         np.testing.assert_array_equal(result.activations, alone[i % len(digits)])
+
+
+def test_photo_like_digits_are_read_by_the_real_mnist_model(
+    mnist_classifier: DigitClassifier,
+) -> None:
+    # printed digits photographed on paper: 5 fonts (an oblique and an italic among them),
+    # ±10° rotation, blur, noise, off-centre, JPEG and a lighting gradient of 40%
+    results = []
+    for font in PHOTO_FONTS:
+        for digit in range(10):
+            pred = mnist_classifier.predict(photo_digit(digit, font, seed=digit * 7 + len(font)))
+            results.append((pred.digit == digit, pred.sure, font, digit, pred.top[:2]))
+    correct = sum(ok for ok, *_ in results)
+    assert correct >= 0.95 * len(results), [r for r in results if not r[0]]
+    sure = [ok for ok, is_sure, *_ in results if is_sure]
+    assert len(sure) >= 0.9 * len(results) and sum(sure) >= 0.98 * len(sure)
+
+
+def test_the_gradient_alone_no_longer_defeats_the_reader(
+    mnist_classifier: DigitClassifier,
+) -> None:
+    # the same digit with and without 40% shading prepares to nearly the same 28×28 input
+    for digit in (2, 5, 8):
+        flat = preprocess_digit(photo_digit(digit, "DejaVuSans.ttf", seed=3, gradient=0.0))
+        shaded = preprocess_digit(photo_digit(digit, "DejaVuSans.ttf", seed=3, gradient=0.4))
+        assert np.corrcoef(flat.ravel(), shaded.ravel())[0, 1] > 0.9
+        rows = np.flatnonzero(shaded.max(axis=1) > 64)
+        assert rows[-1] - rows[0] + 1 >= 18  # the digit fills its 20-pixel box, not 8 pixels
+
+
+@pytest.mark.parametrize("where", ["centre", "corner"])
+def test_a_dot_or_faint_noise_is_no_digit(where: str) -> None:
+    dot = np.zeros((280, 280), np.uint8)  # the studio's pad: white ink on black
+    r, c = (130, 130) if where == "centre" else (20, 240)
+    dot[r : r + 18, c : c + 18] = 255
+    with pytest.raises(NoDigitError, match="only a dot or a blob"):
+        preprocess_digit(dot)
+    noise = np.random.default_rng(0).normal(200, 4, (120, 90)).clip(0, 255).astype(np.uint8)
+    with pytest.raises(NoDigitError, match="no digit found"):
+        preprocess_digit(noise)
+
+
+def test_prediction_shows_every_layer_saliency_and_the_real_first_layer(
+    classifier: DigitClassifier,
+) -> None:
+    pred = classifier.predict(draw_digit(7))
+    assert pred.first_layer == {"kernel": 5, "stride": 2, "padding": 0, "channels": 32}
+    assert [name for name, _ in pred.layers] == ["2 ReLU", "3 MaxPool2d", "6 ReLU",
+                                                 "7 MaxPool2d"]
+    assert [m.shape for _, m in pred.layers] == [(32, 12, 12), (32, 6, 6), (64, 4, 4),
+                                                 (64, 2, 2)]
+    assert pred.saliency.shape == (28, 28)
+    ink = pred.input28 > 0
+    # input × gradient is zero where the input equals the blank one, so only ink can matter
+    assert np.abs(pred.saliency[~ink]).max() == 0 and np.abs(pred.saliency[ink]).max() > 0
+    assert pred.to_dict()["sure"] == pred.sure
+    probs = np.array([0.05, 0.4, 0.0, 0.0, 0.0, 0.0, 0.0, 0.55, 0.0, 0.0], np.float32)
+    unsure = replace(pred, probabilities=probs, top=[(7, 0.55), (1, 0.4), (0, 0.05)])
+    assert not unsure.sure and unsure.verdict() == "not sure (7 or 1?)"
+    assert replace(unsure, top=[(7, 0.9), (1, 0.1)]).verdict() == "7"

@@ -312,7 +312,7 @@ def predict_cmd(
     for path, picture in zip(images, pictures, strict=True):
         pred = clf.predict(picture)
         shown = "  ".join(f"{d}: {p:.1%}" for d, p in pred.top[:top])
-        console.print(f"{path.name}: [bold]{pred.digit}[/]   ({shown})", highlight=False)
+        console.print(f"{path.name}: [bold]{pred.verdict()}[/]   ({shown})", highlight=False)
         inputs.append(pred.input28)
         titles.append(f"{path.name}: {pred.digit} ({pred.confidence:.0%})")
     if figure is not None:
@@ -334,3 +334,61 @@ def kernels_cmd(
 
     clf = _classifier(model, data_dir)
     console.print(f"figure: {kernels_figure(clf.model, out)}")
+
+
+@app.command("lr-find")
+def lr_find_cmd(
+    preset: Annotated[str, typer.Option("--preset", help="Model and batch size of this preset "
+                                        "(fast, accurate, book, book_bn).")] = "fast",
+    steps: Annotated[int, typer.Option("--steps", help="Mini-batches to try.")] = 100,
+    figure: Annotated[Path | None, typer.Option("--figure", help="PNG: loss against the "
+                                                "learning rate.")] = None,
+    data_dir: DataDirOption = None,
+    source: SourceOption = None,
+) -> None:
+    """The learning-rate finder: the loss as the rate grows from 1e-7 to 10, and a suggestion.
+
+    Example: [bold]convrec mnist lr-find --preset book_bn --figure lr.png[/]
+    """
+    from convrec.vision.train import PRESETS
+    from convrec.vision.watch import lr_find, lr_find_figure
+
+    if preset not in PRESETS:
+        raise UserError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+    if not 5 <= steps <= 2000:
+        raise UserError(f"--steps must be between 5 and 2000, got {steps}")
+    if figure is not None:
+        _check_png("--figure", figure)
+    found = lr_find(_data(data_dir, source), PRESETS[preset], steps=steps)
+    console.print(found.describe(), highlight=False)
+    if found.stopped_early:
+        console.print(f"(stopped at {found.lrs[-1]:.2g}: the loss blew up)", highlight=False)
+    if figure is not None:
+        console.print(f"figure: {lr_find_figure(found, figure)}")
+
+
+@app.command("progression")
+def progression_cmd(
+    only: Annotated[list[str] | None, typer.Option("--only", help="Run only these experiments "
+                                                   "(repeat the flag).")] = None,
+    data_dir: DataDirOption = None,
+    source: SourceOption = None,
+) -> None:
+    """Chapter 13's progression: baseline → bigger batch → 1cycle → batchnorm, with numbers.
+
+    Each line: valid accuracy, training time, and the share of the last ReLU's activations
+    near zero (the chapter's sign that training collapsed).
+
+    Example: [bold]convrec mnist progression --data-dir ../shared/data[/]
+    """
+    from convrec.vision.watch import PROGRESSION, ProgressionRun, chapter13_progression
+
+    for name in only or []:
+        if name not in PROGRESSION:
+            raise UserError(f"--only must be one of {', '.join(PROGRESSION)}, got {name!r}")
+    data = _data(data_dir, source)
+
+    def report(run: ProgressionRun) -> None:
+        console.print(run.line(), highlight=False)
+
+    chapter13_progression(data, names=only or None, on_run=report)
