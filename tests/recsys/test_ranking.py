@@ -74,7 +74,7 @@ def test_scores_that_are_not_ratings_are_called_score(data: Ratings, hybrid: Hyb
         assert rec.rating == pytest.approx(shown[hybrid.item_index(rec.item_id)])
     known = hybrid.recommend(101, n=3)
     pred = hybrid.predict([101] * 3, [r.item_id for r in known]).ratings
-    np.testing.assert_allclose([r.rating for r in known], pred)
+    np.testing.assert_allclose(np.array([r.rating for r in known], dtype=float), pred)
 
 
 def test_because_only_names_items_rated_above_the_users_mean(hybrid: Hybrid) -> None:

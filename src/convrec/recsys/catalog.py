@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from convrec.data.movielens import DEFAULT_RELEASE, Movies, load_movielens, release
 from convrec.data.registry import RatingScale
-from convrec.recsys.base import Recommender
+from convrec.recsys.base import Recommendation, Recommender
 from convrec.recsys.persistence import ModelFileError, Provenance, load_model, rebuild_command
 from convrec.recsys.ratings import Ratings
 from convrec.settings import Settings, get_settings
@@ -45,7 +45,9 @@ __all__ = [
 ]
 
 DEFAULT_DATASET = DEFAULT_RELEASE
-DEFAULT_MODEL_TYPE = "bayesian-mf"
+#: the default ranks with EASE + recency and shows Bayesian MF's predicted ratings
+#: (benchmarks/bench_foldin.py: new users' HR@10 several times popularity's and BayesianMF's)
+DEFAULT_MODEL_TYPE = "hybrid"
 DEFAULT_MODEL_FILE = f"{DEFAULT_DATASET}-{DEFAULT_MODEL_TYPE}.npz"
 
 #: a search hit below this score is "no match" (fuzzy ratios of unrelated titles reach ~0.5)
@@ -327,12 +329,15 @@ class MovieRecommender:
     def _midpoint(self) -> float:
         return (self.scale.low + self.scale.high) / 2
 
-    def _scored(self, item_id: Any, score: float, because: tuple[Any, ...],
-                rated: Mapping[Any, float]) -> ScoredMovie:
-        rates = self.model.rates
-        value = float(np.clip(score, self.scale.low, self.scale.high)) if rates else score
-        return ScoredMovie(int(item_id), self.catalog.title(item_id), value,
-                           self._explain(because, rated), rates)
+    def _scored(self, rec: Recommendation, rated: Mapping[Any, float]) -> ScoredMovie:
+        # the predicted rating when the model has one (a hybrid ranks by a score but shows
+        # its rating model's prediction); a ranking score is never called a rating
+        if rec.rating is not None:
+            value, rates = float(np.clip(rec.rating, self.scale.low, self.scale.high)), True
+        else:
+            value, rates = float(rec.score), False
+        return ScoredMovie(int(rec.item_id), self.catalog.title(rec.item_id), value,
+                           self._explain(rec.because, rated), rates)
 
     def _user_profile(self, user_id: object) -> dict[Any, float]:
         u = self.model.user_index(user_id)
@@ -346,7 +351,7 @@ class MovieRecommender:
         """Top-``n`` for a known user, seen movies excluded."""
         recs = self.model.recommend(user_id, n)
         profile = self._user_profile(user_id)
-        return [self._scored(r.item_id, r.score, r.because, profile) for r in recs]
+        return [self._scored(r, profile) for r in recs]
 
     def fold_in(self, ratings: Mapping[int, float]) -> NDArray[np.float64]:
         """A user vector for ``{original movie id: rating}`` (ratings checked on the scale)."""
@@ -360,7 +365,7 @@ class MovieRecommender:
         vec = self.model.fold_in(checked)
         exclude = list(checked) if exclude_seen else []
         recs = self.model.recommend_vector(vec, n, exclude=exclude, rated=checked)
-        return [self._scored(r.item_id, r.score, r.because, checked) for r in recs]
+        return [self._scored(r, checked) for r in recs]
 
     def similar_items(self, movie_id: int, n: int = 10) -> list[ScoredMovie]:
         """Movies closest to ``movie_id`` by cosine on the model's item vectors."""
