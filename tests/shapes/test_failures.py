@@ -193,3 +193,62 @@ def test_failure_text_fits_one_screen() -> None:
     text = f.to_text()
     assert len(text.splitlines()) <= 25
     assert text.splitlines()[0].startswith("FAILS at 9 (Linear) with input (64, 576)")
+
+
+class _StatefulTagger(torch.nn.Module):
+    """Passes an initial state sized for a batch-first input to a batch_first=False LSTM."""
+
+    def __init__(self, batch_first: bool = False) -> None:
+        super().__init__()
+        self.lstm = torch.nn.LSTM(8, 6, batch_first=batch_first)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h0 = torch.zeros(1, x.shape[0], 6)
+        out, _ = self.lstm(x, (h0, h0))
+        return out
+
+
+def test_lstm_state_for_a_batch_first_input_suggests_batch_first() -> None:
+    t = trace(_StatefulTagger(), (4, 20, 8))
+    f = t.failure
+    assert f is not None and f.layer == "lstm" and f.kind == "features"
+    assert f.error == _torch_error(_StatefulTagger(), (4, 20, 8)).splitlines()[0]
+    assert any("reads dim 1 (20) as the batch and dim 0 (4) as the sequence" in c
+               for c in f.cause)
+    assert "batch_first=True in lstm (LSTM) (checked: it then runs)" in f.fixes
+    assert _StatefulTagger(batch_first=True)(torch.zeros(4, 20, 8)).shape == (4, 20, 6)
+
+
+def test_lstm_input_size_and_silent_layout_note() -> None:
+    f = trace(torch.nn.LSTM(8, 6), (20, 4, 5)).failure
+    assert f is not None and "input_size=8 but the last dimension is 5" in f.summary
+    assert "nn.LSTM(5, 6, ...) (input_size = the features that arrive)" in f.fixes
+    ok = trace(torch.nn.LSTM(8, 6), (4, 20, 8))
+    assert ok.ok and any("dim 0 (4) is read as the sequence" in x for x in ok.rows[0].formulas)
+
+
+def test_ids_outside_the_embedding_are_explained() -> None:
+    model = torch.nn.Sequential(torch.nn.Embedding(10, 4), torch.nn.Linear(4, 2))
+    ids = torch.tensor([[1, 2, 12]])
+    f = trace(model, input_data=ids).failure
+    assert f is not None and f.kind == "ids" and f.layer == "0"
+    assert "num_embeddings=10, so ids must be in [0, 10), but the ids" in f.summary
+    assert "range from 1 to 12" in f.summary
+    assert f.fixes[0].startswith("nn.Embedding(13, 4)")
+    assert trace(model, (1, 3), dtypes=torch.long).ok  # generated ids are valid ids
+
+
+def test_inputs_as_tuple_and_dict() -> None:
+    class Two(torch.nn.Module):
+        def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            return torch.cat([a, b], dim=1)
+
+    t = trace(Two(), input_data=(torch.zeros(2, 3), torch.zeros(2, 5)))
+    assert [str(i) for i in t.inputs] == ["a (2, 3)", "b (2, 5)"]
+    cat = next(r for r in t.rows if r.type == "torch.cat")
+    assert t.output_shape == (2, 8) and cat.formulas == ("dim 1: 3 + 5 = 8",)
+    assert t.source_names(cat) == ("input a", "input b")
+    kw = trace(Two(), {"b": (2, 5), "a": (2, 3)})
+    assert kw.output_shape == (2, 8)
+    with pytest.raises(ValueError, match="dtype must be a torch dtype or one of"):
+        trace(Two(), [(2, 3), (2, 5)], dtypes=["float", "text"])

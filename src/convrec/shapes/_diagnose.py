@@ -452,6 +452,7 @@ def diagnose(
     producers: Sequence[str] = (),
     module: Any = None,
     in_tensors: Sequence[Any] = (),
+    call: tuple[tuple[Any, ...], dict[str, Any]] = ((), {}),
 ) -> Failure:
     """Build the :class:`Failure` for ``layer`` refusing ``input_shape``.
 
@@ -467,8 +468,9 @@ def diagnose(
             the failing layer.
         producers: who made each input of the failing layer (from the dataflow graph),
             e.g. ``"layer1.conv2 (Conv2d)"`` or ``"the model's input x"``.
-        module, in_tensors: the failing module and what reached it, to check fixes by
-            re-running it (``batch_first=True`` for an RNN, ids within an embedding).
+        module, in_tensors, call: the failing module, the tensors that reached it and its
+            call's ``(args, kwargs)``, to check fixes by re-running it (``batch_first=True``
+            for an RNN, ids within an embedding).
     """
     err: LayerShapeError | None = None
     if spec is not None and input_shape is not None:
@@ -476,7 +478,8 @@ def diagnose(
             spec.apply(input_shape)
         except LayerShapeError as exc:
             err = exc
-    special = _module_failure(layer, layer_type, spec, module, in_tensors, error, producers)
+    special = _module_failure(layer, layer_type, spec, module, in_tensors, error, producers,
+                              call)
     if special is not None:
         return dataclasses.replace(special, chain=_history(_Ctx(
             rows, specs, layer, layer_type, _Identity(), input_shape or (), error, model_input,
@@ -513,7 +516,8 @@ def diagnose(
 
 # ----------------------------------------------------------------------------- RNNs, ids
 def _module_failure(layer: str, layer_type: str, spec: Any, module: Any,
-                    in_tensors: Sequence[Any], error: str, producers: Sequence[str]
+                    in_tensors: Sequence[Any], error: str, producers: Sequence[str],
+                    call: tuple[tuple[Any, ...], dict[str, Any]] = ((), {})
                     ) -> Failure | None:
     """Failures of recurrent layers and embeddings, with fixes checked by re-running the
     module on zero tensors of the same shapes."""
@@ -553,9 +557,15 @@ def _module_failure(layer: str, layer_type: str, spec: Any, module: Any,
         try:
             for k, val in changes.items():
                 setattr(module, k, val)
+            from torch.utils._pytree import tree_map
+
+            def zeros(v: Any) -> Any:
+                return torch.zeros(v.shape, dtype=v.dtype) if isinstance(v, torch.Tensor) else v
+
+            args, kwargs = tree_map(zeros, call) if call[0] or call[1] else (
+                (torch.zeros(shapes[0], dtype=in_tensors[0].dtype),), {})
             with torch.no_grad():
-                module(*[torch.zeros(s, dtype=t.dtype) for s, t in zip(shapes, in_tensors,
-                                                                          strict=True)])
+                module(*args, **kwargs)
             return True
         except Exception:
             return False

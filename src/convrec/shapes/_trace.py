@@ -396,6 +396,7 @@ class _Frame:
     in_tensors: list[Any]
     depth: int
     slot: int | None
+    call: tuple[tuple[Any, ...], dict[str, Any]] = ((), {})
 
 
 @dataclass
@@ -566,7 +567,8 @@ class _Recorder:
         container = not record and bool(self.stack)
         slot = self.reserve() if (record or container) else None
         in_tensors = _tensors((args, kwargs)) if record else []
-        self.stack.append(_Frame(name, module, record, container, spec, in_tensors, depth, slot))
+        self.stack.append(_Frame(name, module, record, container, spec, in_tensors, depth, slot,
+                                 (args, kwargs) if record else ((), {})))
         if record and spec is not None:
             self.inside_leaf += 1  # a known layer: its internals are its own business
 
@@ -1140,7 +1142,7 @@ def _failure_from_error(
         layers, layer_specs, layer=inner.name, layer_type=type(inner.module).__name__,
         spec=spec, input_shape=in_shapes[0] if in_shapes else None, error=message,
         model_input=shape, after=after, producers=producers, module=inner.module,
-        in_tensors=inner.in_tensors,
+        in_tensors=inner.in_tensors, call=inner.call,
     )
 
 
