@@ -16,7 +16,14 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-run: $(STAMP)
+# `make run` installs only what the studio needs (no test, bench, docs or Spark extras)
+RUN_STAMP := $(VENV)/.runtime-$(shell cat pyproject.toml constraints.txt 2>/dev/null | cksum | cut -d' ' -f1)
+$(RUN_STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	test -f $(STAMP) || { $(PIP) install --quiet --upgrade pip && $(PIP) install --quiet -c constraints.txt -e . ; }
+	rm -f $(VENV)/.runtime-* && touch $(RUN_STAMP)
+
+run: $(RUN_STAMP)
 	$(VENV)/bin/convrec studio
 
 lint: $(STAMP)

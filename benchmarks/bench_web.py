@@ -1,9 +1,10 @@
 """Load test of the studio on loopback: requests/s and p50/p99 latency at 50 clients.
 
-Starts ``uvicorn`` (one worker, as ``convrec studio`` does) in a subprocess on a temporary
-SQLite database, then drives it with ``wrk`` (Debian package) for a bounded time per
-endpoint. Run it under the shared lock: ``flock /tmp/convrec-heavy.lock python
-benchmarks/bench_web.py``. Endpoints:
+Starts the studio as ``convrec studio --workers N`` does (uvicorn workers running
+:func:`convrec.web.app.studio_app`: thread pools pinned, saved models loaded) on a temporary
+SQLite database, or on PostgreSQL with ``--database postgresql`` (``DATABASE_URL``), then
+drives it with ``wrk`` (Debian package) for a bounded time per endpoint. Run it under the
+shared lock: ``flock /tmp/convrec-bench.lock python benchmarks/bench_web.py``. Endpoints:
 
 - ``conv apply``: ``POST /api/conv/apply``, a 28×28 digit and the four edge kernels (the
   playground's request);
@@ -12,7 +13,12 @@ benchmarks/bench_web.py``. Endpoints:
 - ``recommend``: ``GET /api/me/recommendations`` for a user with 20 ratings in the database
   (read them, fold them in, rank all 1,682 movies, explain the top 10), with the studio's
   default recommender (BayesianMF on ML-100K, trained into the temporary cache before the
-  server starts, ~15 s). Needs ``CONVREC_DATA`` with ``ml-100k/``; skipped otherwise.
+  server starts, ~15 s). Needs ``CONVREC_DATA`` with ``ml-100k/``; skipped otherwise;
+- ``under a login flood``: ``ratings read`` again while 100 connections send wrong
+  passwords (the throttle answers them 429 after 5 failures; the hash limiter bounds the
+  rest);
+- the anchor: ``GET /static/common.js`` (a static file), measured in the same run; each
+  row's p99 is also given as a ratio to it.
 """
 
 from __future__ import annotations
@@ -32,22 +38,18 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-SERVER = """
-import os, sys, uvicorn
-from pathlib import Path
-from convrec.settings import Settings
-from convrec.web import Services, create_app
-data = os.environ.get("CONVREC_DATA")
-settings = Settings(cache_dir=Path(sys.argv[1]), offline=True,
-                    data_dir=Path(data) if data else None)
-if data and (Path(data) / "ml-100k").is_dir():
-    services = Services.defaults(settings)
-    services.recommender()  # train the default model now, not during the first request
-else:
-    services = Services(settings, movie_titles=lambda i: f"movie {i}" if i <= 1682 else None)
-uvicorn.run(create_app(settings, services), host="127.0.0.1", port=int(sys.argv[2]),
-            log_level="warning")
-"""
+
+def train_default_models(cache: Path) -> None:
+    """The default recommender (and nothing else) saved into ``cache``, before serving."""
+    data = os.environ.get("CONVREC_DATA")
+    if not (data and (Path(data) / "ml-100k").is_dir()):
+        return
+    from convrec.recsys import get_default_recommender
+    from convrec.settings import Settings
+
+    get_default_recommender(settings=Settings(cache_dir=cache, offline=True,
+                                              data_dir=Path(data)), progress=False)
+
 
 LUA = """
 wrk.method = "{method}"
@@ -102,6 +104,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10, help="per endpoint (bounded)")
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="postgresql: the server named by DATABASE_URL")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
@@ -109,7 +114,22 @@ def main() -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(work), str(port)], env=env)
+    env.update(CONVREC_CACHE=str(work), CONVREC_OFFLINE="1")
+    if args.database == "postgresql":
+        url = os.environ.get("DATABASE_URL", "")
+        if not url.startswith("postgresql"):
+            sys.exit("--database postgresql needs DATABASE_URL=postgresql://...")
+        env["DATABASE_URL"] = url
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{work / 'studio.sqlite3'}"
+    train_default_models(work)
+    from convrec.web.db import check_database  # migrate once, before the workers start
+
+    check_database(env["DATABASE_URL"]).dispose()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "convrec.web.app:studio_app", "--factory",
+         "--workers", str(args.workers), "--host", "127.0.0.1", "--port", str(port),
+         "--log-level", "warning"], env=env)
     try:
         deadline = time.monotonic() + 300  # the default recommender trains first (~15 s)
         while True:
@@ -120,8 +140,9 @@ def main() -> None:
                 if server.poll() is not None or time.monotonic() > deadline:
                     sys.exit("the studio server did not start")
                 time.sleep(0.2)
+        user = f"bench{port}"  # a fresh account (PostgreSQL keeps the earlier runs' ones)
         signup = httpx.post(base + "/api/auth/signup",
-                            json={"username": "bench", "password": "bench password"}).json()
+                            json={"username": user, "password": "load test pass"}).json()
         token, uid = signup["token"], signup["user"]["id"]
         headers = {"Authorization": f"Bearer {token}"}
         for movie in range(1, 21):
@@ -132,6 +153,7 @@ def main() -> None:
                                  ("left_edge", "top_edge", "diag1_edge", "diag2_edge")]}
         httpx.post(base + "/api/conv/apply", json=conv_body).raise_for_status()
         cases = [
+            ("anchor: static file", "GET", "/static/common.js", None),
             ("conv apply", "POST", "/api/conv/apply", json.dumps(conv_body)),
             ("ratings read", "GET", f"/api/users/{uid}/ratings", None),
             ("rating write", "PUT", f"/api/users/{uid}/ratings/50", json.dumps({"rating": 4})),
@@ -143,17 +165,51 @@ def main() -> None:
         else:
             print(f"recommend skipped ({recs.status_code}): set CONVREC_DATA to a folder with "
                   "ml-100k/")
-        print(f"{args.connections} connections, {args.seconds} s each, wrk -t2, one uvicorn "
-              f"worker, SQLite WAL synchronous=FULL, {os.cpu_count()} cores")
-        print("| endpoint | requests/s | p50 ms | p99 ms | non-2xx |")
-        print("|---|---:|---:|---:|---:|")
-        for name, method, path, body in cases:
-            script = work / f"{name.replace(' ', '_')}.lua"
+        database = ("PostgreSQL" if args.database == "postgresql"
+                    else "SQLite WAL synchronous=FULL")
+        print(f"{args.connections} connections, {args.seconds} s each, wrk -t2, "
+              f"{args.workers} uvicorn workers, {database}, {os.cpu_count()} cores, "
+              f"load average before: {os.getloadavg()[0]:.2f}")
+        print("| endpoint | requests/s | p50 ms | p99 ms | p99 / anchor p99 | non-2xx |")
+        print("|---|---:|---:|---:|---:|---:|")
+        anchor = 0.0
+
+        def measure(name: str, method: str, path: str, body: str | None) -> dict[str, float]:
+            script = work / f"{re.sub(r'[^a-z]+', '_', name)}.lua"
             script.write_text(LUA.format(method=method, token=token,
                                          body="nil" if body is None else json.dumps(body)))
-            r = run_wrk(base + path, script, args.seconds, args.connections)
+            return run_wrk(base + path, script, args.seconds, args.connections)
+
+        def row(name: str, r: dict[str, float]) -> None:
+            ratio = r["p99_ms"] / anchor if anchor else 1.0
             print(f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
-                  f"{r['non_2xx']:.0f} |")
+                  f"{ratio:.1f} | {r['non_2xx']:.0f} |", flush=True)
+
+        quiet_read = None
+        for name, method, path, body in cases:
+            r = measure(name, method, path, body)
+            anchor = anchor or r["p99_ms"]
+            if name == "ratings read":
+                quiet_read = r
+            row(name, r)
+        # the same read while 100 connections send wrong passwords
+        flood_script = work / "flood.lua"
+        flood_script.write_text(LUA.format(
+            method="POST", token="none",
+            body=json.dumps(json.dumps({"username": user, "password": "wrong password!"}))))
+        flood = subprocess.Popen(
+            ["wrk", "-t1", "-c100", f"-d{args.seconds + 4}s", "-s", str(flood_script),
+             base + "/api/auth/login"], stdout=subprocess.DEVNULL)
+        time.sleep(2)
+        try:
+            r = measure("ratings read", "GET", f"/api/users/{uid}/ratings", None)
+        finally:
+            flood.wait(timeout=args.seconds + 30)
+        row("ratings read, 100 wrong logins running", r)
+        if quiet_read:
+            print(f"p99 under the login flood / quiet p99: "
+                  f"{r['p99_ms'] / quiet_read['p99_ms']:.2f}; load average after: "
+                  f"{os.getloadavg()[0]:.2f}")
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -26,37 +26,68 @@ def studio(
     ] = None,
     warm: Annotated[
         bool,
-        typer.Option("--warm/--lazy", help="Load (or train, with a progress bar) the default "
-                     "models before serving, or on first use."),
+        typer.Option("--warm/--lazy", help="Load the saved models in each worker before it "
+                     "serves, or on first use. Missing models train in a background process "
+                     "either way; the pages say so and work as soon as they are ready."),
     ] = True,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, max=64, help="Serving processes (default: the number "
+                     "of cores). Each pins its BLAS and torch pools to one thread; with several "
+                     "machines or workers, use PostgreSQL (DATABASE_URL)."),
+    ] = None,
 ) -> None:
     """Start the studio on http://127.0.0.1:8000 (loopback only unless --host says otherwise).
 
-    The database is migrated on start. On the first start the default models are trained
-    (with progress bars) when none are saved; later starts load them.
+    The database is checked and migrated first (one line if it cannot be used). The studio
+    answers within seconds: on a first start the default models train in a background
+    process while the pages work and show the progress; later starts load them from the
+    cache. See docs/deployment.md for workers, PostgreSQL and a reverse proxy.
 
-    Example: [bold]convrec studio --port 8001[/]
+    Example: [bold]convrec studio --port 8001 --workers 2[/]
     """
+    import os
+
     import uvicorn
 
     from convrec.settings import get_settings
-    from convrec.web import Services, create_app
-    from convrec.web.db import DatabaseStartupError
+    from convrec.web.db import DatabaseStartupError, check_database
+    from convrec.web.training import start_background_training
 
     settings = get_settings(data_dir=data_dir, host=host, port=port, database_url=database_url)
-    services = Services.defaults(settings, progress=True)
-    try:  # the database first: a bad URL is one line now, not after minutes of training
-        app = create_app(settings, services)
+    try:  # the database first: a bad URL is one line now, before any model loads
+        check_database(settings.resolved_database_url).dispose()
     except DatabaseStartupError as exc:
         fail(str(exc))
-    if warm:
-        console.print("loading the studio's models (first start trains them)...")
-        for what, why in services.warm_up().items():
-            err_console.print(f"[yellow]warning:[/] {what} unavailable: {why}", soft_wrap=True)
+    count = workers or os.cpu_count() or 1
+    # the workers read their settings from the environment (uvicorn starts them afresh)
+    os.environ["DATABASE_URL"] = settings.resolved_database_url
+    os.environ["CONVREC_CACHE"] = str(settings.cache_dir)
+    if settings.data_dir is not None:
+        os.environ["CONVREC_DATA"] = str(settings.data_dir)
+    if not warm:
+        os.environ["CONVREC_STUDIO_LAZY"] = "1"
+    trainer = start_background_training(settings)
+    if trainer is not None:
+        console.print("first start: the default models are training in a background process "
+                      f"(log: {settings.cache_dir / 'studio-training.log'}); the pages work "
+                      "meanwhile and show the progress")
     if settings.host not in ("127.0.0.1", "localhost", "::1"):
         err_console.print(
             f"[yellow]warning:[/] binding {settings.host}: the studio is reachable from other "
             "machines; use a TLS proxy in front of it"
         )
-    console.print(f"convrec studio on http://{settings.host}:{settings.port}  (Ctrl+C stops)")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    console.print(f"convrec studio on http://{settings.host}:{settings.port} with {count} "
+                  f"worker{'s' if count > 1 else ''}  (Ctrl+C stops)")
+    try:
+        if count == 1:
+            from convrec.web.app import studio_app
+
+            uvicorn.run(studio_app(), host=settings.host, port=settings.port,
+                        log_level="warning")
+        else:
+            uvicorn.run("convrec.web.app:studio_app", factory=True, workers=count,
+                        host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        if trainer is not None and trainer.poll() is None:
+            trainer.terminate()  # a model half trained is not saved (saves are atomic)

@@ -20,7 +20,7 @@ from convrec.web.errors import error_body, install_error_handlers, too_large_mes
 from convrec.web.security import HashLimiter, purge_expired_tokens
 from convrec.web.services import Services
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "studio_app"]
 
 HERE = Path(__file__).resolve().parent
 
@@ -135,7 +135,7 @@ def create_app(
             (reachable, migrated to the newest revision, writable) here, before the app
             answers anything; :class:`convrec.web.db.DatabaseStartupError` says why not.
     """
-    from convrec.web.routers import auth, conv, mnist, movies, pages, ratings
+    from convrec.web.routers import auth, conv, mnist, movies, pages, ratings, status
 
     settings = settings or get_settings()
     services = services or Services.defaults(settings)
@@ -155,7 +155,8 @@ def create_app(
         description="Convolutions you can see, a digit reader and a movie recommender. "
         "Errors answer `{detail: [{loc, msg, type, input}]}`: the field, the rule, the value.",
         lifespan=lifespan,
-        docs_url=None,  # Swagger UI and ReDoc load scripts from a CDN: the schema is enough
+        # FastAPI's own Swagger UI and ReDoc pages load scripts from a CDN: /docs is ours
+        docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings
@@ -171,6 +172,27 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body)
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (auth, conv, mnist, movies, ratings, pages):
+    from swagger_ui_bundle import swagger_ui_path  # Swagger UI's files, shipped on PyPI
+
+    app.mount("/docs/assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+    for module in (auth, conv, mnist, movies, ratings, status, pages):
         app.include_router(module.router)
+    return app
+
+
+def studio_app() -> FastAPI:
+    """The app of one serving worker (``convrec studio``; uvicorn calls it in each worker
+    process): settings from the environment, thread pools pinned to one thread, the saved
+    models loaded now (never trained here: see :mod:`convrec.web.training`)."""
+    import logging
+
+    from convrec.web.services import pin_thread_pools
+
+    pin_thread_pools(1)
+    settings = get_settings()
+    services = Services.defaults(settings, train=False)
+    app = create_app(settings, services)
+    if not os.environ.get("CONVREC_STUDIO_LAZY"):
+        for what, why in services.warm_up().items():
+            logging.getLogger("convrec.web").warning("%s not ready yet: %s", what, why)
     return app

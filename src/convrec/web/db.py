@@ -72,6 +72,11 @@ def migrate(database_url: str | Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # several studios starting at once on one server: one migrates, the others wait
+            from sqlalchemy import text
+
+            connection.execute(text("SELECT pg_advisory_xact_lock(7301946)"))
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
     if isinstance(database_url, str):

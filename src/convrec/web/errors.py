@@ -173,8 +173,11 @@ def install_error_handlers(app: FastAPI, max_body_bytes: int) -> None:
 
     @app.exception_handler(ServiceUnavailableError)
     async def _service(_request: Request, exc: ServiceUnavailableError) -> JSONResponse:
-        return JSONResponse(status_code=503, content=error_body([], None, str(exc),
-                                                                "unavailable"))
+        retry = getattr(exc, "retry_after", None)
+        return JSONResponse(
+            status_code=503, content=error_body([], None, str(exc), "unavailable"),
+            headers={"Retry-After": str(retry)} if retry else None,
+        )
 
     async def _database(request: Request, exc: Exception) -> JSONResponse:
         reason = database_fault_reason(exc)

@@ -4,17 +4,20 @@ The digit classifier and the recommender come from :mod:`convrec.vision` and
 :mod:`convrec.recsys` (their ``get_default_*`` functions load a saved model or train one on
 first start, with a progress bar). Tests pass small ready-made objects instead.
 
-Thread safety and speed: routes run in a pool of up to 40 worker threads.
+Thread safety and speed: routes run in a pool of up to 40 worker threads, in one process
+per core (``convrec studio --workers N``).
 
-- The classifier captures first-layer activations with a forward hook registered per call,
-  so two concurrent predictions could read each other's maps: :meth:`Services.predict_digit`
-  runs one at a time (torch already uses every core inside one prediction).
-- The recommender's work is a few small BLAS products (0.5 ms). Run from 40 threads at once,
-  OpenBLAS's own threads fight over the cores and one call takes 60 ms instead; behind one
-  lock it takes 1 ms (measured on 2 cores). :meth:`Services.recommend_for_ratings` and
-  :meth:`Services.similar_movies` take that lock; the database and JSON work around them
-  still runs in parallel.
+- :func:`pin_thread_pools` gives BLAS, OpenMP, numba and torch one thread each in a serving
+  process: the parallelism is the requests' (threads and worker processes), not a BLAS pool
+  per call. Unpinned, 40 concurrent recommender calls (a few small BLAS products, 0.5 ms)
+  had OpenBLAS threads fighting over the cores, 60 ms a call; the studio used to serialise
+  them behind a global lock instead.
+- The classifier's forward hook is guarded by the classifier itself
+  (:class:`convrec.vision.predict.DigitClassifier` runs one prediction at a time).
 - The movie map is drawn once per size and kept.
+- With ``Services.defaults(settings, train=False)`` (the serving workers) a missing default
+  model is never trained inside a request: it is being trained in the background
+  (:mod:`convrec.web.training`) and the route answers 503 saying so, with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from numpy.typing import NDArray
 
 from convrec.settings import Settings
 
-__all__ = ["MOVIES_MISSING", "ServiceUnavailableError", "Services"]
+__all__ = ["MOVIES_MISSING", "ServiceUnavailableError", "Services", "pin_thread_pools"]
 
 #: The 503 answer when MovieLens 100K cannot be found: what is missing and the exact fix.
 MOVIES_MISSING = (
@@ -40,8 +43,38 @@ MOVIES_MISSING = (
 )
 
 
+def pin_thread_pools(threads: int = 1) -> None:
+    """Limit BLAS/OpenMP (threadpoolctl), numba and torch to ``threads`` threads in this
+    process. The environment variables cover libraries loaded later (and child processes)."""
+    import os
+
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                 "NUMBA_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads)
+    try:
+        import numba
+
+        numba.set_num_threads(threads)
+    except (ImportError, ValueError):
+        pass
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 class ServiceUnavailableError(RuntimeError):
-    """A model or dataset the request needs cannot be loaded; the message says why (HTTP 503)."""
+    """A model or dataset the request needs cannot be loaded; the message says why (HTTP 503).
+
+    ``retry_after``: seconds after which it is worth asking again (a model training in the
+    background); such an error is not remembered, the next request looks again.
+    """
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 Loader = Callable[[], Any]
@@ -82,7 +115,8 @@ class _Lazy:
                 try:
                     self.value = self.loader()
                 except ServiceUnavailableError as exc:  # already says what to do
-                    self.error, self.failed_at = str(exc), time.monotonic()
+                    if exc.retry_after is None:  # a transient one is looked at again
+                        self.error, self.failed_at = str(exc), time.monotonic()
                     raise
                 except Exception as exc:
                     self.error = f"the {self.what} could not be loaded: {exc}"
@@ -126,19 +160,39 @@ class Services:
         self._classifier = _Lazy("digit classifier", load_classifier, classifier)
         self._recommender = _Lazy("movie recommender", load_recommender, recommender)
         self._mnist = _Lazy("MNIST test set", load_mnist, mnist)
-        self._predict_lock = threading.Lock()
-        self._movie_lock = threading.Lock()
         self._map_lock = threading.Lock()
         self._maps: dict[int, bytes] = {}
         self._pca: tuple[Any, NDArray[np.int64], NDArray[np.float64]] | None = None
 
     @classmethod
-    def defaults(cls, settings: Settings, progress: bool = False) -> Services:
-        """Services loading the default models through ``convrec.vision`` and ``convrec.recsys``."""
+    def defaults(cls, settings: Settings, progress: bool = False, train: bool = True) -> Services:
+        """Services loading the default models through ``convrec.vision`` and ``convrec.recsys``.
+
+        ``train=False``: a default model that is not saved yet is not trained here (inside a
+        request) but reported as training in the background, or missing, with the fix.
+        """
+
+        def not_trained(what: str) -> None:
+            if train:
+                return
+            from convrec.web.training import missing_models, training_message
+
+            if what not in missing_models(settings):
+                return
+            message = training_message(settings, what)
+            if message is not None:
+                raise ServiceUnavailableError(message, retry_after=5)
+            raise ServiceUnavailableError(
+                f"the default {what} is not trained yet; restart `convrec studio` (it trains "
+                "missing models in the background) or train it with "
+                + ("`convrec mnist train --as-default`" if what == "classifier"
+                   else "`convrec movies train`")
+            )
 
         def load_classifier() -> Any:
             from convrec.vision.predict import get_default_classifier
 
+            not_trained("classifier")
             return get_default_classifier(
                 settings=settings, data_dir=settings.data_dir, progress=progress
             )
@@ -147,6 +201,7 @@ class Services:
             from convrec.data.registry import DatasetNotFoundError, locate
             from convrec.recsys import get_default_recommender
 
+            not_trained("recommender")
             try:
                 return get_default_recommender(
                     settings=settings, data_dir=settings.data_dir, progress=progress
@@ -194,33 +249,27 @@ class Services:
         return self._recommender.get()
 
     def predict_digit(self, image: NDArray[np.uint8]) -> Any:
-        """``classifier().predict(image)``, one prediction at a time (see the module doc).
+        """``classifier().predict(image)``.
 
         Raises:
             ServiceUnavailableError: no classifier.
             ValueError: the image holds no digit (``NoDigitError``) or is unusable.
         """
-        classifier = self.classifier()
-        with self._predict_lock:
-            return classifier.predict(image)
+        return self.classifier().predict(image)
 
     def recommend_for_ratings(self, ratings: dict[int, float], n: int) -> list[Any]:
-        """``recommender().recommend_for_ratings(ratings, n)`` (rated movies left out), one
-        call at a time (see the module doc): ``ScoredMovie`` items, best first."""
-        recommender = self.recommender()
-        with self._movie_lock:
-            picks: list[Any] = recommender.recommend_for_ratings(ratings, n=n, exclude_seen=True)
+        """``recommender().recommend_for_ratings(ratings, n)`` (rated movies left out):
+        ``ScoredMovie`` items, best first."""
+        picks: list[Any] = self.recommender().recommend_for_ratings(ratings, n=n, exclude_seen=True)
         return picks
 
     def similar_movies(self, movie_id: int, n: int) -> list[Any]:
-        """``recommender().similar_items(movie_id, n)``, one call at a time.
+        """``recommender().similar_items(movie_id, n)``.
 
         Raises:
             KeyError: the model has no vector for this movie.
         """
-        recommender = self.recommender()
-        with self._movie_lock:
-            found: list[Any] = recommender.similar_items(movie_id, n)
+        found: list[Any] = self.recommender().similar_items(movie_id, n)
         return found
 
     def movie_map_png(self, n_movies: int) -> bytes:

@@ -49,3 +49,9 @@ def digits_page(request: Request, user: OptionalUser) -> HTMLResponse:
 @router.get("/movies", response_class=HTMLResponse)
 def movies_page(request: Request, user: OptionalUser) -> HTMLResponse:
     return _render(request, "movies.html", "Movies", user)
+
+
+@router.get("/docs", response_class=HTMLResponse)
+def docs_page(request: Request) -> HTMLResponse:
+    """Swagger UI on ``/openapi.json``, every asset served by this app (``/docs/assets``)."""
+    return templates.TemplateResponse(request, "docs.html", {})

@@ -75,7 +75,37 @@ function numberTable(rows, highlightCol) {
   return table;
 }
 
+/** On a first start the models train in the background: say what is still training, with
+ * its time so far, until everything is ready; then fire "convrec:ready" on the document so
+ * that a page can (re)load what needed the models, without a reload. */
+const PART_NAMES = { classifier: "the digit classifier", recommender: "the movie recommender" };
+async function watchStudioStatus() {
+  const banner = document.getElementById("studio-status");
+  if (!banner) return;
+  let wasTraining = false;
+  for (;;) {
+    let status = null;
+    try { status = await api("GET", "/api/status"); } catch (error) { status = null; }
+    if (status) {
+      const busy = Object.entries(status.parts)
+        .filter(([, part]) => part.state === "training" || part.state === "waiting");
+      if (busy.length === 0) {
+        banner.hidden = true;
+        if (wasTraining) document.dispatchEvent(new CustomEvent("convrec:ready", { detail: status }));
+        return;
+      }
+      wasTraining = true;
+      banner.hidden = false;
+      banner.textContent = "First start: training in the background " + busy.map(([name, part]) =>
+        (PART_NAMES[name] || name) + (part.state === "waiting" ? " (next)" : " (" + part.seconds + " s so far)")
+      ).join(", ") + ". What needs it works as soon as it is ready; no reload needed.";
+    }
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  watchStudioStatus();
   const logout = document.getElementById("logout");
   if (logout) {
     logout.addEventListener("click", async () => {
