@@ -310,6 +310,25 @@ class DigitPredictionOut(BaseModel):
     input_png: str = Field(description="That input as a data: URL.")
     activations: list[str] = Field(description="First-layer activation maps as data: URLs.")
     activations_shape: list[int] = Field(description="(channels, height, width) of the maps.")
+    sure: bool = Field(description="The confidence reaches the reader's threshold (0.8).")
+    verdict: str = Field(description='"7", or "not sure (7 or 1?)" under the threshold.')
+    first_layer: dict[str, int] = Field(
+        description="The first convolution as the model has it: kernel, stride, padding, "
+        "channels.")
+    layers: list[LayerMapsOut] = Field(
+        description="Every layer's maps after its activation and after each pooling.")
+    saliency_png: str = Field(
+        description="Input × gradient of the top logit as a data: URL (mid-grey 0, white "
+        "for evidence for the answer, black against).")
+
+
+class LayerMapsOut(BaseModel):
+    name: str = Field(description='The layer, e.g. "2 ReLU".')
+    shape: list[int] = Field(description="(channels, height, width).")
+    maps: list[str] = Field(description="One data: URL per channel.")
+
+
+DigitPredictionOut.model_rebuild()
 
 
 class MnistPredictOut(BaseModel):

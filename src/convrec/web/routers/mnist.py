@@ -16,6 +16,7 @@ from convrec.web.render import png_data_url, rounded
 from convrec.web.schemas import (
     DigitPredictionOut,
     ImageIn,
+    LayerMapsOut,
     MnistPredictIn,
     MnistPredictOut,
     MnistSampleOut,
@@ -65,6 +66,12 @@ def _read_digit(
         input_png=png_data_url(prediction.input28),
         activations=[png_data_url(m) for m in maps],
         activations_shape=list(maps.shape),
+        sure=prediction.sure,
+        verdict=prediction.verdict(),
+        first_layer=prediction.first_layer,
+        layers=[LayerMapsOut(name=name, shape=list(m.shape), maps=[png_data_url(c) for c in m])
+                for name, m in prediction.layers],
+        saliency_png=png_data_url(prediction.saliency, signed=True),
     )
 
 
