@@ -1,4 +1,5 @@
-"""A rating acknowledged to the client survives a crash of the server (SIGKILL mid-load)."""
+"""A rating acknowledged to the client survives a crash of the server (SIGKILL mid-load):
+one process, and several uvicorn workers (the whole process group killed), on SQLite."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 SERVER = """
 import sys, uvicorn
@@ -31,9 +33,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start(cache: Path, port: int) -> subprocess.Popen[bytes]:
+def _start(cache: Path, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    process = subprocess.Popen([sys.executable, "-c", SERVER, str(cache), str(port)], env=env)
+    if workers == 1:
+        command = [sys.executable, "-c", SERVER, str(cache), str(port)]
+    else:  # as `convrec studio --workers N` serves: a parent and N worker processes
+        from convrec.web.db import migrate
+
+        env.update(CONVREC_CACHE=str(cache), CONVREC_OFFLINE="1")
+        migrate(f"sqlite:///{cache / 'studio.sqlite3'}")  # as the CLI does, before workers
+        command = [sys.executable, "-m", "uvicorn", "tests.web.durability_app:app", "--factory",
+                   "--workers", str(workers), "--host", "127.0.0.1", "--port", str(port),
+                   "--log-level", "warning"]
+    # its own process group: SIGKILL reaches the workers too, as a machine crash would
+    process = subprocess.Popen(command, env=env, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -41,14 +54,15 @@ def _start(cache: Path, port: int) -> subprocess.Popen[bytes]:
             return process
         except httpx.HTTPError:
             time.sleep(0.1)
-    process.kill()
+    os.killpg(process.pid, signal.SIGKILL)
     raise RuntimeError("the studio server did not start")
 
 
-def test_acknowledged_ratings_survive_sigkill(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_acknowledged_ratings_survive_sigkill(tmp_path: Path, workers: int) -> None:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    server = _start(tmp_path, port)
+    server = _start(tmp_path, port, workers)
     acknowledged: dict[int, int] = {}
     lock = threading.Lock()
     stop = threading.Event()
@@ -79,7 +93,7 @@ def test_acknowledged_ratings_survive_sigkill(tmp_path: Path) -> None:
         deadline = time.monotonic() + 60
         while len(acknowledged) < 150 and time.monotonic() < deadline:
             time.sleep(0.01)
-        server.send_signal(signal.SIGKILL)  # mid-load: writers are still sending
+        os.killpg(server.pid, signal.SIGKILL)  # mid-load: writers are still sending
         server.wait(timeout=10)
         stop.set()
         for t in threads:
@@ -87,15 +101,15 @@ def test_acknowledged_ratings_survive_sigkill(tmp_path: Path) -> None:
     finally:
         stop.set()
         if server.poll() is None:
-            server.kill()
+            os.killpg(server.pid, signal.SIGKILL)
     assert len(acknowledged) >= 150
 
-    server = _start(tmp_path, port)
+    server = _start(tmp_path, port, workers)
     try:
         stored = httpx.get(f"{base}/api/users/{user_id}/ratings", headers=headers).json()
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
     saved = {r["movie_id"]: r["rating"] for r in stored["data"]}
     missing = {m: r for m, r in acknowledged.items() if saved.get(m) != r}
     assert not missing, f"{len(missing)} acknowledged ratings lost after SIGKILL"
