@@ -19,6 +19,7 @@ import os
 import subprocess
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -170,6 +171,92 @@ def topn_new_users() -> None:
     say()
 
 
+def _timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def speed() -> None:
+    """Fit times beside Surprise and implicit on ML-100K u1, EASE on a 10k-item catalogue,
+    and fold-in + top-10 latency of the default model on that catalogue (warm process)."""
+    from convrec.recsys import EASE
+    from convrec.recsys.models.hybrid import Hybrid
+    from convrec.recsys.scale import synthetic_ratings
+
+    say("### Speed (one run; seconds unless stated)")
+    say()
+    say(f"Load average at the start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores "
+        "(shared with other jobs: compare the ratios, not the seconds).")
+    say()
+    train, test = load_fold("u1", DATA)
+    rows: list[tuple[str, float, float]] = []
+    try:
+        import surprise as sp
+
+        folder = DATA / "ml-100k"
+        data = sp.Dataset.load_from_folds([(str(folder / "u1.base"), str(folder / "u1.test"))],
+                                          sp.Reader("ml-100k"))
+        trs, tes = next(iter(sp.model_selection.PredefinedKFold().split(data)))
+        algo = sp.SVD(random_state=0)
+        fit_s = _timed(lambda: algo.fit(trs))
+        err = np.array([p.r_ui - p.est for p in algo.test(tes)])
+        rows.append(("Surprise SVD (default)", fit_s, float(np.sqrt(np.mean(err**2)))))
+    except ImportError:
+        say("(scikit-surprise not installed: its row is missing)")
+    BayesianMF(n_samples=1, burn_in=0).fit(train)  # numba kernels loaded before timing
+    for label, model in (("BayesianMF (default: 100 samples after 20 burn-in)", BayesianMF()),
+                         ("BayesianMF fast (20 samples after 5, thin 1)",
+                          BayesianMF(n_samples=20, burn_in=5, thin=1))):
+        fit_s = _timed(partial(model.fit, train))
+        pred, _ = model.predict_index(test.users, test.items)
+        rows.append((label, fit_s, rmse(test.ratings, pred)))
+    svd = rows[0][1] if rows and rows[0][0].startswith("Surprise") else float("nan")
+    say("| ML-100K u1 | fit s | × Surprise SVD | u1 RMSE |")
+    say("|---|---|---|---|")
+    for label, fit_s, err_ in rows:
+        say(f"| {label} | {fit_s:.2f} | {fit_s / svd:.1f} | {err_:.4f} |")
+    try:
+        from implicit.cpu.als import AlternatingLeastSquares
+        from scipy import sparse
+
+        X = sparse.csr_matrix((np.ones(len(train)), (train.users, train.items)),
+                              shape=(train.n_users, train.n_items))
+        lib = AlternatingLeastSquares(factors=32, regularization=0.01, iterations=15,
+                                      random_state=0)
+        lib_s = _timed(lambda: lib.fit(X, show_progress=False))
+        say(f"| implicit library ALS (32 f, 15 it; ranking, no RMSE) | {lib_s:.2f} | "
+            f"{lib_s / svd:.1f} | – |")
+    except ImportError:
+        say("| implicit library ALS | not installed | – | – |")
+    ease_s = _timed(lambda: EASE(lam=300.0).fit(train))
+    say(f"| EASE λ=300 (1,682 items; ranking) | {ease_s:.2f} | {ease_s / svd:.1f} | – |")
+    say()
+    users, items, values = synthetic_ratings(n_ratings=1_000_000, n_users=20_000,
+                                             n_items=10_000, seed=0)
+    big = Ratings.from_arrays(users, items, values,
+                              timestamps=np.arange(len(users), dtype=np.int64))
+    ease_fit = _timed(lambda: EASE(lam=300.0).fit(big))
+    model = Hybrid(n_samples=10, burn_in=2, implicit=False).fit(big)
+    rng = np.random.default_rng(0)
+    times = []
+    for trial in range(220):
+        picks = rng.choice(big.n_items, 10, replace=False)
+        prof = {big.item_ids[j].item(): float(rng.integers(1, 6)) for j in picks}
+        start = time.perf_counter()
+        model.recommend_vector(model.fold_in(prof), 10, exclude=prof, rated=prof)
+        if trial >= 20:  # warm: the first calls load caches
+            times.append((time.perf_counter() - start) * 1e3)
+    say(f"Synthetic catalogue: {big.n_items:,} items, {big.n_users:,} users, "
+        f"{len(big):,} ratings (convrec.recsys.scale.synthetic_ratings).")
+    say()
+    say(f"- EASE fit on 10,000 items (float32, one Cholesky inversion): {ease_fit:.2f} s")
+    say(f"- default model (hybrid) fold-in of 10 ratings + top-10 with explanations and "
+        f"predicted ratings, warm, 200 calls: median {np.median(times):.2f} ms, "
+        f"p95 {np.percentile(times, 95):.2f} ms")
+    say()
+
+
 def models() -> dict[str, Callable[[], Recommender]]:
     from convrec.recsys.models.torch_mf import EmbeddingDotBias
 
@@ -188,9 +275,10 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated model labels (prefixes)")
     parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
     parser.add_argument("--topn-only", action="store_true", help="only the new-user top-N table")
+    parser.add_argument("--speed-only", action="store_true", help="only the speed table")
     args = parser.parse_args()
-    if args.topn_only:
-        topn_new_users()
+    if args.topn_only or args.speed_only:
+        (topn_new_users if args.topn_only else speed)()
         if not args.no_write:
             write_results()
         return
@@ -244,24 +332,33 @@ def main() -> None:
         ").")
     say()
     topn_new_users()
+    speed()
     if not args.no_write:
         write_results()
 
 
 def write_results() -> None:
+    """Each ``### title`` part printed becomes (or replaces) the ``## title`` section of
+    RESULTS.md, so a partial run (``--topn-only``) leaves the other sections alone."""
     path = ROOT / "benchmarks" / "RESULTS.md"
     text = path.read_text() if path.exists() else "# Benchmark results\n"
-    marker = "## Fold-in of new users (ML-100K)"
-    section = marker + "\n\n" + "\n".join(LINES[2:]).rstrip() + "\n"
-    if marker in text:
-        head, _, rest = text.partition(marker)
-        nxt = rest.find("\n## ")
-        tail = rest[nxt + 1:] if nxt >= 0 else ""
-        text = head + section + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip() + "\n\n" + section
+    parts: list[list[str]] = []
+    for line in LINES:
+        if line.startswith("### "):
+            parts.append(["## " + line[4:]])
+        elif parts:
+            parts[-1].append(line)
+    for part in parts:
+        marker = part[0]
+        section = "\n".join(part).rstrip() + "\n"
+        if marker + "\n" in text:
+            head, _, rest = text.partition(marker + "\n")
+            nxt = rest.find("\n## ")
+            tail = rest[nxt + 1:] if nxt >= 0 else ""
+            text = head + section + ("\n" + tail if tail else "")
+        else:
+            text = text.rstrip() + "\n\n" + section
     path.write_text(text)
-
 
 if __name__ == "__main__":
     main()
