@@ -196,9 +196,9 @@ def test_data_dir_that_does_not_exist_is_named(
     missing = tmp_path / "no-such-folder"
     code, _, err = run_cli(["movies", "similar", "toy story", "--data-dir", str(missing)], capsys)
     assert code == 2
-    assert err.strip().splitlines()[-1] == (
-        f"error: Invalid value for '--data-dir': dir '{missing}' does not exist."
-    )
+    last = err.strip().splitlines()[-1]  # "dir '...'" or "path '...'" (a folder or a zip)
+    assert last.startswith("error: Invalid value for '--data-dir': ")
+    assert last.endswith(f" '{missing}' does not exist.")
 
 
 def test_python_dash_m_convrec_works() -> None:
