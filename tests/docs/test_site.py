@@ -17,7 +17,10 @@ import pytest
 
 from tests.docs.conftest import ROOT, TUTORIALS
 
-pytestmark = pytest.mark.slow  # three strict site builds: minutes on two cores
+# a strict build takes about a minute on two quiet cores, 2 to 3 under load: the timeouts
+# (a build's, and the test's, which includes the module's site build) stop a hung build only
+BUILD_TIMEOUT_S = 600
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2 * BUILD_TIMEOUT_S)]
 
 
 def _build(config: Path, site: Path) -> subprocess.CompletedProcess[str]:
@@ -28,7 +31,7 @@ def _build(config: Path, site: Path) -> subprocess.CompletedProcess[str]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=BUILD_TIMEOUT_S,
     )
 
 
