@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -10,7 +11,10 @@ from numpy.typing import NDArray
 from convrec.recsys.base import Recommender
 from convrec.recsys.catalog import MovieCatalog
 
-__all__ = ["bias_extremes", "pca_coordinates", "plot_pca_map"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["bias_extremes", "pca_coordinates", "pca_map_figure", "pca_map_png", "plot_pca_map"]
 
 
 def bias_extremes(model: Recommender, catalog: MovieCatalog, n: int = 5, min_ratings: int = 20
@@ -39,24 +43,51 @@ def pca_coordinates(model: Recommender, n_movies: int = 50
     return top.astype(np.int64), V[top] @ vt[:2].T
 
 
+def pca_map_figure(model: Recommender, catalog: MovieCatalog, n_movies: int = 50,
+                   coords: tuple[NDArray[np.int64], NDArray[np.float64]] | None = None
+                   ) -> Figure:
+    """The 2-D PCA map of movie factors, titles as labels, as a matplotlib ``Figure`` built
+    with the object API (no pyplot state, no global backend switch: safe in a server thread).
+
+    Args:
+        model, catalog: the fitted model and the titles of its release.
+        n_movies: the most-rated movies shown.
+        coords: ``(item indices (m,), coords (m, 2))`` from :func:`pca_coordinates` computed
+            for at least ``n_movies`` movies (a caller drawing several sizes reuses one SVD).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    top, xy = coords if coords is not None else pca_coordinates(model, n_movies)
+    top, xy = top[:n_movies], xy[:n_movies]
+    fig = Figure(figsize=(9, 9), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.scatter(xy[:, 0], xy[:, 1], s=10, color="#2f6fdd")
+    for (x, y), i in zip(xy, top, strict=True):
+        title = catalog.title(model.item_ids_[i].item())
+        short = title if len(title) <= 32 else title[:31] + "…"
+        ax.annotate(short, (x, y), fontsize=7, xytext=(3, 2), textcoords="offset points")
+    ax.set_xlabel("first principal component of the movie factors")
+    ax.set_ylabel("second principal component")
+    ax.set_title(f"the {len(top)} most-rated movies, placed by their learned factors")
+    return fig
+
+
+def pca_map_png(model: Recommender, catalog: MovieCatalog, n_movies: int = 50,
+                coords: tuple[NDArray[np.int64], NDArray[np.float64]] | None = None) -> bytes:
+    """:func:`pca_map_figure` as PNG bytes (what the studio serves)."""
+    import io
+
+    buffer = io.BytesIO()
+    pca_map_figure(model, catalog, n_movies, coords).savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
 def plot_pca_map(model: Recommender, catalog: MovieCatalog, path: str | Path,
                  n_movies: int = 50) -> Path:
-    """Write a PNG of the 2-D PCA map of movie factors, titles as labels."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    top, xy = pca_coordinates(model, n_movies)
-    fig, ax = plt.subplots(figsize=(12, 12))
-    ax.scatter(xy[:, 0], xy[:, 1], s=8, color="tab:blue")
-    for (x, y), i in zip(xy, top, strict=True):
-        ax.annotate(catalog.title(model.item_ids_[i].item()), (x, y), fontsize=8)
-    ax.set_xlabel("principal component 1")
-    ax.set_ylabel("principal component 2")
-    ax.set_title(f"{type(model).__name__}: movie factors, {n_movies} most-rated movies")
+    """Write :func:`pca_map_figure` to a PNG file (its folder is created)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    path.write_bytes(pca_map_png(model, catalog, n_movies))
     return path

@@ -60,9 +60,10 @@ def pin_thread_pools(threads: int = 1) -> None:
         numba.set_num_threads(threads)
     except (ImportError, ValueError):
         pass
-    import torch
+    import sys
 
-    torch.set_num_threads(threads)
+    if "torch" in sys.modules:  # else torch reads OMP_NUM_THREADS when it is imported
+        sys.modules["torch"].set_num_threads(threads)
 
 
 class ServiceUnavailableError(RuntimeError):
@@ -286,12 +287,7 @@ class Services:
         return cached
 
     def _draw_map(self, recommender: Any, n_movies: int) -> bytes:
-        import io
-
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
-        from convrec.recsys.interpret import pca_coordinates
+        from convrec.recsys.interpret import pca_coordinates, pca_map_png
 
         model, catalog = recommender.model, recommender.catalog
         if self._pca is None or self._pca[0] is not model:
@@ -299,22 +295,8 @@ class Services:
             top, xy = pca_coordinates(model, n_movies=500)
             self._pca = (model, top, xy)
         _, top_all, xy_all = self._pca
-        top, xy = top_all[:n_movies], xy_all[:n_movies]  # (n,), (n, 2)
-        # the object-oriented API: no pyplot global state, safe outside the main thread
-        fig = Figure(figsize=(9, 9), dpi=100, layout="constrained")
-        FigureCanvasAgg(fig)
-        ax = fig.add_subplot()
-        ax.scatter(xy[:, 0], xy[:, 1], s=10, color="#2f6fdd")
-        for (x, y), i in zip(xy, top, strict=True):
-            title = catalog.title(model.item_ids_[i].item())
-            short = title if len(title) <= 32 else title[:31] + "…"
-            ax.annotate(short, (x, y), fontsize=7, xytext=(3, 2), textcoords="offset points")
-        ax.set_xlabel("first principal component of the movie factors")
-        ax.set_ylabel("second principal component")
-        ax.set_title(f"the {len(top)} most-rated movies, placed by their learned factors")
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-        return buffer.getvalue()
+        # one figure function (matplotlib's object API: no pyplot state, thread-safe)
+        return pca_map_png(model, catalog, n_movies, coords=(top_all, xy_all))
 
     def mnist(self) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
         """MNIST test images and labels (raises :class:`ServiceUnavailableError`)."""
