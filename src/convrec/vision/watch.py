@@ -194,6 +194,15 @@ class ActivationStats:
             return np.zeros((0, len(self.layers), HIST_BINS), np.float32)
         return np.asarray(self._hist_rows, dtype=np.float32)
 
+    def last_hists(self) -> list[NDArray[np.float32]]:
+        """The latest recorded histogram of every layer, ``(40,)`` each (the colorful
+        dimension's newest column); empty before the first step."""
+        return list(self._hist_rows[-1]) if self._hist_rows else []
+
+    def last_near_zero(self) -> list[float]:
+        """The latest share of activations near zero, per layer."""
+        return [z for _, _, z in self._rows[-1]] if self._rows else []
+
     def layer_index(self, layer: int | str) -> int:
         """A layer by position (negative counts from the end) or by name."""
         if isinstance(layer, str):

@@ -135,7 +135,7 @@ def create_app(
             (reachable, migrated to the newest revision, writable) here, before the app
             answers anything; :class:`convrec.web.db.DatabaseStartupError` says why not.
     """
-    from convrec.web.routers import auth, conv, mnist, movies, pages, ratings, status
+    from convrec.web.routers import auth, conv, mnist, movies, pages, ratings, status, training
 
     settings = settings or get_settings()
     services = services or Services.defaults(settings)
@@ -175,7 +175,7 @@ def create_app(
     from swagger_ui_bundle import swagger_ui_path  # Swagger UI's files, shipped on PyPI
 
     app.mount("/docs/assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
-    for module in (auth, conv, mnist, movies, ratings, status, pages):
+    for module in (auth, conv, mnist, movies, ratings, status, pages, training):
         app.include_router(module.router)
     return app
 
@@ -183,7 +183,8 @@ def create_app(
 def studio_app() -> FastAPI:
     """The app of one serving worker (``convrec studio``; uvicorn calls it in each worker
     process): settings from the environment, thread pools pinned to one thread, the saved
-    models loaded now (never trained here: see :mod:`convrec.web.training`)."""
+    models loaded in a background thread while it already serves (a request that needs one
+    waits for it), never trained here (see :mod:`convrec.web.training`)."""
     import logging
 
     from convrec.web.services import pin_thread_pools
@@ -193,6 +194,11 @@ def studio_app() -> FastAPI:
     services = Services.defaults(settings, train=False)
     app = create_app(settings, services)
     if not os.environ.get("CONVREC_STUDIO_LAZY"):
-        for what, why in services.warm_up().items():
-            logging.getLogger("convrec.web").warning("%s not ready yet: %s", what, why)
+        import threading
+
+        def warm() -> None:  # torch's import alone takes seconds: serve the pages meanwhile
+            for what, why in services.warm_up().items():
+                logging.getLogger("convrec.web").warning("%s not ready yet: %s", what, why)
+
+        threading.Thread(target=warm, name="convrec-warm-up", daemon=True).start()
     return app

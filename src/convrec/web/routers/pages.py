@@ -15,7 +15,9 @@ router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
 
 #: Pages beyond the playground, shown in the navigation: (path, label).
-EXTRA_PAGES: list[tuple[str, str]] = [("/digits", "Digit reader"), ("/movies", "Movies")]
+EXTRA_PAGES: list[tuple[str, str]] = [("/digits", "Digit reader"),
+                                      ("/training", "Training you can watch"),
+                                      ("/movies", "Movies")]
 
 
 def _render(request: Request, template: str, title: str, user: OptionalUser) -> HTMLResponse:

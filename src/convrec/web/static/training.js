@@ -1,0 +1,111 @@
+// Training you can watch: start a run, follow its server-sent events, draw as they come.
+"use strict";
+document.addEventListener("DOMContentLoaded", () => {
+  const $ = (id) => document.getElementById(id);
+  let source = null, runId = null, state = null;
+
+  function reset(start) {
+    state = { total: start.total_steps, steps: [], loss: [], lr: [], mom: [], evals: [],
+              layers: start.layers, dims: [] };
+    const box = $("c-dims");
+    box.replaceChildren();
+    start.layers.forEach((name) => {
+      const figure = document.createElement("figure");
+      const canvas = document.createElement("canvas");
+      canvas.width = 300; canvas.height = 80; canvas.className = "dim";
+      canvas.setAttribute("aria-label", "colorful dimension of " + name);
+      const caption = document.createElement("figcaption");
+      caption.textContent = name;
+      figure.append(canvas, caption);
+      box.appendChild(figure);
+      state.dims.push({ canvas, max: 1 });
+    });
+  }
+
+  function line(ctx, xs, ys, xmax, ymin, ymax, colour) {
+    const w = ctx.canvas.width, h = ctx.canvas.height;
+    ctx.strokeStyle = colour; ctx.beginPath();
+    xs.forEach((x, i) => {
+      const px = (x / xmax) * w, py = h - ((ys[i] - ymin) / (ymax - ymin || 1)) * h;
+      if (i === 0) ctx.moveTo(px, py); else ctx.lineTo(px, py);
+    });
+    ctx.stroke();
+  }
+
+  function drawCurves() {
+    const loss = $("c-loss").getContext("2d");
+    loss.clearRect(0, 0, loss.canvas.width, loss.canvas.height);
+    line(loss, state.steps, state.loss, state.total, 0, Math.max(...state.loss, 0.1), "#2f6fdd");
+    if (state.evals.length) {
+      line(loss, state.evals.map((e) => e.step), state.evals.map((e) => e.valid_accuracy),
+           state.total, 0, 1, "#2fa02f");
+    }
+    const lr = $("c-lr").getContext("2d");
+    lr.clearRect(0, 0, lr.canvas.width, lr.canvas.height);
+    line(lr, state.steps, state.lr, state.total, 0, Math.max(...state.lr), "#2f6fdd");
+    const moms = state.mom.filter((m) => m !== null);
+    if (moms.length === state.steps.length) {
+      line(lr, state.steps, state.mom, state.total, Math.min(...moms) - 0.01, Math.max(...moms) + 0.01, "#dd7a2f");
+    }
+  }
+
+  function addColumn(event) {
+    event.hist.forEach((bins, k) => {
+      const dim = state.dims[k];
+      if (!dim) return;
+      const ctx = dim.canvas.getContext("2d");
+      const x0 = Math.floor((event.step - 1) / state.total * dim.canvas.width);
+      const x1 = Math.max(x0 + 1, Math.floor(event.step / state.total * dim.canvas.width));
+      const logs = bins.map((v) => Math.log1p(v));
+      dim.max = Math.max(dim.max, ...logs);
+      const bh = dim.canvas.height / bins.length;
+      logs.forEach((v, b) => {
+        const t = v / dim.max;  // dark blue (none) to yellow (many), like viridis' ends
+        ctx.fillStyle = "rgb(" + Math.round(68 + 185 * t) + "," + Math.round(1 + 230 * t) + "," + Math.round(84 - 47 * t) + ")";
+        ctx.fillRect(x0, dim.canvas.height - (b + 1) * bh, x1 - x0, Math.ceil(bh));
+      });
+    });
+  }
+
+  function finish(message) {
+    if (source) { source.close(); source = null; }
+    $("t-start").disabled = false; $("t-cancel").disabled = true;
+    if (message) $("t-status").textContent = message;
+  }
+
+  function onEvent(event) {
+    if (event.type === "start") reset(event);
+    else if (event.type === "status" || event.type === "limit") $("t-status").textContent = event.message;
+    else if (event.type === "step") {
+      state.steps.push(event.step); state.loss.push(event.loss); state.lr.push(event.lr);
+      state.mom.push(event.mom);
+      addColumn(event); drawCurves();
+      $("t-status").textContent = "step " + event.step + " / " + state.total + ", loss " + event.loss.toFixed(4);
+    } else if (event.type === "eval") {
+      state.evals.push(event); drawCurves();
+      $("t-acc").textContent = "valid accuracy " + (100 * event.valid_accuracy).toFixed(2) + "% at epoch " + event.epoch;
+    } else if (event.type === "done") {
+      finish((event.cancelled ? "cancelled" : "done") + " after " + event.train_seconds + " s of training" +
+        (event.final_accuracy !== null ? ", valid accuracy " + (100 * event.final_accuracy).toFixed(2) + "%" : ""));
+    } else if (event.type === "error") { $("t-error").textContent = event.message; finish(""); }
+  }
+
+  $("train-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    $("t-error").textContent = ""; $("t-acc").textContent = "";
+    const body = { model: $("t-model").value, schedule: $("t-schedule").value,
+                   lr: parseFloat($("t-lr").value), batch_size: parseInt($("t-bs").value, 10),
+                   epochs: parseFloat($("t-epochs").value), n_train: parseInt($("t-n").value, 10) };
+    try {
+      const out = await api("POST", "/api/training/runs", body);
+      runId = out.run_id;
+      $("t-start").disabled = true; $("t-cancel").disabled = false;
+      source = new EventSource(out.events);
+      source.onmessage = (m) => onEvent(JSON.parse(m.data));
+      source.addEventListener("end", () => finish(""));
+    } catch (err) { $("t-error").textContent = err.message; }
+  });
+  $("t-cancel").addEventListener("click", async () => {
+    if (runId !== null) await api("POST", "/api/training/runs/" + runId + "/cancel");
+  });
+});
