@@ -100,8 +100,12 @@ class Hybrid(BayesianMF):
 
     def _rated_for(self, top: NDArray[np.int64], user_row: int = -1,
                    vector: NDArray[np.float64] | None = None) -> NDArray[np.float64] | None:
-        if vector is not None:
-            return self.predict_vector(vector)[top]
+        if vector is not None:  # only the shown items: n_items × k·S would cost milliseconds
+            w = vector[:self._rating_width()]
+            raw = (self.global_mean_ + w[-1] + self.item_bias_[top]
+                   + self.item_factors_[top] @ w[:-1])
+            out: NDArray[np.float64] = np.clip(self._link(raw), *self.rating_range_)
+            return out
         return self.predict_index(np.full(len(top), user_row), top)[0]
 
     # --- ratings (Bayesian MF) ------------------------------------------------------------
