@@ -137,6 +137,7 @@ def main() -> int:
 
     settings = get_settings()
     settings.cache_dir.mkdir(parents=True, exist_ok=True)
+    os.nice(10)  # the serving workers come first: pages answer while this trains
     with (settings.cache_dir / LOCK_FILE).open("w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
