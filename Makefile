@@ -52,6 +52,11 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
 
+# the tutorials re-executed with fixed seeds and stored with their outputs
+.PHONY: notebooks
+notebooks: $(STAMP)
+	$(PY) docs/tutorials/run_notebooks.py
+
 # the documentation site, built strictly into build/site/, the tutorials shown as stored
 .PHONY: docs
 docs: $(STAMP)

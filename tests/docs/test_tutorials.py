@@ -44,9 +44,18 @@ EXPECTED = {
         "5 stars  Star Wars (1977)",
         " 1. ",
         "10. ",
+        "epoch 4: train loss",  # chapter 8's DotProductBias, written out in the notebook
+    ],
+    "training-you-can-see": [
+        "baseline",
+        "bigger batch",
+        "lr_find: suggestion",
+        "batchnorm",
+        "| experiment | valid accuracy | train s | last ReLU near zero |",
     ],
 }
-FIGURES = {"magic-of-convolutions": 5, "movie-recommender": 1}  # figures each one draws
+FIGURES = {"magic-of-convolutions": 5, "movie-recommender": 1,  # figures each one draws
+           "training-you-can-see": 5}
 # A hung kernel's stop, not a budget: about 5x a notebook's run on a quiet 2-core machine
 # (see benchmarks/RESULTS.md, "Test suite"), so two busy cores cannot trip it.
 CELL_TIMEOUT_S = 600

@@ -1,0 +1,53 @@
+"""Re-execute the tutorial notebooks and store them with their outputs (``make notebooks``).
+
+Seeds are fixed (every training call is seeded; ``PYTHONHASHSEED=0`` and one torch thread so
+that oneDNN's reductions run in the same order), so a rerun on the same machine gives the same
+numbers. Data: ``$CONVREC_DATA`` (``../shared/data`` by default when present).
+
+Run: ``python docs/tutorials/run_notebooks.py [NAME.ipynb ...] [--timeout 1800]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def execute(path: Path, timeout: int) -> float:
+    """Run every cell of ``path`` in a fresh kernel and write the outputs back; seconds taken."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    start = time.perf_counter()
+    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    for cell in nb.cells:  # no wall-clock noise in the stored file
+        cell.get("metadata", {}).pop("execution", None)
+    nbformat.write(nb, path)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="notebooks to run (default: all)")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    args = parser.parse_args()
+    default_data = HERE.parents[2] / "shared" / "data"
+    if not os.environ.get("CONVREC_DATA") and default_data.is_dir():
+        os.environ["CONVREC_DATA"] = str(default_data)
+    os.environ.update(PYTHONHASHSEED="0", CONVREC_THREADS="1", MPLBACKEND="Agg")
+    paths = [HERE / n for n in args.names] if args.names else sorted(HERE.glob("*.ipynb"))
+    for path in paths:
+        if not path.is_file():
+            sys.exit(f"error: no notebook {path}")
+        print(f"{path.name}: {execute(path, args.timeout):.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
