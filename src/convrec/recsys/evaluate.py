@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from convrec.data.movielens import load_movielens, read_ml100k_split
+from convrec.recsys._topn import top_n
 from convrec.recsys.base import Recommender
 from convrec.recsys.metrics import catalog_coverage, mae, ranking_per_user, rmse
 from convrec.recsys.ratings import Ratings, leave_last_out_split, random_split
@@ -89,13 +90,10 @@ def ranking_scores(model: Recommender, train: Ratings, test: Ratings, k: int = 1
     users = np.unique(test.users).astype(np.int64)
     relevant = [test.items[test.users == u] for u in users]
     start = time.perf_counter()
-    ranked = np.empty((len(users), k), dtype=np.int64)
+    ranked = np.full((len(users), min(k, len(model.item_ids_))), -1, dtype=np.int64)
     for lo in range(0, len(users), 256):
         scores = model.score_users(users[lo:lo + 256])
-        part = np.argpartition(-scores, k, axis=1)[:, :k]
-        for row in range(part.shape[0]):
-            cand = part[row]
-            ranked[lo + row] = cand[np.lexsort((cand, -scores[row, cand]))]
+        ranked[lo:lo + len(scores)] = top_n(scores, k)  # the one top-N routine
     predict_s = time.perf_counter() - start
     per = ranking_per_user(ranked, relevant)
     means = {f"{name}@{k}": float(v.mean()) for name, v in per.items()}

@@ -119,10 +119,11 @@ def map_at_k(ranked: NDArray[np.integer], relevant: Sequence[ArrayLike]) -> floa
 
 
 def catalog_coverage(ranked: NDArray[np.integer], n_items: int) -> float:
-    """Distinct items recommended to anyone / ``n_items``."""
+    """Distinct items recommended to anyone / ``n_items`` (``-1``, "no item", not counted)."""
     if n_items < 1:
         raise ValueError(f"n_items must be at least 1, got {n_items}")
-    return float(len(np.unique(np.asarray(ranked))) / n_items)
+    items = np.unique(np.asarray(ranked))
+    return float(np.count_nonzero(items >= 0) / n_items)
 
 
 def paired_bootstrap(a: ArrayLike, b: ArrayLike, n_boot: int = 2000, seed: int = 0,

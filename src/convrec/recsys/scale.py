@@ -5,7 +5,8 @@
   float32 ratings, no per-rating Python objects) and caches the mapped arrays as one ``.npz``:
   the second load of 25M ratings takes about a second.
 * :func:`recommend_all` ranks every item for every user in blocks of users (float32 scores,
-  ``argpartition``), so the memory is ``batch_size × n_items`` floats whatever the user count.
+  the one top-N kernel of :mod:`convrec.recsys._topn`), so the memory is
+  ``batch_size × n_items`` floats whatever the user count.
 * :func:`synthetic_ratings` makes an ML-25M-shaped data set (power-law item popularity, a
   heavy-tailed user activity, half-star ratings from a low-rank model) with vectorised numpy
   in seconds, for benchmarks (``benchmarks/bench_scale.py``).
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -86,6 +86,8 @@ def recommend_all(model: Recommender, n: int = 10, batch_size: int = 1024,
     Returns:
         int32 item indices (map them with ``model.item_ids_``).
     """
+    from convrec.recsys._kernels import top_n_rows
+
     model._check_fitted()
     n_items = len(model.item_ids_)
     if not isinstance(n, int) or n < 1:
@@ -115,47 +117,8 @@ def recommend_all(model: Recommender, n: int = 10, batch_size: int = 1024,
             a, b = indptr[lo], indptr[hi]
             rows = np.repeat(np.arange(hi - lo), np.diff(indptr[lo:hi + 1]))
             scores[rows, seen[a:b]] = -np.inf
-        _top_n_rows()(scores, out[lo:hi])
+        top_n_rows(scores, out[lo:hi])  # the one top-N kernel (recsys/_topn.py)
     return out
-
-
-_TOP_N_KERNEL: Any = None
-
-
-def _top_n_rows() -> Any:
-    """A numba kernel writing each row's top-``n`` column indices, best first, into ``out``.
-
-    One pass per row with a sorted insertion list: ~1 ns a score against ~10 ns for
-    ``argpartition`` on a negated copy (recommend-all at ML-25M size went from 176 s to
-    seconds). Ties keep the lower index; ``-inf`` never enters, so short rows end in ``-1``.
-    """
-    global _TOP_N_KERNEL
-    if _TOP_N_KERNEL is None:
-        import numba
-
-        @numba.njit(parallel=True, cache=True, nogil=True)  # type: ignore[misc]
-        def kernel(scores, out):  # type: ignore[no-untyped-def]
-            n = out.shape[1]
-            for r in numba.prange(scores.shape[0]):
-                row = scores[r]
-                best = np.full(n, -np.inf, dtype=scores.dtype)
-                idx = out[r]
-                idx[:] = -1
-                threshold = best[n - 1]
-                for j in range(row.shape[0]):
-                    v = row[j]
-                    if v > threshold:
-                        k = n - 1
-                        while k > 0 and best[k - 1] < v:
-                            best[k] = best[k - 1]
-                            idx[k] = idx[k - 1]
-                            k -= 1
-                        best[k] = v
-                        idx[k] = j
-                        threshold = best[n - 1]
-
-        _TOP_N_KERNEL = kernel
-    return _TOP_N_KERNEL
 
 
 def _ranges(starts: NDArray[np.int64], which: NDArray[np.int64]) -> NDArray[np.int64]:
