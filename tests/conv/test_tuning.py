@@ -48,10 +48,14 @@ def test_wisdom_is_reused_by_a_later_process_and_a_torn_file_is_ignored(
     wisdom = tuning.enable(tmp_path)
     try:
         conv2d(np.ones((2, 1, 6, 6), np.float32), edge_weights())
+        assert tuning.enable(tmp_path) is wisdom  # enabled again: the same, loaded once
+        tuning.disable()  # a later process starts with nothing in memory
         again = tuning.enable(tmp_path)
-        assert again.choices == wisdom.choices and again.path == wisdom.path
+        assert again is not wisdom and again.choices == wisdom.choices
+        tuning.disable()
         wisdom.path.write_text('{"machine": ')  # torn
         assert tuning.enable(tmp_path).choices == {}
+        tuning.disable()
         other = {"machine": {**tuning.machine_key(), "cpu": "another CPU"}, "choices": {"x": {}}}
         wisdom.path.write_text(json.dumps(other))
         assert tuning.enable(tmp_path).choices == {}  # another machine's wisdom is not ours

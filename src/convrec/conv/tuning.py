@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -63,13 +64,23 @@ def _version(package: str) -> str:
         return "absent"
 
 
+@cache
+def _machine_key() -> tuple[tuple[str, str], ...]:
+    return tuple(
+        {
+            "cpu": _cpu_model(),
+            "cores": str(os.cpu_count()),
+            **{name: _version(name) for name in ("numpy", "torch", "numba", "convrec")},
+        }.items()
+    )
+
+
 def machine_key() -> dict[str, str]:
-    """What a measurement depends on: CPU model, cores, and the engines' library versions."""
-    return {
-        "cpu": _cpu_model(),
-        "cores": str(os.cpu_count()),
-        **{name: _version(name) for name in ("numpy", "torch", "numba", "convrec")},
-    }
+    """What a measurement depends on: CPU model, cores, and the engines' library versions.
+
+    Read once per process (they do not change while it runs).
+    """
+    return dict(_machine_key())
 
 
 @dataclass
@@ -130,6 +141,8 @@ def enable(cache_dir: str | os.PathLike[str], *, budget_s: float = 2.0) -> Wisdo
     """
     global _WISDOM
     key = json.dumps(machine_key(), sort_keys=True)
+    if _WISDOM is not None and _WISDOM.path.parent == Path(cache_dir):
+        return _WISDOM  # already loaded: keep its choices and what is left of its budget
     name = f"conv-wisdom-{hashlib.sha256(key.encode()).hexdigest()[:12]}.json"
     path = Path(cache_dir) / name
     choices: dict[str, dict[str, Any]] = {}
