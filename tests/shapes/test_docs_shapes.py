@@ -29,11 +29,10 @@ def _run(command: str, folder: Path) -> str:
     from convrec.cli.main import app
 
     args = shlex.split(command)[1:]
-    out = io.StringIO()
-    old_argv, old_cwd, old_width, old_file = sys.argv, os.getcwd(), console.width, console.file
+    out = io.StringIO()  # the console writes to whatever sys.stdout is at print time
+    old_argv, old_cwd, old_width = sys.argv, os.getcwd(), console.width
     sys.argv = ["convrec", *args]
     console.width = 100
-    console.file = out
     os.chdir(folder)
     try:
         with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
@@ -42,7 +41,6 @@ def _run(command: str, folder: Path) -> str:
         sys.argv = old_argv
         os.chdir(old_cwd)
         console.width = old_width
-        console.file = old_file
     return "\n".join(line.rstrip() for line in out.getvalue().splitlines()) + "\n"
 
 

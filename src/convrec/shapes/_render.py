@@ -192,7 +192,9 @@ def render_rich(trace: Trace, *, compact: bool = False, depth: int | None = None
     cells: list[tuple[str, ...]] = []
     for row in rows:
         layer = "  " * row.depth + f"{row.name} {row.type}"
-        base = [str(row.index), layer, fmt_shape(row.output_shape),
+        output = ("✗ fails inside" if row.kind == "container" and row.output_shape is None
+                  else fmt_shape(row.output_shape))
+        base = [str(row.index), layer, output,
                 f"{row.params:,}" if row.params or row.kind == "module" else "", _rf(row)]
         if wide:
             base[2:2] = [_kernel(row), " ⊕ ".join(fmt_shape(s) for s in row.input_shapes)

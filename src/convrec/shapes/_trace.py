@@ -1057,6 +1057,13 @@ def _hook_trace(model: nn.Module, inputs_spec: tuple[Any, Any, Any], mode: Trace
         for t in inputs.tensors:
             t.__dict__.pop(TAG, None)
     open_frames = list(recorder.stack)
+    for frame in open_frames:  # the containers the failure happened in stay in the tree
+        if frame.container and frame.slot is not None:
+            recorder.rows[frame.slot] = Row(
+                index=frame.slot, name=frame.name, type=type(frame.module).__name__,
+                kind="container", depth=frame.depth, input_shape=None, output_shape=None,
+                params=_param_count(frame.module), notes=("fails inside",))
+            recorder.ends[frame.slot] = len(recorder.rows)
     rows, specs, index = recorder.done()
     shape = inputs.infos[0].shape if inputs.infos else ()
     failure = None
