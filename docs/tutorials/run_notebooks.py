@@ -41,7 +41,8 @@ def main() -> None:
     default_data = HERE.parents[2] / "shared" / "data"
     if not os.environ.get("CONVREC_DATA") and default_data.is_dir():
         os.environ["CONVREC_DATA"] = str(default_data)
-    os.environ.update(PYTHONHASHSEED="0", CONVREC_THREADS="1", MPLBACKEND="Agg")
+    os.environ.update(PYTHONHASHSEED="0", CONVREC_THREADS="1")
+    os.environ.pop("MPLBACKEND", None)  # the kernel's inline backend stores the figures
     paths = [HERE / n for n in args.names] if args.names else sorted(HERE.glob("*.ipynb"))
     for path in paths:
         if not path.is_file():

