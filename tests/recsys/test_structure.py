@@ -41,7 +41,7 @@ def test_registry_names_classes_and_capabilities(fitted: dict[str, Recommender])
             model, "item_factors_"), name
         assert cls.ranks and cls.folds_in
     assert {n for n, s in MODELS.items() if s.compare == "ranking"} == {
-        "popularity", "als", "ease-plain", "ease", "hybrid"}
+        "popularity", "als", "ease-plain", "ease"}
     with pytest.raises(ValueError, match=r"--model-type must be one of global-mean, .*got 'x'"):
         model_spec("x")
 
