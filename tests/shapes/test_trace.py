@@ -53,7 +53,7 @@ def test_simple_cnn_golden_trace_28_14_7_4_2_1() -> None:
     assert t.total_params == sum(p.numel() for p in M.simple_cnn().parameters())
     assert t.ok and t.failure is None and t.mode == "run"
     assert [r.name for r in t.layers[:3]] == ["0.0", "0.1", "1.0"]
-    assert [(r.name, r.kind, r.depth) for r in t.rows[:3]] == [
+    assert [(r.name, r.kind, r.depth) for r in t.tree[:3]] == [
         ("0", "container", 0), ("0.0", "module", 1), ("0.1", "module", 1)]
 
 
@@ -117,16 +117,18 @@ def test_custom_forward_without_running_uses_meta_tensors() -> None:
 
 def test_functional_calls_and_nesting_are_traced() -> None:
     t = trace(M.ResNetish(), (2, 3, 16, 16))
-    names = [r.name for r in t.rows]
+    names = [r.name for r in t.tree]
     assert names == ["stem", "block", "block.body", "block.body.0", "block.body.1",
                      "block.body.2", "block.add()", "pool", "flatten()", "head"]
-    assert [r.depth for r in t.rows] == [0, 0, 1, 2, 2, 2, 1, 0, 0, 0]
-    add = t.rows[6]
+    assert [r.depth for r in t.tree] == [0, 0, 1, 2, 2, 2, 1, 0, 0, 0]
+    assert [r.name for r in t.containers] == ["block", "block.body"]
+    assert t.containers[0].params == 600 and t.containers[0].index == 1
+    add = t.rows[4]
     assert add.type == "Tensor.add" and add.input_shapes == ((2, 8, 8, 8), (2, 8, 8, 8))
     assert t.source_names(add) == ("stem (Conv2d)", "block.body.2 (ReLU)")
     # the residual sum sees the union of the skip (3) and the body (3 + 2·2 = 7)
     assert add.receptive_field == (7, 7) and add.jump == (2, 2)
-    pool = t.rows[7]
+    pool = t.rows[5]
     assert str(pool.explanations[0]) == "(8 + 2*0 - 8)//8 + 1 = 1"  # adaptive 8 → 1
     assert pool.rf_note == "whole input"
 
@@ -155,12 +157,12 @@ def test_view_that_changes_the_batch_is_warned() -> None:
 def test_outputs_markdown_json_and_dict() -> None:
     t = trace(M.simple_cnn(), (64, 1, 28, 28))
     md = t.to_markdown()
-    assert "| 1 | &nbsp;&nbsp;0.0 | Conv2d | 3×3 | (64, 1, 28, 28) | (64, 4, 14, 14) |" in md
+    assert "| 0 | &nbsp;&nbsp;0.0 | Conv2d | 3×3 | (64, 1, 28, 28) | (64, 4, 14, 14) |" in md
     assert "`H, W: (28 + 2*1 - 3)//2 + 1 = 14`" in md
     data = json.loads(t.to_json())
     assert data["output_shape"] == [64, 10]
-    assert data["rows"][1]["explanations"][0]["text"] == "(28 + 2*1 - 3)//2 + 1 = 14"
-    assert data["rows"][1]["receptive_field"] == [3, 3]
+    assert data["rows"][0]["explanations"][0]["text"] == "(28 + 2*1 - 3)//2 + 1 = 14"
+    assert data["rows"][0]["receptive_field"] == [3, 3]
     assert data["total_params"] == t.total_params
     assert isinstance(t, Trace) and t.to_dict() == data
 

@@ -74,11 +74,9 @@ def _kernel(row: Row) -> str:
 
 
 def _visible(trace: Trace, depth: int | None) -> list[Row]:
-    """Rows down to ``depth`` (containers at the last level stand for their children)."""
-    if depth is None:
-        return [r for r in trace.rows if r.kind != "container"] if not any(
-            r.kind == "container" for r in trace.rows) else list(trace.rows)
-    return [r for r in trace.rows if r.depth <= depth]
+    """Rows and containers in tree order, down to ``depth`` (containers at the last level
+    stand for their children)."""
+    return [r for r in trace.tree if depth is None or r.depth <= depth]
 
 
 def _memory(trace: Trace) -> str:
@@ -112,8 +110,9 @@ def trace_markdown(trace: Trace, depth: int | None = None) -> str:
         inputs = (" ⊕ ".join(fmt_shape(s) for s in row.input_shapes) if row.input_shapes
                   else fmt_shape(row.input_shape))
         name = ("&nbsp;&nbsp;" * row.depth) + row.name
+        number = "" if row.kind == "container" else str(row.index)
         lines.append(
-            f"| {row.index} | {name} | {row.type} | {_kernel(row)} | {inputs} | "
+            f"| {number} | {name} | {row.type} | {_kernel(row)} | {inputs} | "
             f"{fmt_shape(row.output_shape)} | {why} | {row.params:,} | {row.mult_adds:,} | "
             f"{_rf(row)} |"
         )
@@ -144,7 +143,8 @@ def trace_html(trace: Trace, depth: int | None = None) -> str:
     for row in _visible(trace, depth):
         why = "<br>".join(f"<code>{e(t)}</code>" for t in _why(row))
         out.append(
-            f"<tr><td>{row.index}</td><td>{'&nbsp;' * 2 * row.depth}{e(row.name)}</td>"
+            f"<tr><td>{'' if row.kind == 'container' else row.index}</td>"
+            f"<td>{'&nbsp;' * 2 * row.depth}{e(row.name)}</td>"
             f"<td>{e(row.type)}</td><td>{e(fmt_shape(row.output_shape))}</td><td>{why}</td>"
             f"<td>{row.params:,}</td><td>{row.mult_adds:,}</td><td>{e(_rf(row))}</td></tr>")
     out.append("</table>")
@@ -194,7 +194,7 @@ def render_rich(trace: Trace, *, compact: bool = False, depth: int | None = None
         layer = "  " * row.depth + f"{row.name} {row.type}"
         output = ("✗ fails inside" if row.kind == "container" and row.output_shape is None
                   else fmt_shape(row.output_shape))
-        base = [str(row.index), layer, output,
+        base = ["" if row.kind == "container" else str(row.index), layer, output,
                 f"{row.params:,}" if row.params or row.kind == "module" else "", _rf(row)]
         if wide:
             base[2:2] = [_kernel(row), " ⊕ ".join(fmt_shape(s) for s in row.input_shapes)

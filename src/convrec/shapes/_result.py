@@ -202,8 +202,10 @@ class Trace:
         mode: ``"run"`` (a real forward pass), ``"meta"`` (a forward pass on meta
             tensors: shapes only, no arithmetic) or ``"static"`` (no forward pass: the layers'
             own formulas, for an ``nn.Sequential`` of known layers).
-        rows: one :class:`Row` per layer or shape-changing op, in execution order; the
-            containers (``kind="container"``) come before their children.
+        rows: one :class:`Row` per layer or shape-changing op, in execution order
+            (``Row.index`` is the position here; ``Row.sources`` point into it).
+        containers: the modules with children (``kind="container"``, for the tree and
+            ``depth``); a container's ``index`` is that of its first row.
         output_shape: the model's output shape (``None`` when it fails).
         failure: ``None``, or why it fails.
         total_params, trainable_params: counted once per parameter tensor.
@@ -227,6 +229,7 @@ class Trace:
     forward_backward_bytes: int = 0
     param_bytes: int = 0
     graph: Any = field(default=None, repr=False, compare=False)
+    containers: tuple[Row, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -234,12 +237,23 @@ class Trace:
 
     @property
     def layers(self) -> tuple[Row, ...]:
-        """The rows that do the work (no containers)."""
-        return tuple(r for r in self.rows if r.kind != "container")
+        """The rows (an alias that says they hold no containers)."""
+        return self.rows
+
+    @property
+    def tree(self) -> tuple[Row, ...]:
+        """Rows and containers in tree order: each container just before its first row."""
+        out: list[Row] = []
+        pending = list(self.containers)
+        for row in self.rows:
+            while pending and pending[0].index <= row.index:
+                out.append(pending.pop(0))
+            out.append(row)
+        return (*out, *pending)
 
     @property
     def total_mult_adds(self) -> int:
-        return sum(r.mult_adds for r in self.rows if r.kind != "container")
+        return sum(r.mult_adds for r in self.rows)
 
     @property
     def inputs_text(self) -> str:
@@ -293,6 +307,7 @@ class Trace:
             "ok": self.ok,
             "output_shape": list(self.output_shape) if self.output_shape is not None else None,
             "rows": [r.to_dict() for r in self.rows],
+            "containers": [r.to_dict() for r in self.containers],
             "failure": self.failure.to_dict() if self.failure else None,
             "total_params": self.total_params,
             "trainable_params": self.trainable_params,

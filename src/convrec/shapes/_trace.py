@@ -790,28 +790,29 @@ class _Recorder:
         return flow
 
     # -- result
-    def done(self) -> tuple[list[Row], list[Spec | None], dict[int, int]]:
+    def done(self) -> tuple[list[Row], list[Spec | None], dict[int, int], list[Row]]:
+        """(work rows, their specs, slot → row index, container rows). A container's index
+        is the index of the first work row after it (where the tree shows it)."""
         index: dict[int, int] = {}
-        rows: list[Row] = []
         specs: list[Spec | None] = []
         for slot, (row, spec) in enumerate(zip(self.rows, self.specs, strict=True)):
-            if row is not None:
-                index[slot] = len(rows)
-                rows.append(row)
+            if row is not None and row.kind != "container":
+                index[slot] = len(specs)
                 specs.append(spec)
-        out: list[Row] = []
+        rows: list[Row] = []
+        containers: list[Row] = []
         for slot, row in enumerate(self.rows):
             if row is None:
                 continue
-            changes: dict[str, Any] = {"index": index[slot],
-                                       "sources": tuple(index.get(s, s) if s >= 0 else s
-                                                        for s in row.sources)}
             if row.kind == "container":
                 end = self.ends.get(slot, slot)
-                changes["mult_adds"] = sum(
+                containers.append(Row(**{**row.__dict__, "index": sum(
+                    1 for s in index if s < slot), "mult_adds": sum(
                     r.mult_adds for r in self.rows[slot + 1:end]
-                    if r is not None and r.kind != "container")
-            out.append(Row(**{**row.__dict__, **changes}))
+                    if r is not None and r.kind != "container")}))
+                continue
+            rows.append(Row(**{**row.__dict__, "index": index[slot], "sources": tuple(
+                index.get(s, s) if s >= 0 else s for s in row.sources)}))
         nodes = {}
         for slot, node in self.graph.nodes.items():
             if slot in index:
@@ -819,7 +820,7 @@ class _Recorder:
                                 for s, sh, b in node.sources]
                 nodes[index[slot]] = node
         self.graph.nodes = nodes
-        return out, specs, index
+        return rows, specs, index, containers
 
 
 _SINGLE_SPECS = (ConvSpec, PoolSpec, AdaptivePoolSpec, LinearSpec, FlattenSpec, ReshapeSpec,
@@ -1064,7 +1065,7 @@ def _hook_trace(model: nn.Module, inputs_spec: tuple[Any, Any, Any], mode: Trace
                 kind="container", depth=frame.depth, input_shape=None, output_shape=None,
                 params=_param_count(frame.module), notes=("fails inside",))
             recorder.ends[frame.slot] = len(recorder.rows)
-    rows, specs, index = recorder.done()
+    rows, specs, index, containers = recorder.done()
     shape = inputs.infos[0].shape if inputs.infos else ()
     failure = None
     if error is not None:
@@ -1073,6 +1074,7 @@ def _hook_trace(model: nn.Module, inputs_spec: tuple[Any, Any, Any], mode: Trace
     params = list(model.parameters())
     return Trace(
         model=label, input_shape=shape, mode=mode, rows=tuple(rows),
+        containers=tuple(containers),
         output_shape=_first_shape(output) if error is None else None, failure=failure,
         total_params=sum(p.numel() for p in params),
         trainable_params=sum(p.numel() for p in params if p.requires_grad),
@@ -1118,8 +1120,7 @@ def _failure_from_error(
     inputs: _Inputs,
 ) -> Any:
     message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    layers = [r for r in rows if r.kind != "container"]
-    layer_specs = [s for r, s in zip(rows, specs, strict=True) if r.kind != "container"]
+    layers, layer_specs = rows, specs
     call = recorder.failed
     if call is not None and call.stack_len == len(frames):
         producers = _producers(rows, index, call.tags, inputs)
