@@ -269,3 +269,34 @@ def test_cookie_writes_need_the_same_scheme_host_and_port(
     if not allowed:
         assert response.status_code == 403 and response.json()["detail"][0]["type"] == "csrf"
         assert client.get(f"/api/users/{me}/ratings").status_code == 200  # still logged in
+
+
+def test_no_database_connection_is_held_while_a_password_hash_waits(
+    client, signup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log-in flood queues on the hash limiter; if each waiting log-in kept its pooled
+    connection, the pool would run dry for every route (the load test found that)."""
+    from convrec.web.routers import auth
+
+    signup(client, "pooled", "a queued passphrase")
+    client.cookies.clear()
+    held: list[int] = []
+    real_verify, real_hash = auth.verify_password, auth.hash_password
+
+    def verify(stored: Any, password: str) -> bool:
+        held.append(client.app.state.db.engine.pool.checkedout())
+        return real_verify(stored, password)
+
+    def hash_(password: str) -> str:
+        held.append(client.app.state.db.engine.pool.checkedout())
+        return real_hash(password)
+
+    monkeypatch.setattr(auth, "verify_password", verify)
+    monkeypatch.setattr(auth, "hash_password", hash_)
+    login = client.post("/api/auth/login",
+                        json={"username": "pooled", "password": "a queued passphrase"})
+    assert login.status_code == 200
+    new = client.post("/api/auth/signup",
+                      json={"username": "pooled2", "password": "another passphrase"})
+    assert new.status_code == 201
+    assert held == [0, 0]

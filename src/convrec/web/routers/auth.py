@@ -97,7 +97,13 @@ async def signup(
     def taken() -> bool:
         return session.scalar(select(User.id).where(User.username_key == key)) is not None
 
-    if await run_in_threadpool(taken):
+    def taken_and_release() -> bool:
+        try:
+            return taken()
+        finally:  # hand the connection back to the pool before waiting for the hash
+            session.commit()
+
+    if await run_in_threadpool(taken_and_release):
         raise _taken(body.username)
     password_hash = await _hashing(request, hash_password, body.password)
 
@@ -129,14 +135,23 @@ async def login(
     twice as long as the previous one (429 with ``Retry-After``), up to 15 minutes.
     """
     address = _address(request)
-    wait = await run_in_threadpool(login_retry_after, session, body.username, address)
+
+    def look_up() -> tuple[int, User | None]:
+        try:
+            return (login_retry_after(session, body.username, address),
+                    _find_user(session, body.username))
+        finally:
+            # the connection goes back to the pool before the (queued) hash: a flood of
+            # log-ins waiting for the hash limiter must not hold every pooled connection
+            session.commit()
+
+    wait, user = await run_in_threadpool(look_up)
     if wait > 0:
         raise field_error(
             ["body", "username"], body.username,
             f"too many failed log-ins for this account or from your address; try again in "
             f"{wait} s", status=429, kind="too_many_requests", headers={"Retry-After": str(wait)},
         )
-    user = await run_in_threadpool(_find_user, session, body.username)
     ok = await _hashing(request, verify_password, user.password_hash if user else None,
                         body.password)
     if not ok or user is None:
