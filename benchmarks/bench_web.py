@@ -212,7 +212,10 @@ def main() -> None:
                   f"{os.getloadavg()[0]:.2f}")
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        try:
+            server.wait(timeout=60)  # uvicorn lets the workers finish their connections
+        except subprocess.TimeoutExpired:
+            server.kill()
         shutil.rmtree(work, ignore_errors=True)
 
 

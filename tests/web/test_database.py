@@ -69,6 +69,10 @@ def test_postgresql_end_to_end(signup) -> None:
         again = client.post("/api/auth/signup", json={"username": "PGUser",
                                                       "password": "another long one"})
         assert again.status_code == 409  # unique whatever the case, on PostgreSQL too
+        for _ in range(2):  # the failure counter's upsert, in PostgreSQL's dialect
+            wrong = client.post("/api/auth/login", json={"username": "pguser",
+                                                         "password": "not the password"})
+            assert wrong.status_code == 401, wrong.text
     assert app.state.db.engine.dialect.name == "postgresql"
 
 
@@ -105,3 +109,37 @@ def test_migration_0002_keeps_accounts_that_differ_only_in_case(tmp_path: Path) 
         again = client.post("/api/auth/signup", json={"username": "Bob",
                                                       "password": "a new long password"})
         assert again.status_code == 409
+
+
+def test_concurrent_failed_logins_all_count(tmp_path: Path) -> None:
+    """Failures recorded at once by many threads (workers) collide on no key, lose no count."""
+    import threading
+
+    from sqlalchemy.orm import sessionmaker
+
+    from convrec.web.models import LoginFailure
+    from convrec.web.security import record_login_failure
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    migrate(url)
+    engine = make_engine(url)
+    sessions = sessionmaker(engine)
+    errors: list[BaseException] = []
+
+    def fail_once() -> None:
+        try:
+            with sessions() as session:
+                record_login_failure(session, "target", "10.1.2.3")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fail_once) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    with sessions() as session:
+        counts = dict(session.query(LoginFailure.key, LoginFailure.failures).all())
+    assert counts == {"account:target": 12, "address:10.1.2.3": 12}
+    engine.dispose()

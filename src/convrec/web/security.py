@@ -199,17 +199,30 @@ def login_retry_after(
 
 
 def record_login_failure(session: Session, account: str, address: str | None) -> None:
-    """Count one failed log-in against the account and the address (committed)."""
+    """Count one failed log-in against the account and the address (committed).
+
+    One atomic upsert per key: concurrent failures (several workers, a flood) all count,
+    and two first failures at once cannot collide on the key.
+    """
+    from sqlalchemy import case
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
     now = int(time.time())
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     for key in _throttle_keys(account, address):
-        # read-modify-write inside the transaction; a lost race undercounts by one at worst
-        row = session.get(LoginFailure, key, with_for_update=True)
-        if row is None:
-            session.add(LoginFailure(key=key, failures=1, last_failure_at=now))
-        elif now - row.last_failure_at > FORGET_FAILURES_AFTER_S:
-            row.failures, row.last_failure_at = 1, now
-        else:
-            row.failures, row.last_failure_at = row.failures + 1, now
+        statement = insert(LoginFailure).values(key=key, failures=1, last_failure_at=now)
+        statement = statement.on_conflict_do_update(
+            index_elements=["key"],
+            set_={
+                "failures": case(
+                    (LoginFailure.last_failure_at < now - FORGET_FAILURES_AFTER_S, 1),
+                    else_=LoginFailure.failures + 1,
+                ),
+                "last_failure_at": now,
+            },
+        )
+        session.execute(statement)
     session.commit()
 
 
