@@ -637,8 +637,10 @@ def plan_conv2d(
     Args:
         input_shape: ``(N, C, H, W)``.
         weight_shape: ``(O, C/groups, kH, kW)``.
-        stride, padding, dilation, groups: as in :func:`convrec.conv.conv2d` (padding in any
-            form :func:`parse_padding` accepts).
+        stride: as in :func:`convrec.conv.conv2d`.
+        padding: any form :func:`parse_padding` accepts.
+        dilation: as in :func:`convrec.conv.conv2d`.
+        groups: as in :func:`convrec.conv.conv2d`.
 
     Raises:
         ShapeError: for a bad argument, a channel/group mismatch (with the likely cause) or an
