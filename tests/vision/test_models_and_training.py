@@ -122,3 +122,21 @@ def test_presets_reproduce_the_book_recipes() -> None:
             PRESETS["book"].lr) == ("simple", 64, 1, 0.06)
     assert (PRESETS["book_bn"].model, PRESETS["book_bn"].batch_size, PRESETS["book_bn"].epochs,
             PRESETS["book_bn"].lr) == ("simple_bn", 512, 5, 0.1)
+
+
+def test_threads_follow_the_machine_or_convrec_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from convrec.vision.train import machine_threads
+
+    monkeypatch.delenv("CONVREC_THREADS", raising=False)
+    cpus = len(os.sched_getaffinity(0))
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert machine_threads() == cpus  # an idle machine: every CPU of this process
+    monkeypatch.setattr(os, "getloadavg", lambda: (cpus + 5.0, 0.0, 0.0))
+    assert machine_threads() == 1  # all busy: one thread, never zero
+    monkeypatch.setenv("CONVREC_THREADS", "3")
+    assert machine_threads() == 3
+    monkeypatch.setenv("CONVREC_THREADS", "two")
+    with pytest.raises(ValueError, match="CONVREC_THREADS must be a whole number >= 1"):
+        machine_threads()
