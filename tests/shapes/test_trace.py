@@ -195,3 +195,19 @@ def test_import_does_not_load_torch() -> None:
     code = "import sys, convrec.shapes, convrec.cli.main; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_norm_rows_state_their_rule_and_groupnorm_sees_the_whole_map() -> None:
+    model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.GroupNorm(2, 8),
+                          nn.Flatten(2), nn.LayerNorm(36))
+    t = trace(model, (2, 1, 8, 8))
+    assert t.rows[1].formulas == ("one scale and shift per channel (8); shape kept",)
+    assert t.rows[1].receptive_field == (3, 3)
+    assert t.rows[2].formulas == ("8 channels in 2 groups of 4, each normalized over its "
+                                  "channels and all positions; shape kept",)
+    assert t.rows[2].rf_note == "whole input"
+    assert t.rows[4].formulas == ("normalizes each 36 slice (the last 1 dim); shape kept",)
+    # the gradient agrees: a GroupNorm output pixel depends on every input pixel
+    x = torch.rand(2, 1, 8, 8, requires_grad=True)
+    model.eval()[:3](x)[0, :, 3, 3].sum().backward()
+    assert bool((x.grad[0, 0].abs() > 0).all())

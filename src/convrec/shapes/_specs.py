@@ -534,6 +534,7 @@ class SameShapeSpec:
     trailing: tuple[int, ...] = ()
     min_rank: int = 0
     max_rank: int = 99
+    groups: int = 0
 
     def apply(self, shape: Shape) -> LayerShape:
         if not self.min_rank <= len(shape) <= self.max_rank:
@@ -558,7 +559,18 @@ class SameShapeSpec:
                 f"{self.label}: normalized_shape={self.trailing} must equal the last "
                 f"{len(self.trailing)} dimension(s) of the input {_fmt(shape)}",
             )
-        return LayerShape(output_shape=tuple(shape))
+        formulas: tuple[str, ...] = ()
+        if self.trailing:
+            formulas = (f"normalizes each {'×'.join(map(str, self.trailing))} slice (the last "
+                        f"{len(self.trailing)} dim{'s' if len(self.trailing) > 1 else ''}); "
+                        f"shape kept",)
+        elif self.channels is not None and self.groups:
+            formulas = (f"{self.channels} channels in {self.groups} groups of "
+                        f"{self.channels // self.groups}, each normalized over its channels "
+                        f"and all positions; shape kept",)
+        elif self.channels is not None:
+            formulas = (f"one scale and shift per channel ({self.channels}); shape kept",)
+        return LayerShape(output_shape=tuple(shape), formulas=formulas)
 
 
 # ----------------------------------------------------------------------------- readers
@@ -645,7 +657,8 @@ def spec_of(module: nn.Module) -> Spec | None:
         lo, hi = (2, 3) if bn_nd == 1 else (bn_nd + 2, bn_nd + 2)
         return SameShapeSpec(name, channels=module.num_features, min_rank=lo, max_rank=hi)
     if isinstance(module, nn.GroupNorm):
-        return SameShapeSpec(name, channels=module.num_channels, min_rank=2)
+        return SameShapeSpec(name, channels=module.num_channels, min_rank=2,
+                             groups=module.num_groups)
     if isinstance(module, nn.LayerNorm):
         return SameShapeSpec(name, trailing=tuple(module.normalized_shape), min_rank=1)
     if name in _ELEMENTWISE and type(module).__module__.startswith("torch.nn"):

@@ -322,6 +322,8 @@ def _spec_flow(spec: Any, tags: Sequence[G.Tag], shapes: Sequence[Shape], out: S
     if isinstance(spec, SameShapeSpec):
         if spec.trailing and any(f is not None for f in tag.fields[-len(spec.trailing):]):
             return _flow_whole(tags, len(out))
+        if spec.groups and tag.spatial:
+            return _flow_whole(tags, len(out))  # GroupNorm: statistics over all positions
         return _flow_same(tags[:1], len(out))
     if isinstance(spec, PadSpec):
         fields = list(tag.fields)
