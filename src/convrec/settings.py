@@ -11,6 +11,8 @@ Environment variables:
     CONVREC_CACHE      where downloads, trained models and the default database live
                        (default ``$XDG_CACHE_HOME/convrec`` or ``~/.cache/convrec``).
     CONVREC_OFFLINE    ``1`` to never download (use local folders and embedded defaults).
+    CONVREC_THREADS    torch threads for training (default: the CPUs this process may use
+                       less those the load average says are busy).
     CONVREC_DEBUG      ``1`` for full tracebacks from the CLI (read by ``cli/common.py``).
     DATABASE_URL       SQLAlchemy URL for the studio (default: SQLite in the cache folder).
     CONVREC_HOST, CONVREC_PORT   the studio's bind address (default 127.0.0.1:8000).
