@@ -67,7 +67,7 @@ def assert_same_nonfinite(got: np.ndarray, expected: np.ndarray) -> None:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(case=nonfinite_cases())
 def test_nan_and_inf_propagate_as_in_torch(engine: str, case: dict[str, object]) -> None:
     got = conv2d(
@@ -78,9 +78,10 @@ def test_nan_and_inf_propagate_as_in_torch(engine: str, case: dict[str, object])
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_one_nan_pixel_of_an_mnist_sized_batch_reaches_its_36_windows(engine: str) -> None:
+def test_one_nan_pixel_of_mnist_digits_reaches_its_36_windows(engine: str) -> None:
     # issue 12: the stencil engine gave 22 NaN outputs where torch gives 36 (9 windows × 4)
-    batch = np.random.default_rng(0).random((64, 1, 28, 28), dtype=np.float32)
+    # 8 digits instead of 64: the same 36, and the pure-Python direct engine stays quick
+    batch = np.random.default_rng(0).random((8, 1, 28, 28), dtype=np.float32)
     batch[5, 0, 10, 10] = np.nan
     got = conv2d(batch, edge_weights(), engine=engine)  # type: ignore[arg-type]
     expected = F.conv2d(torch.from_numpy(batch), torch.from_numpy(edge_weights())).numpy()
