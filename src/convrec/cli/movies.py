@@ -12,7 +12,7 @@ from rich.text import Text
 
 from convrec.cli.common import UserError, console
 from convrec.data.movielens import DEFAULT_RELEASE, releases
-from convrec.recsys.registry import MODELS, model_spec
+from convrec.recsys.registry import DEFAULT_MODEL, MODELS, model_spec
 
 if TYPE_CHECKING:
     from convrec.recsys.catalog import MovieRecommender, ScoredMovie
@@ -125,10 +125,10 @@ def train(
     data_dir: MovieDataDirOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="Where to save the model (.npz). "
                                              "Default: <release>-<model type>.npz in the "
-                                             "cache (the release's default model for "
-                                             "bayesian-mf).")] = None,
+                                             f"cache (the release's default model for "
+                                             f"{DEFAULT_MODEL}).")] = None,
     model: Annotated[str, typer.Option("--model-type", help=f"One of {', '.join(MODELS)}.")]
-    = "bayesian-mf",
+    = DEFAULT_MODEL,
     engine: Annotated[str, typer.Option("--engine", help="local or spark (Spark MLlib; for "
                                         "--model-type als or explicit-als)")] = "local",
     master: Annotated[str | None, typer.Option("--master", help="Spark master URL, e.g. "

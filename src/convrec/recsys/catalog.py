@@ -25,6 +25,7 @@ from convrec.data.registry import RatingScale
 from convrec.recsys.base import Recommendation, Recommender
 from convrec.recsys.persistence import ModelFileError, Provenance, load_model, rebuild_command
 from convrec.recsys.ratings import Ratings
+from convrec.recsys.registry import DEFAULT_MODEL
 from convrec.settings import Settings, get_settings
 
 __all__ = [
@@ -47,7 +48,7 @@ __all__ = [
 DEFAULT_DATASET = DEFAULT_RELEASE
 #: the default ranks with EASE + recency and shows Bayesian MF's predicted ratings
 #: (benchmarks/bench_foldin.py: new users' HR@10 several times popularity's and BayesianMF's)
-DEFAULT_MODEL_TYPE = "hybrid"
+DEFAULT_MODEL_TYPE = DEFAULT_MODEL  # one home: the model registry
 DEFAULT_MODEL_FILE = f"{DEFAULT_DATASET}-{DEFAULT_MODEL_TYPE}.npz"
 
 #: a search hit below this score is "no match" (fuzzy ratios of unrelated titles reach ~0.5)
@@ -445,7 +446,7 @@ def get_default_recommender(settings: Settings | None = None,
                             progress: bool = True,
                             dataset: str = DEFAULT_DATASET) -> MovieRecommender:
     """The default recommender of a release: loads ``settings.cache_dir / "models" /
-    <dataset>-bayesian-mf.npz`` when present, else trains :data:`DEFAULT_MODEL_TYPE` on all
+    <dataset>-<DEFAULT_MODEL_TYPE>.npz`` when present, else trains :data:`DEFAULT_MODEL_TYPE` on all
     of the release and saves it there atomically. A torn or foreign file there is reported
     (:class:`ModelFileError`, with the command that rebuilds it), never silently replaced."""
     from convrec.recsys.registry import model_spec

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from convrec.recsys.base import Recommender
 
 __all__ = [
+    "DEFAULT_MODEL",
     "MODELS",
     "SHARED_STATE",
     "ModelSpec",
@@ -118,6 +119,12 @@ MODELS: dict[str, ModelSpec] = {s.name: s for s in (
               params={"lam": 300.0, "recency_half_life": 10.0}, compare="ranking",
               state=("item_weights_", "seen_age_")),
 )}
+
+
+#: the model the faces train and serve when none is named (``movies train`` without
+#: ``--model-type`` writes the release's default model file)
+DEFAULT_MODEL = "hybrid"
+assert DEFAULT_MODEL in MODELS
 
 
 def model_names() -> tuple[str, ...]:
