@@ -28,12 +28,14 @@ def test_draw_a_digit_and_see_the_prediction(
     expect(page.locator("#probabilities .bar-row.top")).to_have_attribute("data-digit", "1")
     expect(page.locator("#input28")).to_be_visible()
     expect(page.locator("#activations figure")).to_have_count(32)
-    expect(page.locator("#activations-info")).to_have_text("32 maps of 12×12")
+    expect(page.locator("#activations-info")).to_contain_text("32 maps of 12×12")
     assert page.locator("#digit-error").text_content() == ""
     # a test digit by index; one past the end is answered with the rule, not a crash
     page.fill("#mnist-index", "1")
     page.click("#read-mnist")
-    expect(page.locator("#digit-label")).to_have_text("0")  # the ring of the tiny test set
+    # the ring of the tiny test set; the small test model may be below the "sure" threshold,
+    # and then it must still name 0 as its first guess
+    expect(page.locator("#digit-label")).to_have_text(re.compile(r"^(0|not sure \(0 or \d\?\))$"))
     page.fill("#mnist-index", "7")
     page.click("#read-mnist")
     expect(page.locator("#digit-error")).to_contain_text("the MNIST test set has 2 digits")
@@ -65,10 +67,11 @@ def test_sign_up_rate_five_movies_and_see_recommendations(
         page.press("#movie-search", "Enter")
         first = page.locator("#search-results li").first
         expect(first.locator(".title")).to_have_text(title)
-        first.locator('.stars button[data-stars="5"]').click()
+        stars = 5 if k < 5 else 3  # "because you rated X" needs X above this user's mean
+        first.locator(f'.stars button[data-stars="{stars}"]').click()
         expect(page.locator("#my-ratings li")).to_have_count(k)
         rated.append(first.get_attribute("data-movie"))
-        expect(first.locator(".stars button.on")).to_have_count(5)
+        expect(first.locator(".stars button.on")).to_have_count(stars)
     expect(page.locator("#recs-info")).to_contain_text("From your 5 ratings")
     expect(page.locator("#recs li")).to_have_count(10)
     expect(page.locator("#recs li .why").first).to_have_text(re.compile("^because you rated “"))

@@ -10,6 +10,7 @@ from typing import Any
 import anyio
 import pytest
 from sqlalchemy import select, update
+from tests.web.async_helpers import run_async
 
 from convrec.web.models import AuthToken, LoginFailure, User
 from convrec.web.security import (
@@ -226,7 +227,7 @@ def test_the_hash_limiter_bounds_concurrency_and_the_queue() -> None:
             for _ in range(10):
                 group.start_soon(one)
 
-    anyio.run(flood)
+    run_async(flood)
     assert peak == 2  # never more than two hashes at once
     assert refused == 5  # 2 hashing + 3 waiting were taken; the other 5 answered at once
     assert limiter.waiting == 0

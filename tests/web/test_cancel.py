@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-import anyio
 import pytest
+from tests.web.async_helpers import run_async
 
 from convrec.web.cancel import ClientGoneError, run_until_disconnect, stop_if_gone
 
@@ -34,7 +34,7 @@ def test_work_stops_between_steps_once_the_client_is_gone() -> None:
         return "finished for nobody"
 
     with pytest.raises(ClientGoneError):
-        anyio.run(run_until_disconnect, connection, work)
+        run_async(run_until_disconnect, connection, work)
     assert steps_done == [0, 1, 2, 3]
 
 
@@ -43,7 +43,7 @@ def test_work_with_a_client_that_stays_returns_its_result() -> None:
         stop_if_gone(gone)
         return 42
 
-    assert anyio.run(run_until_disconnect, Connection(), work) == 42
+    assert run_async(run_until_disconnect, Connection(), work) == 42
 
 
 def test_conv_apply_still_answers(client) -> None:
