@@ -55,7 +55,7 @@ clean:
 # the tutorials re-executed with fixed seeds and stored with their outputs
 .PHONY: notebooks
 notebooks: $(STAMP)
-	$(PY) docs/tutorials/run_notebooks.py
+	$(PY) scripts/run_notebooks.py
 
 # the documentation site, built strictly into build/site/, the tutorials shown as stored
 .PHONY: docs

@@ -50,7 +50,8 @@ def pca_map_figure(model: Recommender, catalog: MovieCatalog, n_movies: int = 50
     with the object API (no pyplot state, no global backend switch: safe in a server thread).
 
     Args:
-        model, catalog: the fitted model and the titles of its release.
+        model: the fitted model.
+        catalog: the titles of the release it was trained on.
         n_movies: the most-rated movies shown.
         coords: ``(item indices (m,), coords (m, 2))`` from :func:`pca_coordinates` computed
             for at least ``n_movies`` movies (a caller drawing several sizes reuses one SVD).

@@ -4,7 +4,7 @@ Seeds are fixed (every training call is seeded; ``PYTHONHASHSEED=0`` and one tor
 that oneDNN's reductions run in the same order), so a rerun on the same machine gives the same
 numbers. Data: ``$CONVREC_DATA`` (``../shared/data`` by default when present).
 
-Run: ``python docs/tutorials/run_notebooks.py [NAME.ipynb ...] [--timeout 1800]``
+Run: ``python scripts/run_notebooks.py [NAME.ipynb ...] [--timeout 1800]``
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1] / "docs" / "tutorials"  # the notebooks
 
 
 def execute(path: Path, timeout: int) -> float:
