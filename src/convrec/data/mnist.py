@@ -25,7 +25,7 @@ from convrec.data.registry import (
     register,
     sha256_of,
 )
-from convrec.settings import Settings, get_settings
+from convrec.settings import Settings, resolve_settings
 
 __all__ = [
     "MNIST",
@@ -174,32 +174,35 @@ def find_mnist_folder(
 ) -> Path:
     """The folder holding MNIST's four files, checked against their sha256 values.
 
-    Looks in ``data_dir`` (``--data-dir``: ``DIR/mnist`` or ``DIR`` itself), then
-    ``$CONVREC_DATA/mnist``, then the cache; downloads (verified) when allowed. Unzipped files
-    are accepted beside ``.gz`` ones.
+    Looks in ``--data-dir`` (``DIR/mnist`` or ``DIR`` itself; ``data_dir`` is a notebook's
+    shortcut for it, folded into ``settings``), else ``$CONVREC_DATA/mnist``, then the cache;
+    downloads (verified) when allowed. Unzipped files are accepted beside ``.gz`` ones.
 
     Raises:
-        DatasetNotFoundError: ``data_dir`` does not exist or holds no MNIST (an explicit
-            folder never falls back to anything else); nothing local and no download.
+        DatasetNotFoundError: ``--data-dir`` does not exist or holds no MNIST (an explicit
+            folder never falls back to anything else); nothing local and no download (the
+            message says which folders were searched and where each came from).
         MnistChecksumError: a folder with MNIST's file names but other contents.
     """
-    settings = settings or get_settings()
-    if data_dir is not None:
-        root = Path(data_dir).expanduser()
+    settings = resolve_settings(settings, data_dir)
+    root = settings.explicit_data_dir
+    if root is not None:
         if not root.is_dir():
             raise DatasetNotFoundError(
-                f"--data-dir {data_dir} does not exist. Fix: pass a folder holding mnist/ "
+                f"--data-dir {root} does not exist. Fix: pass a folder holding mnist/ "
                 "(the four IDX files, .gz or unzipped)"
             )
         for folder in (root / MNIST.folder, root):
             if find_idx_files(folder) is not None:
                 return _checked(folder, "--data-dir")
         raise DatasetNotFoundError(
-            f"--data-dir {data_dir} has no MNIST: expected {root / MNIST.folder}/ holding "
-            f"{', '.join(n for pair in MNIST_FILES.values() for n in pair)} (.gz or unzipped)"
+            f"--data-dir {root} has no MNIST: expected {root / MNIST.folder}/ holding "
+            f"{', '.join(n for pair in MNIST_FILES.values() for n in pair)} (.gz or unzipped; "
+            f"looked in {root / MNIST.folder} and {root}). Fix: pass the folder holding mnist/"
         )
     if settings.data_dir is not None and find_idx_files(settings.data_dir / MNIST.folder):
-        return _checked(settings.data_dir / MNIST.folder, "CONVREC_DATA")
+        return _checked(settings.data_dir / MNIST.folder,
+                        settings.data_dir_origin or "the data folder")
     cache = settings.cache_dir / "data" / MNIST.folder
     if find_idx_files(cache) is not None:
         return _checked(cache, "the cache folder")
@@ -241,5 +244,5 @@ def load_mnist_idx(
 ) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
     """Find MNIST (see :func:`find_mnist_folder`: checked local folder, cache or verified
     download) and read one split: uint8 ``(N, 28, 28)``, int64 ``(N,)``."""
-    folder = find_mnist_folder(data_dir=data_dir, settings=settings, download=download)
+    folder = find_mnist_folder(settings=resolve_settings(settings, data_dir), download=download)
     return read_mnist_split(folder, split)

@@ -37,7 +37,7 @@ from convrec.data.registry import (
     locate,
     register,
 )
-from convrec.settings import Settings
+from convrec.settings import Settings, resolve_settings
 
 __all__ = [
     "DEFAULT_RELEASE",
@@ -320,15 +320,12 @@ def check_counts(name: str, ratings: RawRatings) -> None:
         )
 
 
-def locate_release(
-    name: str, data_dir: Path | str | None = None, settings: Settings | None = None,
-    download: bool = True,
-) -> Path:
-    """The folder of a MovieLens release: ``data_dir`` (a folder or the zip), then
+def locate_release(name: str, settings: Settings, download: bool = True) -> Path:
+    """The folder of a MovieLens release: ``--data-dir`` (a folder or the zip), else
     ``CONVREC_DATA``, the cache, then a verified download (see
     :func:`convrec.data.registry.locate`)."""
     release(name)
-    return locate(name, data_dir=data_dir, settings=settings, download=download)
+    return locate(name, settings=settings, download=download)
 
 
 def download_release(name: str, settings: Settings | None = None) -> Path:
@@ -339,7 +336,7 @@ def download_release(name: str, settings: Settings | None = None) -> Path:
     Raises:
         DatasetNotFoundError: offline, or the download failed (one line with the fix).
     """
-    folder = locate_release(name, settings=settings, download=True)
+    folder = locate_release(name, resolve_settings(settings), download=True)
     check_counts(name, _ratings_in(folder, name))
     return folder
 
@@ -352,8 +349,9 @@ def load_movielens(
 
     Args:
         name: a release (:func:`releases`): ``ml-100k``, ``ml-1m``, ..., ``ml-latest``.
-        data_dir: a folder holding ``<name>/``, the release's own folder, or its zip.
-        settings: where ``CONVREC_DATA`` and the cache are.
+        data_dir: a folder holding ``<name>/``, the release's own folder, or its zip (as
+            ``--data-dir``: a shortcut folded into ``settings``).
+        settings: where ``--data-dir``/``CONVREC_DATA`` and the cache are.
         download: allow a verified download when nothing is local.
 
     Returns:
@@ -361,7 +359,7 @@ def load_movielens(
     """
     entry = release(name)
     assert entry.ratings is not None
-    folder = locate_release(name, data_dir=data_dir, settings=settings, download=download)
+    folder = locate_release(name, resolve_settings(settings, data_dir), download=download)
     return MovieLensData(name, _ratings_in(folder, name),
                          read_movies(folder / entry.ratings.movies_file), folder)
 

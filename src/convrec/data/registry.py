@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from convrec.settings import Settings, get_settings
+from convrec.settings import Settings, resolve_settings
 
 __all__ = [
     "REGISTRY",
@@ -305,10 +305,28 @@ def _folders(entry: DatasetEntry, root: Path) -> list[Path]:
     """Where ``entry`` may lie under ``root``: ``root/<folder>``, ``root/<zip prefix>``
     (ML-10M unzips to ``ml-10M100K/``), or ``root`` itself."""
     out = [root / entry.folder]
-    if entry.archive is not None and entry.archive[2].strip("/"):
-        out.append(root / entry.archive[2].strip("/"))
+    prefix = entry.archive[2].strip("/") if entry.archive is not None else ""
+    if prefix and prefix != entry.folder:
+        out.append(root / prefix)
     out.append(root)
     return out
+
+
+def searched_folders(entry: DatasetEntry, settings: Settings) -> tuple[list[Path], str]:
+    """Where :func:`locate` looks for ``entry`` when no ``--data-dir`` was given, in order
+    (``CONVREC_DATA``'s folders, then the cache's), and the words that say so in a message:
+    each folder with where it came from."""
+    candidates: list[Path] = []
+    if settings.data_dir is not None:
+        local = _folders(entry, settings.data_dir)[:-1]
+        candidates += local
+        where = (f"{settings.describe_data_dir()} has no complete {entry.folder}/ folder "
+                 f"(looked in {', '.join(map(str, local))})")
+    else:
+        where = "neither --data-dir nor CONVREC_DATA is set"
+    cache_folder = settings.cache_dir / "data" / entry.folder
+    candidates.append(cache_folder)
+    return candidates, f"{where}, and the cache has none ({cache_folder})"
 
 
 def locate(
@@ -319,61 +337,66 @@ def locate(
 ) -> Path:
     """The folder holding dataset ``name`` in its original layout, downloading if needed.
 
-    ``data_dir`` may be a folder holding ``<folder>/``, the dataset's own folder, or the
-    dataset's zip as published (extracted into the cache after its checksum is checked).
-    An explicit ``data_dir`` is never left for a download.
+    The data folder comes from ``settings`` (``--data-dir`` or ``CONVREC_DATA``); ``data_dir``
+    is a notebook's shortcut for ``--data-dir`` (folded into the settings first, see
+    :func:`convrec.settings.resolve_settings`). An explicit ``--data-dir`` may be a folder
+    holding ``<folder>/``, the dataset's own folder, or the dataset's zip as published
+    (extracted into the cache after its checksum is checked), and is never left for a
+    download; ``CONVREC_DATA`` is searched before the cache.
 
     Raises:
         KeyError: unknown dataset name (lists the known ones).
         DatasetNotFoundError: nothing local and offline (or the download failed); the message
-            names ``--data-dir``, ``CONVREC_DATA`` and the download command.
+            says which folders were searched, where each came from (``--data-dir``,
+            ``CONVREC_DATA``, the cache), and the fix.
     """
     if name not in REGISTRY and name.startswith("ml-"):
         import convrec.data.movielens  # noqa: F401 - registers the releases
     if name not in REGISTRY:
         raise KeyError(f"unknown dataset {name!r}; known: {', '.join(sorted(REGISTRY))}")
     entry = REGISTRY[name]
-    settings = settings or get_settings()
-    if data_dir is not None:
-        root = Path(data_dir).expanduser()
+    settings = resolve_settings(settings, data_dir)
+    root = settings.explicit_data_dir
+    if root is not None:
         if root.is_file() and root.suffix.lower() == ".zip":
             return _from_zip(entry, root, settings)
         if not root.exists():
             raise DatasetNotFoundError(
-                f"--data-dir {data_dir} does not exist. Fix: pass a folder holding "
+                f"--data-dir {root} does not exist. Fix: pass a folder holding "
                 f"{entry.folder}/ (or the {entry.name} zip)")
         if not root.is_dir():
             raise DatasetNotFoundError(
-                f"--data-dir {data_dir} is a file, not a folder or a .zip. Fix: pass a folder "
+                f"--data-dir {root} is a file, not a folder or a .zip. Fix: pass a folder "
                 f"holding {entry.folder}/ (or the {entry.name} zip)")
-        for folder in _folders(entry, root):
+        looked = _folders(entry, root)
+        for folder in looked:
             if _complete(folder, entry):
                 return folder
         missing = [f.name for f in entry.files if not (root / entry.folder / f.name).is_file()]
+        more = f" and {len(missing) - 6} more" if len(missing) > 6 else ""
         raise DatasetNotFoundError(
-            f"--data-dir {data_dir} has no complete {entry.folder}/ folder (missing: "
-            f"{', '.join(missing)})"
+            f"--data-dir {root} has no complete {entry.folder}/ folder (looked in "
+            f"{', '.join(map(str, looked))}; missing: {', '.join(missing[:6])}{more}). Fix: "
+            f"pass the folder holding {entry.folder}/" + (" (or the zip)" if entry.archive else "")
         )
-    candidates: list[Path] = []
-    if settings.data_dir is not None:
-        candidates += _folders(entry, settings.data_dir)[:-1]
-    cache_folder = settings.cache_dir / "data" / entry.folder
-    candidates.append(cache_folder)
+    candidates, where = searched_folders(entry, settings)
     for folder in candidates:
         if _complete(folder, entry):
             return folder
+    cache_folder = candidates[-1]
     if not download or settings.offline:
-        where = (f"CONVREC_DATA={settings.data_dir} has no {entry.folder}/; "
-                 if settings.data_dir is not None else "")
         why = "CONVREC_OFFLINE is set" if settings.offline else "downloads are off here"
+        local = (f"put {entry.folder}/ into {settings.data_dir}, pass --data-dir DIR"
+                 if settings.data_dir is not None else
+                 "pass --data-dir DIR or set CONVREC_DATA=DIR")
         raise DatasetNotFoundError(
-            f"dataset {name!r} not found locally ({where}{why}). Fix: pass --data-dir DIR (a "
-            f"folder holding {entry.folder}/, or the zip), set CONVREC_DATA=DIR, or run "
-            f"`convrec movies download {name}` while online."
+            f"dataset {name!r} not found locally: {where}; {why}. Fix: {local} (a folder "
+            f"holding {entry.folder}/, or the zip), or run `convrec movies download {name}` "
+            "while online."
             if entry.ratings is not None else
-            f"dataset {name!r} not found locally ({where}{why}). Fix: pass --data-dir DIR (a "
-            f"folder holding {entry.folder}/) or set CONVREC_DATA=DIR, or unset "
-            "CONVREC_OFFLINE: any convrec command then downloads it (sha256 checked)."
+            f"dataset {name!r} not found locally: {where}; {why}. Fix: {local} (a folder "
+            f"holding {entry.folder}/), or unset CONVREC_OFFLINE: any convrec command then "
+            "downloads it (sha256 checked)."
         )
     try:
         _download(entry, cache_folder)
@@ -382,7 +405,7 @@ def locate(
     except Exception as exc:  # requests/pooch errors: one line with the offline fix
         first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
         raise DatasetNotFoundError(
-            f"could not download {name} ({type(exc).__name__}: {first}). Fix: check the "
-            f"network, or work offline with --data-dir DIR (a folder holding {entry.folder}/) "
-            "or CONVREC_DATA=DIR") from None
+            f"could not download {name} ({type(exc).__name__}: {first}); before that, "
+            f"{where}. Fix: check the network, or work offline with --data-dir DIR (a folder "
+            f"holding {entry.folder}/) or CONVREC_DATA=DIR") from None
     return cache_folder

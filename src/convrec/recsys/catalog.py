@@ -26,7 +26,7 @@ from convrec.recsys.base import Recommendation, Recommender
 from convrec.recsys.persistence import ModelFileError, Provenance, load_model, rebuild_command
 from convrec.recsys.ratings import Ratings
 from convrec.recsys.registry import DEFAULT_MODEL
-from convrec.settings import Settings, get_settings
+from convrec.settings import Settings, resolve_settings
 
 __all__ = [
     "DEFAULT_DATASET",
@@ -390,7 +390,7 @@ def provenance_for(dataset: str | None, movies: Movies | None,
 
 
 def _catalog_for(model: Recommender, path: Path, dataset: str | None,
-                 data_dir: Path | str | None, settings: Settings) -> MovieCatalog:
+                 settings: Settings) -> MovieCatalog:
     """The catalogue of the release ``model`` was trained on, checked against its file."""
     prov: Provenance = getattr(model, "provenance_", None) or Provenance()
     trained_on = prov.dataset
@@ -400,7 +400,7 @@ def _catalog_for(model: Recommender, path: Path, dataset: str | None,
             f"{trained_on}, or train one for {dataset}: `convrec movies train --dataset "
             f"{dataset}`")
     name = trained_on or dataset or DEFAULT_DATASET
-    data = load_movielens(name, data_dir=data_dir, settings=settings)
+    data = load_movielens(name, settings=settings)
     catalog = MovieCatalog(data.movies, name)
     if prov.catalogue is not None and prov.catalogue != catalog.fingerprint():
         raise ModelFileError(
@@ -424,34 +424,37 @@ def load_recommender(model_path: Path | str | None = None, dataset: str | None =
 
     With ``model_path``: that model, with the titles of the release it was trained on (its
     file says which; ``dataset`` must agree). Without: the default model of ``dataset``
-    (default ML-100K) from the cache, trained and saved on first use.
+    (default ``settings.dataset``, else ML-100K) from the cache, trained and saved on first
+    use. ``data_dir`` is a notebook's ``--data-dir``, folded into ``settings`` here.
 
     Raises:
         ModelFileError: a torn or foreign file, or a model of another release (one line with
             the command that fixes it).
         DatasetNotFoundError: the release is not available.
     """
-    settings = settings or get_settings()
+    settings = resolve_settings(settings, data_dir)
     if model_path is not None:
         path = Path(model_path)
         model = load_model(path)
-        catalog = _catalog_for(model, path, dataset, data_dir, settings)
+        catalog = _catalog_for(model, path, dataset, settings)
         return MovieRecommender(model, catalog)
-    return get_default_recommender(settings, data_dir=data_dir, progress=progress,
-                                   dataset=dataset or DEFAULT_DATASET)
+    return get_default_recommender(settings, progress=progress, dataset=dataset)
 
 
 def get_default_recommender(settings: Settings | None = None,
                             data_dir: Path | str | None = None,
                             progress: bool = True,
-                            dataset: str = DEFAULT_DATASET) -> MovieRecommender:
-    """The default recommender of a release: loads ``settings.cache_dir / "models" /
-    <dataset>-<DEFAULT_MODEL_TYPE>.npz`` when present, else trains :data:`DEFAULT_MODEL_TYPE` on all
-    of the release and saves it there atomically. A torn or foreign file there is reported
-    (:class:`ModelFileError`, with the command that rebuilds it), never silently replaced."""
+                            dataset: str | None = None) -> MovieRecommender:
+    """The default recommender of a release (``dataset``, default ``settings.dataset``, else
+    ML-100K): loads ``settings.cache_dir / "models" / <dataset>-<DEFAULT_MODEL_TYPE>.npz`` when
+    present, else trains :data:`DEFAULT_MODEL_TYPE` on all of the release and saves it there
+    atomically. A torn or foreign file there is reported (:class:`ModelFileError`, with the
+    command that rebuilds it), never silently replaced. ``data_dir`` is a notebook's
+    ``--data-dir``, folded into ``settings`` here."""
     from convrec.recsys.registry import model_spec
 
-    settings = settings or get_settings()
+    settings = resolve_settings(settings, data_dir)
+    dataset = dataset or settings.dataset or DEFAULT_DATASET
     path = default_model_path(settings, dataset)
     if path.is_file():
         try:
@@ -460,8 +463,8 @@ def get_default_recommender(settings: Settings | None = None,
             reason = str(exc).split("; rebuild it with", 1)[0]
             raise ModelFileError(f"the default {dataset} model: {reason}; rebuild it with "
                                  f"`convrec movies train --dataset {dataset}`") from None
-        return MovieRecommender(model, _catalog_for(model, path, dataset, data_dir, settings))
-    data = load_movielens(dataset, data_dir=data_dir, settings=settings)
+        return MovieRecommender(model, _catalog_for(model, path, dataset, settings))
+    data = load_movielens(dataset, settings=settings)
     entry = release(dataset)
     assert entry.ratings is not None
     ratings = Ratings.from_raw(data.ratings, None, data.movies.ids)

@@ -20,7 +20,7 @@ from convrec.recsys._topn import top_n
 from convrec.recsys.base import Recommender
 from convrec.recsys.metrics import catalog_coverage, mae, ranking_per_user, rmse
 from convrec.recsys.ratings import Ratings, leave_last_out_split, random_split
-from convrec.settings import Settings
+from convrec.settings import Settings, resolve_settings
 
 __all__ = [
     "PROTOCOLS",
@@ -53,8 +53,8 @@ class Row:
 def load_fold(split: str, data_dir: Path | str | None = None, settings: Settings | None = None
               ) -> tuple[Ratings, Ratings]:
     """An official ML-100K split (``u1``..``u5``, ``ua``, ``ub``) as ``(train, test)`` sharing
-    the vocabulary of the whole data set."""
-    data = load_movielens("ml-100k", data_dir=data_dir, settings=settings)
+    the vocabulary of the whole data set (``data_dir``: a notebook's ``--data-dir``)."""
+    data = load_movielens("ml-100k", settings=resolve_settings(settings, data_dir))
     users = np.unique(data.ratings.users)
     base, test = read_ml100k_split(data.folder, split)
     return (Ratings.from_raw(base, users, data.movies.ids),
@@ -155,11 +155,12 @@ def evaluate_protocol(protocol: str, data_dir: Path | str | None = None,
         raise ValueError(f"--protocol {protocol} uses ML-100K's official splits, so it needs "
                          f"--dataset ml-100k, got {dataset!r}; use --protocol leave-last-out "
                          f"for {dataset}")
+    settings = resolve_settings(settings, data_dir)  # the one place data_dir= is folded in
     say = on_progress or (lambda _m: None)
     rows: list[Row] = []
     if protocol in ("u1", "folds"):
         splits: Sequence[str] = ("u1",) if protocol == "u1" else ("u1", "u2", "u3", "u4", "u5")
-        folds = [load_fold(s, data_dir, settings) for s in splits]
+        folds = [load_fold(s, settings=settings) for s in splits]
         for name, factory in default_rating_models(torch).items():
             say(name)
             per_fold = [rating_scores(factory(), tr, te) for tr, te in folds]
@@ -168,7 +169,7 @@ def evaluate_protocol(protocol: str, data_dir: Path | str | None = None,
                 metrics["rmse_sd"] = float(np.std([p["rmse"] for p in per_fold], ddof=1))
             rows.append(Row(name, metrics))
         return rows
-    data = load_movielens(dataset, data_dir=data_dir, settings=settings)
+    data = load_movielens(dataset, settings=settings)
     ratings = Ratings.from_raw(data.ratings, None, data.movies.ids)
     train, test = leave_last_out_split(ratings)
     for name, factory in default_ranking_models().items():

@@ -34,7 +34,7 @@ from convrec.data.mnist_sources import (
     read_embedded_digits,
     read_image_folder,
 )
-from convrec.settings import Settings, get_settings
+from convrec.settings import Settings, resolve_settings
 
 if TYPE_CHECKING:
     import torch
@@ -298,9 +298,11 @@ def load_mnist(
             (``training/3/x.png``; train split ``train`` or ``training``, valid split
             ``valid``/``test``/``testing``), or a CSV file (split at random, ``valid_pct`` for
             valid, like fastai's ``RandomSplitter``).
-        data_dir: a folder holding ``mnist/`` (``--data-dir``): it must hold MNIST (checked
-            against its sha256 values); never falls back to anything else.
-        settings: defaults to :func:`convrec.settings.get_settings`.
+        data_dir: a folder holding ``mnist/`` (a shortcut for ``--data-dir``, folded into
+            ``settings``): it must hold MNIST (checked against its sha256 values); never
+            falls back to anything else.
+        settings: defaults to :func:`convrec.settings.get_settings` (a ``--data-dir`` in
+            it is as strict as ``data_dir``).
         download: allow a verified download when nothing is found locally (and not offline).
         valid_pct: share of digits put in the valid split, for a CSV or the embedded digits.
         seed: seeds that random split.
@@ -340,17 +342,17 @@ def load_mnist(
         vi, vl = _pick(splits, VALID_NAMES, path, "valid")
         return MnistData(ti, tl, vi, vl, source=f"image folders in {path}",
                          key=f"images-{_slug(path.name)}")
-    settings = settings or get_settings()
+    settings = resolve_settings(settings, data_dir)
     try:
-        folder = find_mnist_folder(data_dir=data_dir, settings=settings, download=download)
+        folder = find_mnist_folder(settings=settings, download=download)
     except DatasetNotFoundError as exc:
-        if data_dir is not None or isinstance(exc, MnistChecksumError):
+        if settings.explicit_data_dir is not None or isinstance(exc, MnistChecksumError):
             raise  # the user named a folder, or a local folder is not MNIST: say so
         notice = EMBEDDED_NOTICE
         if settings.data_dir is not None:
             notice = notice.replace(
                 "pass --data-dir or set CONVREC_DATA",
-                f"CONVREC_DATA={settings.data_dir} holds no mnist/ folder: put MNIST's four "
+                f"{settings.describe_data_dir()} holds no mnist/ folder: put MNIST's four "
                 "IDX files there or pass --data-dir",
             )
     else:

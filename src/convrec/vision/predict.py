@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from convrec.settings import Settings, get_settings
+from convrec.settings import Settings, get_settings, resolve_settings
 
 if TYPE_CHECKING:
     from torch import nn
@@ -384,11 +384,11 @@ def get_default_classifier(
     from convrec.vision.mnist import load_mnist
     from convrec.vision.train import save_checkpoint
 
-    settings = settings or get_settings()
+    settings = resolve_settings(settings, data_dir)  # data_dir: a notebook's --data-dir
     path = default_checkpoint_path(settings)
     if path.is_file():
         return DigitClassifier.load(path, fix=DEFAULT_FIX)
-    data = load_mnist(data_dir=data_dir, settings=settings, download=False)
+    data = load_mnist(settings=settings, download=False)
     if data.notice and progress:
         from rich.console import Console
 
