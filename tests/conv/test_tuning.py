@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +73,65 @@ def test_no_measuring_past_the_budget(tuned: tuning.Wisdom) -> None:
 def test_an_explicit_engine_is_never_second_guessed(tuned: tuning.Wisdom) -> None:
     conv2d(np.ones((2, 1, 6, 6), np.float32), edge_weights(), engine="direct")
     assert tuned.choices == {}
+
+
+def test_measuring_warms_up_interleaves_and_takes_the_median(
+    tuned: tuning.Wisdom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Scripted durations instead of a clock (no test of wall time): each candidate returns
+    # its name, and the fake timer hands out that candidate's next duration.
+    script = {
+        # warm-up 1 s (numba cache load), then 10-12 ms with one 500 ms burst of load
+        "stencil": [1.0, 0.010, 0.011, 0.5, 0.010, 0.012],
+        # its first timed call is the fastest of all (9 ms), but it is typically 12 ms:
+        # a single timing per engine would have picked it
+        "im2col": [0.02, 0.009, 0.012, 0.012, 0.013, 0.012],
+        # more than 4 times the fastest in the first round: not timed again
+        "torch": [0.03, 0.04],
+    }
+    calls: list[str] = []
+
+    def fake_seconds(run: object) -> float:
+        name = run()  # type: ignore[operator]
+        calls.append(name)
+        return script[name].pop(0)
+
+    monkeypatch.setattr(tuning, "_seconds", fake_seconds)
+    monkeypatch.setattr(tuning, "SHAPE_BUDGET_S", 10.0)  # every round runs
+    best = tuned.measure("sig", {name: partial(str, name) for name in script})
+    assert best == "stencil"  # median 11 ms against im2col's 12 ms
+    engines = ["stencil", "im2col", "torch"]
+    assert calls[:6] == engines + engines  # one warm-up each, then the first round
+    assert calls.count("torch") == 2
+    # later rounds rotate which engine goes first, so a burst does not always hit the same one
+    assert calls[6:] == ["im2col", "stencil", "stencil", "im2col"] * 2
+    entry = tuned.choices["sig"]
+    assert entry == {"engine": "stencil", "rounds": tuning.ROUNDS,
+                     "ms": {"stencil": 11.0, "im2col": 12.0, "torch": 40.0}}
+    assert tuned.budget_s == pytest.approx(2.0 - sum([1.0, 0.02, 0.03, 0.010, 0.011, 0.5, 0.010,
+                                                      0.012, 0.009, 0.012, 0.012, 0.013, 0.012,
+                                                      0.04]))
+
+
+def test_a_costly_shape_stops_after_the_minimum_rounds(
+    tuned: tuning.Wisdom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tuning, "_seconds", lambda run: run())
+    costs = {"stencil": 0.2, "im2col": 0.15}  # seconds per call: past SHAPE_BUDGET_S at once
+    tuned.measure("big", {name: partial(float, c) for name, c in costs.items()})
+    assert tuned.choices["big"]["rounds"] == tuning.MIN_ROUNDS < tuning.ROUNDS
+    assert tuned.choices["big"]["engine"] == "im2col"
+
+
+def test_reentering_a_tuned_block_does_not_reread_the_file(tmp_path: Path) -> None:
+    with tuning.tuned(tmp_path) as first:
+        conv2d(np.ones((2, 1, 6, 6), np.float32), edge_weights())
+    assert not tuning.enabled()
+    first.path.write_text("{}")  # were it read again, the choice would be gone
+    try:
+        with tuning.tuned(tmp_path) as again:
+            assert again is first and len(again.choices) == 1
+    finally:
+        tuning.disable()
+    assert tuning.enable(tmp_path).choices == {}  # after disable(): read afresh
+    tuning.disable()

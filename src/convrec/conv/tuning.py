@@ -10,6 +10,14 @@ machine, look the choice up. Measuring costs at most ``budget_s`` (2 s) of a pro
 past it, or for calls too large to run three times, the rule of
 :func:`convrec.conv.functional.choose_engine` decides.
 
+How one shape is measured (:meth:`Wisdom.measure`): one untimed warm-up call per engine (the
+first call pays numba's cache load, oneDNN's primitive creation and the output's page faults),
+then up to :data:`ROUNDS` interleaved rounds, each timing every remaining engine once in a
+rotating order, so that a burst of load from another process falls on all of them rather than
+on one; engines clearly slower in the first round (:data:`CLEARLY_SLOWER`) are dropped, and
+the engine with the lowest median wins. A single timing per engine (the first version) picked
+im2col for W2 p0, 1.35× slower than the stencil, on a shared machine.
+
 Tuning is off until a face enables it (``convrec conv apply``, the benchmarks):
 ``enable(settings.cache_dir)``. Library calls and the test suite therefore get the same,
 machine-independent rule; only speed, never a result beyond float rounding, depends on it.
@@ -21,6 +29,7 @@ import hashlib
 import json
 import os
 import platform
+import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,6 +41,7 @@ from typing import Any
 
 __all__ = [
     "MEASURE_MAX_MULTIPLY_ADDS",
+    "ROUNDS",
     "Wisdom",
     "disable",
     "enable",
@@ -43,8 +53,18 @@ __all__ = [
 
 #: Calls bigger than this (about 1 s on one core) are never run three times to be timed.
 MEASURE_MAX_MULTIPLY_ADDS = 2 * 10**9
-#: A candidate faster than this is timed twice (min): the first call pays warm-up costs.
-_RETIME_BELOW_S = 0.05
+#: Timed rounds per shape at most (each times every remaining engine once).
+ROUNDS = 5
+#: Rounds always run, whatever they cost (a median needs three samples).
+MIN_ROUNDS = 3
+#: Past this much measuring on one shape, no further round starts (after MIN_ROUNDS).
+SHAPE_BUDGET_S = 0.4
+#: An engine whose first timed call took more than this many times the fastest one's is not
+#: timed further: it cannot win, and timing it costs the most. (Not judged on the warm-up,
+#: which carries one-off costs such as numba loading its compiled code.)
+CLEARLY_SLOWER = 4.0
+#: Bumped when the way of measuring changes: wisdom measured the old way is not reused.
+METHOD = "warm-up, interleaved rounds, median (2)"
 
 
 def _cpu_model() -> str:
@@ -71,6 +91,7 @@ def _machine_key() -> tuple[tuple[str, str], ...]:
             "cpu": _cpu_model(),
             "cores": str(os.cpu_count()),
             **{name: _version(name) for name in ("numpy", "torch", "numba", "convrec")},
+            "method": METHOD,
         }.items()
     )
 
@@ -102,21 +123,35 @@ class Wisdom:
         return None if entry is None else str(entry["engine"])
 
     def measure(self, signature: str, candidates: dict[str, Callable[[], Any]]) -> str:
-        """Run and time every candidate, record the fastest (saved at once) and return it."""
-        times: dict[str, float] = {}
-        for name, run in candidates.items():
-            start = time.perf_counter()
-            run()
-            elapsed = time.perf_counter() - start
-            if elapsed < _RETIME_BELOW_S:
-                start = time.perf_counter()
-                run()
-                elapsed = min(elapsed, time.perf_counter() - start)
-            times[name] = elapsed
-            self.budget_s -= elapsed
-        best = min(times, key=times.__getitem__)
+        """Time every candidate (see the module docstring), record the fastest (saved at once)
+        and return it.
+
+        The entry kept is ``{"engine": name, "ms": {engine: median ms}, "rounds": n}``; an
+        engine dropped after the first round has that round's time instead.
+        """
+        spent = 0.0
+        for run in candidates.values():  # warm-up, untimed for the choice
+            spent += _seconds(run)
+        alive = list(candidates)
+        samples: dict[str, list[float]] = {name: [] for name in alive}
+        rounds = 0
+        while rounds < ROUNDS and (rounds < MIN_ROUNDS or spent < SHAPE_BUDGET_S):
+            shift = rounds % len(alive)
+            for name in alive[shift:] + alive[:shift]:  # rotating order
+                elapsed = _seconds(candidates[name])
+                samples[name].append(elapsed)
+                spent += elapsed
+            rounds += 1
+            if rounds == 1:  # drop the engines that cannot win before they cost more
+                fastest = min(times[0] for times in samples.values())
+                alive = [name for name in alive if samples[name][0] <= CLEARLY_SLOWER * fastest]
+        typical = {name: statistics.median(times) for name, times in samples.items()}
+        best = min(alive, key=typical.__getitem__)
+        self.budget_s -= spent
         self.choices[signature] = {
-            "engine": best, "ms": {k: round(v * 1e3, 4) for k, v in times.items()}
+            "engine": best,
+            "ms": {name: round(typical[name] * 1e3, 4) for name in candidates},
+            "rounds": rounds,
         }
         self.save()
         return best
@@ -129,7 +164,16 @@ class Wisdom:
         os.replace(tmp, self.path)
 
 
+def _seconds(run: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
 _WISDOM: Wisdom | None = None
+#: Wisdom read in this process, by cache folder: re-entering :func:`tuned` (one block per
+#: call in a long-running program) must not re-read the file each time (about 1 ms).
+_LOADED: dict[Path, Wisdom] = {}
 
 
 def enable(cache_dir: str | os.PathLike[str], *, budget_s: float = 2.0) -> Wisdom:
@@ -140,9 +184,12 @@ def enable(cache_dir: str | os.PathLike[str], *, budget_s: float = 2.0) -> Wisdo
         budget_s: the most time this process spends measuring (default 2 s).
     """
     global _WISDOM
-    key = json.dumps(machine_key(), sort_keys=True)
     if _WISDOM is not None and _WISDOM.path.parent == Path(cache_dir):
         return _WISDOM  # already loaded: keep its choices and what is left of its budget
+    if Path(cache_dir) in _LOADED:  # a `tuned` block before this one read it: no re-read
+        _WISDOM = _LOADED[Path(cache_dir)]
+        return _WISDOM
+    key = json.dumps(machine_key(), sort_keys=True)
     name = f"conv-wisdom-{hashlib.sha256(key.encode()).hexdigest()[:12]}.json"
     path = Path(cache_dir) / name
     choices: dict[str, dict[str, Any]] = {}
@@ -152,7 +199,7 @@ def enable(cache_dir: str | os.PathLike[str], *, budget_s: float = 2.0) -> Wisdo
             choices = loaded["choices"]
     except (OSError, ValueError, AttributeError):
         pass  # absent or torn: measure again
-    _WISDOM = Wisdom(path=path, choices=choices, budget_s=budget_s)
+    _WISDOM = _LOADED[Path(cache_dir)] = Wisdom(path=path, choices=choices, budget_s=budget_s)
     return _WISDOM
 
 
@@ -168,9 +215,11 @@ def tuned(cache_dir: str | os.PathLike[str], *, budget_s: float = 2.0) -> Iterat
 
 
 def disable() -> None:
-    """Back to the rule of ``choose_engine`` for every ``auto`` call."""
+    """Back to the rule of ``choose_engine`` for every ``auto`` call (and forget what was
+    read: a later :func:`enable` reads the file again, as a new process would)."""
     global _WISDOM
     _WISDOM = None
+    _LOADED.clear()
 
 
 def enabled() -> bool:
