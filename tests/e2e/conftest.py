@@ -95,8 +95,9 @@ def start_studio(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
 
     servers: list[LiveServer] = []
 
-    def start(**service_args: Any) -> LiveServer:
-        settings = Settings(cache_dir=tmp_path / "cache", offline=True)
+    def start(data_dir: Path | None = None, **service_args: Any) -> LiveServer:
+        """``data_dir``: where the live trainer finds MNIST (else the embedded digits)."""
+        settings = Settings(cache_dir=tmp_path / "cache", offline=True, data_dir=data_dir)
         service_args.setdefault("mnist", tiny_mnist())
         app = create_app(settings, Services(settings, **service_args),
                          database_url=f"sqlite:///{tmp_path / 'studio.db'}")

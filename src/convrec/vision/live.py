@@ -142,7 +142,8 @@ class LiveTrainer:
         request.validate()
         with self._lock:
             if self._run is not None and not self._run.done:
-                raise RunBusyError(f"run {self._run.run_id} is still training; cancel it first")
+                raise RunBusyError(f"run {self._run.run_id} is still training (one run at a "
+                                   "time): wait for it to end or cancel it first")
             run = _Run(next(self._ids), request)
             self._run = run
         self._thread = threading.Thread(target=self._work, args=(run,), daemon=True,
