@@ -20,7 +20,7 @@ def test_migrations_create_the_tables_and_are_idempotent(tmp_path: Path) -> None
     assert {"users", "auth_tokens", "ratings", "alembic_version"} <= names
     with engine.connect() as connection:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() \
-            == "0002"
+            == "0003"
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
     engine.dispose()

@@ -6,7 +6,10 @@ from typing import Annotated
 
 import typer
 
-from convrec.cli.common import DataDirOption, console, err_console, fail
+from convrec.cli.common import DataDirOption, UserError, console, err_console, fail
+from convrec.data.movielens import DEFAULT_RELEASE, releases
+
+_RELEASES = ", ".join(releases())
 
 
 def studio(
@@ -19,6 +22,12 @@ def studio(
         typer.Option("--port", min=1, max=65535, help="Port (default $CONVREC_PORT or 8000)."),
     ] = None,
     data_dir: DataDirOption = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option("--dataset", help=f"The MovieLens release whose recommender, titles, "
+                     f"search and rating scale the studio and its API serve: {_RELEASES} "
+                     f"(default $CONVREC_DATASET or {DEFAULT_RELEASE})."),
+    ] = None,
     database_url: Annotated[
         str | None,
         typer.Option("--database-url", help="SQLAlchemy URL (default $DATABASE_URL or SQLite "
@@ -44,7 +53,7 @@ def studio(
     process while the pages work and show the progress; later starts load them from the
     cache. See docs/deployment.md for workers, PostgreSQL and a reverse proxy.
 
-    Example: [bold]convrec studio --port 8001 --workers 2[/]
+    Example: [bold]convrec studio --port 8001 --workers 2 --dataset ml-latest-small[/]
     """
     import os
 
@@ -54,7 +63,13 @@ def studio(
     from convrec.web.db import DatabaseStartupError, check_database
     from convrec.web.training import start_background_training
 
-    settings = get_settings(data_dir=data_dir, host=host, port=port, database_url=database_url)
+    settings = get_settings(data_dir=data_dir, host=host, port=port, database_url=database_url,
+                            dataset=dataset)
+    if settings.dataset is not None and settings.dataset not in releases():
+        given = f"--dataset {dataset}" if dataset is not None else (
+            f"CONVREC_DATASET={settings.dataset}")
+        raise UserError(f"{given} is not a MovieLens release; use one of {_RELEASES} "
+                        f"(e.g. --dataset {DEFAULT_RELEASE})")
     try:  # the database first: a bad URL is one line now, before any model loads
         check_database(settings.resolved_database_url).dispose()
     except DatabaseStartupError as exc:
@@ -65,6 +80,8 @@ def studio(
     os.environ["CONVREC_CACHE"] = str(settings.cache_dir)
     if settings.data_dir is not None:
         os.environ["CONVREC_DATA"] = str(settings.data_dir)
+    if settings.dataset is not None:
+        os.environ["CONVREC_DATASET"] = settings.dataset
     if not warm:
         os.environ["CONVREC_STUDIO_LAZY"] = "1"
     trainer = start_background_training(settings)
@@ -78,7 +95,8 @@ def studio(
             "machines; use a TLS proxy in front of it"
         )
     console.print(f"convrec studio on http://{settings.host}:{settings.port} with {count} "
-                  f"worker{'s' if count > 1 else ''}  (Ctrl+C stops)")
+                  f"worker{'s' if count > 1 else ''}, movies from "
+                  f"{settings.dataset or DEFAULT_RELEASE}  (Ctrl+C stops)")
     try:
         if count == 1:
             from convrec.web.app import studio_app

@@ -5,7 +5,15 @@ Times are integer Unix seconds (portable between SQLite and PostgreSQL, no time 
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = ["AuthToken", "Base", "LoginFailure", "Rating", "User"]
@@ -47,19 +55,20 @@ class AuthToken(Base):
 
 
 class Rating(Base):
-    """One user's rating (1 to 5 stars) of one MovieLens movie; one row per (user, movie)."""
+    """One user's rating of one MovieLens movie (0.5 to 5 stars; the served release's scale,
+    integers or half stars, is checked by the API); one row per (user, movie)."""
 
     __tablename__ = "ratings"
     __table_args__ = (
         UniqueConstraint("user_id", "movie_id", name="uq_ratings_user_movie"),
-        CheckConstraint("rating >= 1 AND rating <= 5", name="ck_ratings_range"),
+        CheckConstraint("rating >= 0.5 AND rating <= 5", name="ck_ratings_range"),
         Index("ix_ratings_user", "user_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
     movie_id: Mapped[int] = mapped_column(Integer, nullable=False)
-    rating: Mapped[int] = mapped_column(Integer, nullable=False)
+    rating: Mapped[float] = mapped_column(Float, nullable=False)
     updated_at: Mapped[int] = mapped_column(Integer, nullable=False)
 
 

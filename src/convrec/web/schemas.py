@@ -386,12 +386,14 @@ class BiasesOut(BaseModel):
 
 # ---------------------------------------------------------------- ratings
 class RatingIn(_Strict):
-    rating: int = Field(ge=1, le=5, description="1 to 5 stars.")
+    rating: float = Field(ge=0.5, le=5, description="Stars on the served release's scale "
+                          "(`GET /api/status` names the release): integers 1 to 5 for ml-100k "
+                          "and ml-1m, half stars 0.5 to 5 for the later releases.")
 
 
 class RatingOut(BaseModel):
     movie_id: int
-    rating: int
+    rating: float
     title: str | None = None
     updated_at: int
 

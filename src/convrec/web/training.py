@@ -47,9 +47,10 @@ def model_paths(settings: Settings) -> dict[str, Path]:
     """Where the studio's default models are saved: ``{"classifier": ..., "recommender": ...}``."""
     from convrec.recsys.catalog import default_model_path
     from convrec.vision.predict import default_checkpoint_path
+    from convrec.web.services import DEFAULT_DATASET
 
     return {"classifier": default_checkpoint_path(settings),
-            "recommender": default_model_path(settings)}
+            "recommender": default_model_path(settings, settings.dataset or DEFAULT_DATASET)}
 
 
 def missing_models(settings: Settings) -> list[str]:
@@ -110,6 +111,8 @@ def start_background_training(settings: Settings) -> subprocess.Popen[bytes] | N
     env["CONVREC_CACHE"] = str(settings.cache_dir)
     if settings.data_dir is not None:
         env["CONVREC_DATA"] = str(settings.data_dir)
+    if settings.dataset is not None:
+        env["CONVREC_DATASET"] = settings.dataset
     if settings.offline:
         env["CONVREC_OFFLINE"] = "1"
     log = (settings.cache_dir / "studio-training.log").open("ab")
@@ -171,11 +174,11 @@ def _train(name: str, settings: Settings) -> None:
     if name == "classifier":
         from convrec.vision.predict import get_default_classifier
 
-        get_default_classifier(settings=settings, data_dir=settings.data_dir, progress=False)
+        get_default_classifier(settings=settings, progress=False)
     else:
         from convrec.recsys import get_default_recommender
 
-        get_default_recommender(settings=settings, data_dir=settings.data_dir, progress=False)
+        get_default_recommender(settings=settings, progress=False, dataset=settings.dataset)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,16 @@ def known_movie(services: Services, movie_id: int) -> str:
     return title
 
 
+def on_scale(services: Services, rating: float) -> float:
+    """``rating`` when the served release allows it (ML-100K: integers 1 to 5; the later
+    releases: half stars 0.5 to 5), else 422 naming the allowed values."""
+    try:
+        return services.check_rating(rating)
+    except ValueError as exc:
+        raise field_error(["body", "rating"], rating,
+                          f"{exc} (the scale of {services.dataset})") from None
+
+
 def title_or_none(services: Services, movie_id: int) -> str | None:
     """The title for display; ``None`` when the movie metadata cannot be loaded (reading
     your own ratings still works without the dataset)."""
@@ -56,7 +66,7 @@ def title_or_none(services: Services, movie_id: int) -> str | None:
         return None
 
 
-def user_ratings(session: Session, user_id: int) -> dict[int, int]:
+def user_ratings(session: Session, user_id: int) -> dict[int, float]:
     """``{movie_id: rating}`` of one user, from the database."""
     rows = session.execute(
         select(Rating.movie_id, Rating.rating).where(Rating.user_id == user_id)
@@ -110,21 +120,23 @@ def put_rating(
     user_id: UserId, movie_id: MovieId, body: RatingIn, user: CurrentUser, session: SessionDep,
     services: ServicesDep,
 ) -> RatingOut:
-    """Rate a movie 1 to 5 (creates or replaces your rating)."""
+    """Rate a movie on the served release's scale: integers 1 to 5 for ml-100k, half stars
+    0.5 to 5 for the later releases (creates or replaces your rating)."""
     own(user, user_id)
     title = known_movie(services, movie_id)
+    rating = on_scale(services, body.rating)
     now = int(time.time())
-    values = {"user_id": user_id, "movie_id": movie_id, "rating": body.rating, "updated_at": now}
+    values = {"user_id": user_id, "movie_id": movie_id, "rating": rating, "updated_at": now}
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = insert(Rating).values(**values)
     statement = statement.on_conflict_do_update(
         index_elements=["user_id", "movie_id"],
-        set_={"rating": body.rating, "updated_at": now},
+        set_={"rating": rating, "updated_at": now},
     )
     session.execute(statement)
     session.commit()
-    return RatingOut(movie_id=movie_id, rating=body.rating, title=title, updated_at=now)
+    return RatingOut(movie_id=movie_id, rating=rating, title=title, updated_at=now)
 
 
 @router.delete("/{movie_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -19,6 +19,9 @@ class PartOut(BaseModel):
 
 class StatusOut(BaseModel):
     version: str
+    dataset: str = Field(description="The MovieLens release served (`convrec studio --dataset`).")
+    rating_scale: str = Field(description="The ratings it takes, e.g. \"integers 1-5\" or "
+                              "\"half stars 0.5-5\".")
     ready: bool = Field(description="Everything is loaded or can be loaded now.")
     parts: dict[str, PartOut]
 
@@ -45,5 +48,6 @@ def status(services: ServicesDep, settings: SettingsDep) -> StatusOut:
             parts[name] = PartOut(state=state, detail=entry.get("reason"), seconds=seconds)
         else:
             parts[name] = PartOut(state="missing")
-    return StatusOut(version=__version__,
+    return StatusOut(version=__version__, dataset=services.dataset,
+                     rating_scale=services.release_scale().describe(),
                      ready=all(p.state == "ready" for p in parts.values()), parts=parts)
