@@ -60,8 +60,8 @@ def _recommender(dataset: str | None, data_dir: Path | None, model: Path | None 
     from convrec.settings import get_settings
 
     name = _release_name(dataset)
-    settings = get_settings()
-    return load_recommender(model, name, data_dir, settings, progress=True)
+    settings = get_settings(data_dir=data_dir)  # the flag overrides CONVREC_DATA here, once
+    return load_recommender(model, name, settings=settings, progress=True)
 
 
 def _print_movies(title: str, rows: list[ScoredMovie], score_name: str | None = None) -> None:
@@ -159,7 +159,7 @@ def train(
     from convrec.recsys.catalog import provenance_for
     from convrec.settings import get_settings
 
-    settings = get_settings()
+    settings = get_settings(data_dir=data_dir)
     ratings: Ratings
     if ratings_file is not None:
         from convrec.recsys.scale import load_ratings
@@ -170,7 +170,7 @@ def train(
         provenance = provenance_for(None, movies, None)
     else:
         name = name or DEFAULT_RELEASE
-        data = load_movielens(name, data_dir=data_dir, settings=settings)
+        data = load_movielens(name, settings=settings)
         ratings = Ratings.from_raw(data.ratings, None, data.movies.ids)
         layout = entry_of(name).ratings
         provenance = provenance_for(name, data.movies, layout.scale if layout else None)
@@ -199,10 +199,12 @@ def evaluate(
     Example: [bold]convrec movies evaluate --protocol u1[/]
     """
     from convrec.recsys.evaluate import evaluate_protocol, to_csv, to_markdown
+    from convrec.settings import get_settings
 
     name = _release_name(dataset) or DEFAULT_RELEASE
+    settings = get_settings(data_dir=data_dir)
     with console.status("evaluating...") as status:
-        rows = evaluate_protocol(protocol, data_dir=data_dir, torch=torch, dataset=name,
+        rows = evaluate_protocol(protocol, settings=settings, torch=torch, dataset=name,
                                  on_progress=lambda m: status.update(f"evaluating {m}..."))
     console.print(to_markdown(rows), markup=False, highlight=False)
     if csv is not None:
@@ -266,9 +268,8 @@ def search(
     from convrec.settings import get_settings
 
     name = _release_name(dataset) or DEFAULT_RELEASE
-    settings = get_settings()
-    catalog = MovieCatalog(load_movielens(name, data_dir=data_dir, settings=settings).movies,
-                           name)
+    settings = get_settings(data_dir=data_dir)
+    catalog = MovieCatalog(load_movielens(name, settings=settings).movies, name)
     hits = catalog.search(query, n=n)
     if not hits:
         raise UserError(f"no movie matches {query!r} in {name}")
