@@ -52,7 +52,7 @@ def _trainer(request: Request) -> Any:
             settings = state.settings
 
             def load() -> Any:  # full MNIST when local, else the embedded digits; no download
-                return load_mnist(data_dir=settings.data_dir, settings=settings, download=False)
+                return load_mnist(settings=settings, download=False)
 
             state.live_trainer = LiveTrainer(load)
     return state.live_trainer
