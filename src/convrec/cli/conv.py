@@ -11,6 +11,13 @@ from rich.table import Table
 
 from convrec.cli.common import DataDirOption, UserError, console
 from convrec.cli.conv_animate import animate
+from convrec.cli.conv_options import (
+    DilationOption,
+    KernelOption,
+    OutputPaddingOption,
+    StrideOption,
+    TransposedOption,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -57,21 +64,17 @@ def kernels(
 @app.command("shape")
 def shape(
     n: Annotated[int, typer.Argument(help="Input size (height or width).")],
-    kernel: Annotated[int, typer.Option("-k", "--kernel", help="Kernel size.")] = 3,
-    stride: Annotated[int, typer.Option("-s", "--stride", help="Stride.")] = 1,
+    kernel: KernelOption = 3,
+    stride: StrideOption = 1,
     padding: Annotated[
         str,
         typer.Option(
             "-p", "--padding", help="Padding: an int, 'before,after', 'same', 'full' or 'valid'."
         ),
     ] = "0",
-    dilation: Annotated[int, typer.Option("-d", "--dilation", help="Dilation.")] = 1,
-    transposed: Annotated[
-        bool, typer.Option("--transposed", help="Transposed convolution instead.")
-    ] = False,
-    output_padding: Annotated[
-        int, typer.Option("--output-padding", help="Transposed only: extra output size.")
-    ] = 0,
+    dilation: DilationOption = 1,
+    transposed: TransposedOption = False,
+    output_padding: OutputPaddingOption = 0,
     pool: Annotated[bool, typer.Option("--pool", help="Pooling (stride defaults to k).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:

@@ -8,6 +8,13 @@ from typing import Annotated
 import typer
 
 from convrec.cli.common import UserError, console
+from convrec.cli.conv_options import (
+    DilationOption,
+    KernelOption,
+    OutputPaddingOption,
+    StrideOption,
+    TransposedOption,
+)
 
 __all__ = ["animate"]
 
@@ -38,18 +45,14 @@ def animate(
     input_size: Annotated[
         str, typer.Option("--input", "-i", help="Input size: 5, or 5x7 (rows x columns).")
     ] = "5",
-    kernel: Annotated[int, typer.Option("-k", "--kernel", help="Kernel size.")] = 3,
+    kernel: KernelOption = 3,
     padding: Annotated[
         str, typer.Option("-p", "--padding", help="An int, same, full or valid.")
     ] = "0",
-    stride: Annotated[int, typer.Option("-s", "--stride", help="Stride.")] = 1,
-    dilation: Annotated[int, typer.Option("-d", "--dilation", help="Dilation.")] = 1,
-    transposed: Annotated[
-        bool, typer.Option("--transposed", help="The transposed convolution instead.")
-    ] = False,
-    output_padding: Annotated[
-        int, typer.Option("--output-padding", help="Transposed only: extra rows/columns.")
-    ] = 0,
+    stride: StrideOption = 1,
+    dilation: DilationOption = 1,
+    transposed: TransposedOption = False,
+    output_padding: OutputPaddingOption = 0,
     out: Annotated[Path, typer.Option("-o", "--out", help="The GIF to write.")] = Path(
         "convolution.gif"
     ),

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from convrec.data._text import is_number
 from convrec.data.images import DEFAULT_MAX_PIXELS
 
 __all__ = [
@@ -113,14 +114,6 @@ def read_image_folder(
     return splits
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _bad_csv_line(path: Path, lines: list[str], offset: int) -> DigitSourceError:
     """Find the first invalid line (Python loop, only on the error path)."""
     for i, line in enumerate(lines, start=offset + 1):
@@ -166,7 +159,7 @@ def read_digits_csv(path: str | Path) -> Split:
         raise DigitSourceError(f"{path}: not a text CSV file ({exc.reason})") from exc
     lines = text.splitlines()
     offset = 0
-    if lines and not _is_number(lines[0].split(",")[0]):
+    if lines and not is_number(lines[0].split(",")[0]):
         lines, offset = lines[1:], 1  # a header such as "label,pixel0,..."
     body = [ln for ln in lines if ln.strip()]
     if not body:

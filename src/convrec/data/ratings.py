@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from convrec.data._text import is_number
+
 if TYPE_CHECKING:
     from convrec.data.registry import RatingScale
 
@@ -77,14 +79,6 @@ def _sniff_sep(first: str) -> str:
         if sep in first:
             return sep
     return "\t" if " " not in first.strip() else " "
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _roles_from_header(head: list[str], columns: Sequence[str | int | None] | None,
@@ -257,7 +251,7 @@ def read_ratings_file(
         sep = sep or _sniff_sep(first)
         head = [h.strip().strip('"') for h in first.split(sep)]
         if header is None:
-            header = not all(_is_number(h) for h in head[:3] if h)
+            header = not all(is_number(h) for h in head[:3] if h)
         if header:
             names = _roles_from_header(head, columns, path)
         elif columns is not None:
