@@ -15,7 +15,11 @@ first call pays numba's cache load, oneDNN's primitive creation and the output's
 then up to :data:`ROUNDS` interleaved rounds, each timing every remaining engine once in a
 rotating order, so that a burst of load from another process falls on all of them rather than
 on one; engines clearly slower in the first round (:data:`CLEARLY_SLOWER`) are dropped, and
-the engine with the lowest median wins. A single timing per engine (the first version) picked
+the engine with the lowest median wins. Each timing is the second of two back-to-back calls:
+the first call after another engine pays for that engine's thread pool still spinning on the
+cores (measured on 2 cores: the stencil 9.9 ms right after torch against 6.8 ms after
+itself, im2col 10.7 against 5.4), a cost that a program calling one shape over and over never
+pays. A single timing per engine (the first version) picked
 im2col for W2 p0, 1.35× slower than the stencil, on a shared machine.
 
 Tuning is off until a face enables it (``convrec conv apply``, the benchmarks):
@@ -138,6 +142,7 @@ class Wisdom:
         while rounds < ROUNDS and (rounds < MIN_ROUNDS or spent < SHAPE_BUDGET_S):
             shift = rounds % len(alive)
             for name in alive[shift:] + alive[:shift]:  # rotating order
+                spent += _seconds(candidates[name])  # absorbs the switch from another engine
                 elapsed = _seconds(candidates[name])
                 samples[name].append(elapsed)
                 spent += elapsed
