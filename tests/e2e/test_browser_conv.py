@@ -113,6 +113,36 @@ def test_step_play_and_pause_the_sliding_window(start_studio: Any, page: Any) ->
     expect(page.locator("#edge-maps")).to_contain_text("left_edge → 26×26")
 
 
+def test_edge_maps_are_drawn_from_the_numbers_with_the_diverging_scale(
+    start_studio: Any, page: Any
+) -> None:
+    """The API answers numbers only; the page colours each cell with RdBu_r on ±max |value|.
+    Checked against matplotlib's RdBu_r of F.conv2d with fastai's kernels written out here."""
+    from matplotlib import colormaps
+    from playwright.sync_api import expect
+
+    open_playground(start_studio, page)
+    expect(page.locator("#edge-maps canvas")).to_have_count(4)
+    fastai = {"left_edge": [[-1, 1, 0], [-1, 1, 0], [-1, 1, 0]],
+              "diag2_edge": [[1, -1, 0], [0, 1, -1], [0, 0, 1]]}
+    for name, kernel in fastai.items():
+        expected = F.conv2d(digit(), torch.tensor(kernel, dtype=torch.float64)[None, None])[0, 0]
+        bound = float(expected.abs().max())
+        canvas = page.locator(f'#edge-maps canvas[data-kernel="{name}"]')
+        expect(canvas.locator("xpath=..")).to_contain_text(f"{name} → 26×26, range ±{bound:g}")
+        flat = expected.flatten()
+        picks = {int(flat.argmax()), int(flat.argmin()), 0, 26 * 13 + 13}
+        for index in sorted(picks):
+            i, j = divmod(index, 26)
+            shown = canvas.evaluate(
+                """(c, [i, j]) => { const cs = c.width / 26;
+                   return [...c.getContext("2d").getImageData(j * cs + cs / 2, i * cs + cs / 2,
+                                                             1, 1).data].slice(0, 3); }""",
+                [i, j])
+            want = np.array(colormaps["RdBu_r"]((float(expected[i, j]) / bound + 1) / 2)[:3])
+            np.testing.assert_allclose(shown, want * 255, atol=3, err_msg=f"{name} ({i}, {j})")
+
+
 def test_padding_modes_draw_their_real_values_and_kernel_sizes_change(
     start_studio: Any, page: Any
 ) -> None:

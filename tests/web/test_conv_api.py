@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 from fastapi.testclient import TestClient
 
 from convrec.conv import conv2d, top_edge
@@ -51,7 +53,41 @@ def test_apply_top_edge_on_a_step_matches_hand_computed_values(client: TestClien
     assert out["values"] == [[27.0] * 3, [27.0] * 3, [0.0] * 3]
     assert (out["height"], out["width"]) == (3, 3)
     assert out["rows"]["text"] == "(5 + 2*0 - 3)//1 + 1 = 3"
-    assert out["png"].startswith("data:image/png;base64,")
+    assert (out["min"], out["max"]) == (0.0, 27.0)
+
+
+def test_apply_answers_numbers_only_for_any_size(client: TestClient) -> None:
+    """No pictures in the answer (pages draw the numbers); maps past 64×64 keep theirs."""
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (70, 67)).astype(np.float32)
+    response = client.post("/api/conv/apply", json={
+        "image": {"pixels": image.tolist()}, "kernels": [{"name": "left_edge"}]})
+    assert response.status_code == 200, response.text
+    assert "data:image" not in response.text
+    body = response.json()
+    assert set(body["input"]) == {"height", "width"}
+    out = body["outputs"][0]
+    assert set(out) == {"kernel", "height", "width", "min", "max", "values", "rows", "cols"}
+    expected = F.conv2d(torch.from_numpy(image)[None, None],
+                        torch.tensor(out["kernel"]["values"])[None, None])[0, 0].numpy()
+    assert np.array(out["values"]).shape == (68, 65) == expected.shape
+    np.testing.assert_allclose(np.array(out["values"]), expected, atol=1e-3)
+    assert out["max"] == pytest.approx(float(expected.max()), abs=1e-3)
+
+
+def test_an_answer_over_the_numbers_cap_is_refused_before_any_work(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from convrec.web.routers import conv
+
+    monkeypatch.setattr(conv, "MAX_RESPONSE_VALUES", 50)
+    one = {"values": [[1.0]]}  # 1×1: every map is 5×5, 25 numbers
+    assert apply(client, kernels=[one, one])["outputs"][1]["values"] == STEP  # 50: at the cap
+    detail = error_of(client.post("/api/conv/apply", json={
+        "image": {"pixels": STEP}, "kernels": [one] * 3}), 413)
+    assert detail["loc"] == ["body", "image"] and detail["input"] == "3 map(s) of 5×5"
+    assert "75 numbers, over the 50" in detail["msg"]
+    assert "`convrec conv apply IMAGE -k KERNEL -o DIR`" in detail["msg"]
 
 
 def test_apply_matches_conv2d_with_stride_padding_and_dilation(client: TestClient) -> None:

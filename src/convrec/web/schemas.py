@@ -198,9 +198,10 @@ class KernelOut(BaseModel):
 
 
 class ImageOut(BaseModel):
+    """The size of the input as it was convolved (grey levels 0-255; colour made grey)."""
+
     height: int
     width: int
-    png: str = Field(description="The grayscale image as a data: URL.")
 
 
 class ShapeOut(BaseModel):
@@ -241,9 +242,10 @@ class FeatureMapOut(BaseModel):
     width: int
     min: float
     max: float
-    png: str = Field(description="The map as a data: URL; mid-grey is 0 when signs differ.")
-    values: list[list[float]] | None = Field(
-        description="The numbers, for maps of at most 64×64 (else null)."
+    values: list[list[float]] = Field(
+        description="The map, (height, width) rows of numbers rounded to 3 decimals, on the "
+        "input's 0-255 scale. The studio draws them with its diverging scale (RdBu_r, "
+        "blue < 0 < red, range ±max |value|), as the CLI's figures do."
     )
     rows: ShapeOut
     cols: ShapeOut

@@ -14,7 +14,7 @@ from convrec.web.deps import ServicesDep, SettingsDep
 from convrec.web.errors import field_error
 from convrec.web.inputs import check_batch, decode_image, decode_kernel
 from convrec.web.playground import PlaygroundIn, PlaygroundOut, build_playground
-from convrec.web.render import png_data_url, rounded
+from convrec.web.render import rounded
 from convrec.web.schemas import (
     ConvApplyIn,
     ConvApplyOut,
@@ -30,7 +30,9 @@ from convrec.web.services import Services
 
 router = APIRouter(prefix="/api/conv", tags=["conv"])
 
-MAX_VALUES_SIDE = 64  # maps up to 64×64 also come back as numbers
+#: The most numbers one apply response carries (all its maps together): a 1024×1024 map,
+#: about 8 MB of JSON. Larger work belongs to ``convrec conv apply`` on the user's machine.
+MAX_RESPONSE_VALUES = 1024 * 1024
 
 
 def _shape_out(explanation: Any) -> ShapeOut:
@@ -104,6 +106,7 @@ def _plan_or_error(
 
 
 def _check_budget(plans: list[Any], limits: Any) -> None:
+    """The whole request's multiply-adds, and the numbers its answer would carry (413)."""
     from convrec.conv import LimitError
     from convrec.conv.limits import check_multiply_adds
 
@@ -116,15 +119,27 @@ def _check_budget(plans: list[Any], limits: Any) -> None:
             ["body", "kernels"], f"{len(plans)} kernel(s)", str(exc), status=413,
             kind="too_large",
         ) from exc
+    values = sum(p.rows.result * p.cols.result for p in plans)
+    if values > MAX_RESPONSE_VALUES:
+        first = plans[0]
+        raise field_error(
+            ["body", "image"], f"{len(plans)} map(s) of {first.rows.result}×{first.cols.result}",
+            f"the answer would hold {values:,} numbers, over the {MAX_RESPONSE_VALUES:,} one "
+            "response carries; send a smaller image, fewer kernels or a larger stride, or run "
+            "`convrec conv apply IMAGE -k KERNEL -o DIR` on your machine",
+            status=413, kind="too_large",
+        )
 
 
 @router.post("/apply", response_model=ConvApplyOut)
 async def apply(
     body: ConvApplyIn, request: Request, services: ServicesDep, settings: SettingsDep
 ) -> Response | ConvApplyOut:
-    """Apply each kernel to the image; each output map comes with its shape explanation.
+    """Apply each kernel to the image: each output map as numbers (``values``, rows of the
+    map), with its range and its shape explanation. Pages draw the numbers themselves.
 
-    Work stops between kernels when the client disconnects (nothing is sent back then).
+    At most :data:`MAX_RESPONSE_VALUES` numbers per answer (413 beyond, checked before any
+    work). Work stops between kernels when the client disconnects (nothing is sent back then).
     """
     try:
         return await run_until_disconnect(
@@ -159,25 +174,17 @@ def _apply(
             image, kernel, stride=body.stride, padding=body.padding, dilation=body.dilation,
             padding_mode=body.padding_mode, return_plan=True,
         )
-        rows, cols = plan.rows, plan.cols
-        out = np.ascontiguousarray(out)
-        small = max(out.shape) <= MAX_VALUES_SIDE
+        out = np.asarray(out)  # (H_out, W_out)
         outputs.append(
             FeatureMapOut(
                 kernel=KernelOut(name=name, values=kernel.tolist()),
                 height=out.shape[0], width=out.shape[1],
-                min=float(out.min()), max=float(out.max()),
-                png=png_data_url(out), values=rounded(out, 3) if small else None,
-                rows=_shape_out(rows), cols=_shape_out(cols),
+                min=float(out.min()), max=float(out.max()), values=rounded(out, 3),
+                rows=_shape_out(plan.rows), cols=_shape_out(plan.cols),
             )
         )
-    return ConvApplyOut(
-        input=ImageOut(
-            height=image.shape[0], width=image.shape[1],
-            png=png_data_url(np.clip(image, 0, 255).astype(np.uint8)),
-        ),
-        outputs=outputs,
-    )
+    return ConvApplyOut(input=ImageOut(height=image.shape[0], width=image.shape[1]),
+                        outputs=outputs)
 
 
 @router.post("/matmul", response_model=MatmulOut)
