@@ -9,7 +9,7 @@ not available every route here answers 503 with the fix (see
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
@@ -28,6 +28,9 @@ from convrec.web.schemas import (
 )
 from convrec.web.services import ServiceUnavailableError
 
+if TYPE_CHECKING:
+    from convrec.recsys.catalog import RecommenderLike, ScoredMovie
+
 router = APIRouter(tags=["movies"])
 
 MovieId = Annotated[int, Path(ge=1, le=2**31 - 1, description="A MovieLens movie id.")]
@@ -40,7 +43,7 @@ MAP_SIZES = (25, 50, 100)
 NO_RATINGS_YET = "liked by most who saw it (rate a few movies to make this list yours)"
 
 
-def _movie(recommender: Any, movie_id: int) -> MovieOut:
+def _movie(recommender: RecommenderLike, movie_id: int) -> MovieOut:
     """The movie with this id, or 404 naming the id."""
     try:
         info = recommender.catalog.get(movie_id)
@@ -56,7 +59,8 @@ def _movie(recommender: Any, movie_id: int) -> MovieOut:
     )
 
 
-def _scored(recommender: Any, scored: Any, explanation: str | None = None) -> ScoredMovieOut:
+def _scored(recommender: RecommenderLike, scored: ScoredMovie,
+            explanation: str | None = None) -> ScoredMovieOut:
     """A :class:`convrec.recsys.ScoredMovie` with the movie's year and genres."""
     movie = _movie(recommender, scored.movie_id)
     return ScoredMovieOut(
