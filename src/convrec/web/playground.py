@@ -12,16 +12,17 @@ Values are on the 0–1 scale of fastai's chapter 13 (grey levels / 255).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from convrec.conv.shapes import ParsedPadding
 from convrec.settings import Limits
 from convrec.web.errors import field_error
 from convrec.web.render import rounded
-from convrec.web.schemas import ImageIn, KernelValue, ShapeOut
+from convrec.web.schemas import ImageIn, KernelValue, PaddingSpec, ShapeOut
 from convrec.web.services import Services
 
 __all__ = ["PLAYGROUND_MAX_SIDE", "PlaygroundIn", "PlaygroundOut", "build_playground"]
@@ -30,6 +31,7 @@ __all__ = ["PLAYGROUND_MAX_SIDE", "PlaygroundIn", "PlaygroundOut", "build_playgr
 #: to 28×28): the page draws every cell and the im2col/Toeplitz matrices whole.
 PLAYGROUND_MAX_SIDE = 32
 MAX_MATRIX_ENTRIES = 400_000  # im2col entries the page is sent (k=7, d=3, 'full' on 28×28 fits)
+PLAYGROUND_MAX_PADDING = 7  # rows of padding per side the page draws (a 7×7 kernel's 'full' is 6)
 
 SampleName = Literal["numbers", "colour"]
 
@@ -54,7 +56,8 @@ class PlaygroundIn(BaseModel):
     kernel_name: str = Field(default="your kernel", min_length=1, max_length=60,
                              description="The preset's name, shown with the result.")
     stride: Annotated[int, Field(ge=1, le=4)] = 1
-    padding: Annotated[int, Field(ge=0, le=7)] | Literal["valid", "same", "full"] = 0
+    # conv's one parser: 1, [1, 2], [t, b, l, r], "1,2", "same", ... (the default parsed too)
+    padding: PaddingSpec = Field(default=0, validate_default=True)
     dilation: Annotated[int, Field(ge=1, le=3)] = 1
     padding_mode: str = Field(default="zeros", description="zeros, reflect, replicate, "
                               "circular or symmetric (convrec.conv's modes).")
@@ -64,14 +67,25 @@ class PlaygroundIn(BaseModel):
                              "conv_arithmetic does (zeros inserted, stride-1 sliding).")
     output_padding: Annotated[int, Field(ge=0, le=3)] = 0
 
+    @field_validator("padding")
+    @classmethod
+    def _drawable(cls, value: ParsedPadding) -> ParsedPadding:
+        if isinstance(value, tuple) and max(value) > PLAYGROUND_MAX_PADDING:
+            raise ValueError(f"the playground draws at most {PLAYGROUND_MAX_PADDING} rows of "
+                             f"padding per side, got {max(value)}")
+        return value
+
     @field_validator("padding_mode")
     @classmethod
     def _known_mode(cls, value: str) -> str:
-        from convrec.conv._padding import PADDING_MODES
+        from convrec.conv._padding import check_padding_mode
 
-        if value not in PADDING_MODES:
-            raise ValueError(f"the padding mode must be one of {', '.join(PADDING_MODES)}")
-        return value
+        return check_padding_mode(value)  # conv's one check, in conv's words
+
+    @property
+    def parsed_padding(self) -> ParsedPadding:
+        """``padding`` as conv's parser left it: a name, or ``(top, bottom, left, right)``."""
+        return cast("ParsedPadding", self.padding)  # PaddingSpec's validator returns this
 
 
 class CheckOut(BaseModel):
@@ -247,21 +261,23 @@ def build_playground(body: PlaygroundIn, limits: Limits, services: Services) -> 
     try:  # the studio's configured limits (conv's one guard) hold here too
         conv_limits = ConvLimits.from_settings(limits)
         check_kernel_size(k.shape, conv_limits)
-        if isinstance(body.padding, int):
-            check_padding((body.padding,) * 4, conv_limits, shown=body.padding)
+        padding = body.parsed_padding
+        if isinstance(padding, tuple):
+            check_padding(padding, conv_limits, shown=_padding_text(padding))
     except LimitError as exc:
         raise field_error(["body", exc.parameter], exc.value, str(exc), status=413,
                           kind="too_large") from exc
     try:
         if body.transposed:
-            if not isinstance(body.padding, int):
-                raise field_error(["body", "padding"], body.padding, "a transposed convolution "
-                                  "takes a number of padding rows, not 'same', 'full' or 'valid'")
-            s = slide_transposed(x, k, body.stride, body.padding, body.dilation,
+            if isinstance(body.parsed_padding, str) or len(set(body.parsed_padding)) != 1:
+                raise field_error(["body", "padding"], _padding_text(body.parsed_padding),
+                                  "a transposed convolution takes one number of padding rows "
+                                  "for every side, not 'same', 'full', 'valid' or one per side")
+            s = slide_transposed(x, k, body.stride, body.parsed_padding[0], body.dilation,
                                  body.output_padding)
             title = "transposed convolution"
         else:
-            s = slide(x, k, body.stride, body.padding, body.dilation, body.padding_mode,
+            s = slide(x, k, body.stride, body.parsed_padding, body.dilation, body.padding_mode,
                       flip=body.true_convolution)
             title = "true convolution (kernel flipped)" if body.true_convolution else (
                 "cross-correlation (PyTorch's conv2d)")
@@ -287,7 +303,7 @@ def build_playground(body: PlaygroundIn, limits: Limits, services: Services) -> 
     ]
     if not body.transposed:
         direct = conv2d(x.astype(np.float32), k[None].astype(np.float32), stride=body.stride,
-                        padding=body.padding, dilation=body.dilation,
+                        padding=body.parsed_padding, dilation=body.dilation,
                         padding_mode=check_padding_mode(body.padding_mode),
                         flip=body.true_convolution, engine="direct")[0]
         checks.insert(0, CheckOut(route="convrec.conv.conv2d(x, kernel)",
@@ -307,5 +323,15 @@ def build_playground(body: PlaygroundIn, limits: Limits, services: Services) -> 
 
 def _settings_text(body: PlaygroundIn, kh: int, kw: int) -> str:
     kind = "transposed" if body.transposed else body.padding_mode
-    return (f"kernel {kh}×{kw}, stride {body.stride}, padding {body.padding}, dilation "
+    padding = _padding_text(body.parsed_padding)
+    return (f"kernel {kh}×{kw}, stride {body.stride}, padding {padding}, dilation "
             f"{body.dilation}, {kind}")
+
+
+def _padding_text(padding: ParsedPadding) -> str | int:
+    """Padding as the user would write it: a name, one amount, or ``top,bottom,left,right``."""
+    if isinstance(padding, str):
+        return padding
+    if len(set(padding)) == 1:
+        return padding[0]
+    return ",".join(map(str, padding))
