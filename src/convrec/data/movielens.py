@@ -219,6 +219,14 @@ def _year(title: str) -> int:
     return int(m.group(1)) if m else -1
 
 
+def _movie_id(text: str, where: str, field: str) -> int:
+    """A movie id field as an int, or the reader's one line naming ``file:line`` and the field."""
+    try:
+        return int(text)
+    except ValueError:
+        raise RatingsFormatError(f"{where}: {field} {text!r} is not an integer") from None
+
+
 def read_movies(path: str | Path) -> Movies:
     """Read movie metadata from ``u.item`` (ML-100K), ``movies.dat`` (ML-1M) or ``movies.csv``.
 
@@ -242,15 +250,10 @@ def read_movies(path: str | Path) -> Movies:
             if head is None or [h.strip() for h in head[:3]] != ["movieId", "title", "genres"]:
                 raise RatingsFormatError(f"{path}:1: expected header movieId,title,genres")
             for row in reader:
-                line_no = reader.line_num
+                where = f"{path}:{reader.line_num}"
                 if len(row) != 3:
-                    raise RatingsFormatError(
-                        f"{path}:{line_no}: expected 3 fields, got {len(row)}")
-                try:
-                    ids.append(int(row[0]))
-                except ValueError:
-                    raise RatingsFormatError(
-                        f"{path}:{line_no}: movieId {row[0]!r} is not an integer") from None
+                    raise RatingsFormatError(f"{where}: expected 3 fields, got {len(row)}")
+                ids.append(_movie_id(row[0], where, "movieId"))
                 titles.append(row[1].strip())
                 g = row[2].strip()
                 genres.append(() if g in ("", "(no genres listed)") else tuple(g.split("|")))
@@ -271,11 +274,7 @@ def read_movies(path: str | Path) -> Movies:
                 raise RatingsFormatError(
                     f"{path}:{k}: expected {want} fields separated by {sep!r}, got {len(fields)}"
                 )
-            try:
-                ids.append(int(fields[0]))
-            except ValueError:
-                raise RatingsFormatError(
-                    f"{path}:{k}: movie id {fields[0]!r} is not an integer") from None
+            ids.append(_movie_id(fields[0], f"{path}:{k}", "movie id"))
             titles.append(fields[1].strip())
             if is_item:
                 flags = fields[5:24]
