@@ -39,16 +39,10 @@ import httpx
 import numpy as np
 
 
-def train_default_models(cache: Path) -> None:
-    """The default recommender (and nothing else) saved into ``cache``, before serving."""
-    data = os.environ.get("CONVREC_DATA")
-    if not (data and (Path(data) / "ml-100k").is_dir()):
-        return
-    from convrec.recsys import get_default_recommender
-    from convrec.settings import Settings
-
-    get_default_recommender(settings=Settings(cache_dir=cache, offline=True,
-                                              data_dir=Path(data)), progress=False)
+def train_default_models(env: dict[str, str]) -> None:
+    """The studio's default models (classifier and recommender) trained into the cache by the
+    studio's own trainer, before serving, so that no training competes with the requests."""
+    subprocess.run([sys.executable, "-m", "convrec.web.training"], env=env, check=True)
 
 
 LUA = """
@@ -122,7 +116,7 @@ def main() -> None:
         env["DATABASE_URL"] = url
     else:
         env["DATABASE_URL"] = f"sqlite:///{work / 'studio.sqlite3'}"
-    train_default_models(work)
+    train_default_models(env)
     from convrec.web.db import check_database  # migrate once, before the workers start
 
     check_database(env["DATABASE_URL"]).dispose()
