@@ -424,8 +424,8 @@ def load_recommender(model_path: Path | str | None = None, dataset: str | None =
 
     With ``model_path``: that model, with the titles of the release it was trained on (its
     file says which; ``dataset`` must agree). Without: the default model of ``dataset``
-    (default ``settings.dataset``, else ML-100K) from the cache, trained and saved on first
-    use. ``data_dir`` is a notebook's ``--data-dir``, folded into ``settings`` here.
+    (default ML-100K; the studio passes its ``--dataset``) from the cache, trained and saved
+    on first use. ``data_dir`` is a notebook's ``--data-dir``, folded into ``settings`` here.
 
     Raises:
         ModelFileError: a torn or foreign file, or a model of another release (one line with
@@ -445,16 +445,16 @@ def get_default_recommender(settings: Settings | None = None,
                             data_dir: Path | str | None = None,
                             progress: bool = True,
                             dataset: str | None = None) -> MovieRecommender:
-    """The default recommender of a release (``dataset``, default ``settings.dataset``, else
-    ML-100K): loads ``settings.cache_dir / "models" / <dataset>-<DEFAULT_MODEL_TYPE>.npz`` when
-    present, else trains :data:`DEFAULT_MODEL_TYPE` on all of the release and saves it there
-    atomically. A torn or foreign file there is reported (:class:`ModelFileError`, with the
-    command that rebuilds it), never silently replaced. ``data_dir`` is a notebook's
-    ``--data-dir``, folded into ``settings`` here."""
+    """The default recommender of a release (``dataset``, default ML-100K): loads
+    ``settings.cache_dir / "models" / <dataset>-<DEFAULT_MODEL_TYPE>.npz`` when present, else
+    trains :data:`DEFAULT_MODEL_TYPE` on all of the release and saves it there atomically. A
+    torn or foreign file there is reported (:class:`ModelFileError`, with the command that
+    rebuilds it), never silently replaced. ``data_dir`` is a notebook's ``--data-dir``, folded
+    into ``settings`` here."""
     from convrec.recsys.registry import model_spec
 
     settings = resolve_settings(settings, data_dir)
-    dataset = dataset or settings.dataset or DEFAULT_DATASET
+    dataset = dataset or DEFAULT_DATASET
     path = default_model_path(settings, dataset)
     if path.is_file():
         try:
