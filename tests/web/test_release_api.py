@@ -120,3 +120,27 @@ def test_the_studio_refuses_an_unknown_release_in_one_line(
     code, _, err = run_cli(["studio", *args], capsys)
     assert code == 2 and message in err and err.count("\n") == 1, err
     assert SMALL in err  # the releases it may be
+
+
+def test_the_studio_command_hands_its_release_to_the_workers(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    """``convrec studio --dataset`` reaches the worker's services through the environment
+    (uvicorn starts workers afresh), and its start line names the release."""
+    import uvicorn
+
+    import convrec.web.training
+
+    served: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_: served.append(app))
+    monkeypatch.setattr(convrec.web.training, "start_background_training", lambda _s: None)
+    for name in ("CONVREC_DATASET", "CONVREC_STUDIO_LAZY", "DATABASE_URL", "CONVREC_CACHE"):
+        monkeypatch.setenv(name, "")  # whatever the command sets is undone after the test
+    monkeypatch.setenv("CONVREC_CACHE", str(tmp_path / "cache"))
+    code, out, err = run_cli(["studio", "--dataset", SMALL, "--workers", "1", "--lazy",
+                              "--database-url", f"sqlite:///{tmp_path / 'studio.db'}"], capsys)
+    assert code == 0, err
+    assert f"movies from {SMALL}" in " ".join(out.split())
+    (app,) = served
+    assert app.state.services.dataset == SMALL
+    assert app.state.services.release_scale().describe() == "half stars 0.5-5"
