@@ -1,9 +1,10 @@
 """``/api/movies``: search, one movie, similar movies, the bias and PCA views; and
 ``/api/me/recommendations``: recommendations folded in from your own ratings.
 
-Every movie id is a MovieLens 100K id; an unknown one is a 404 naming it. When ML-100K is
-not available every route here answers 503 with the fix (see
-:data:`convrec.web.services.MOVIES_MISSING`).
+Every movie id is an id of the MovieLens release the studio serves (``convrec studio
+--dataset``, default ML-100K); an unknown one is a 404 naming it. When that release is not
+available every route here answers 503 with the fix (see
+:func:`convrec.web.services.movies_missing`).
 """
 
 from __future__ import annotations
