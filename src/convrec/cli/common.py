@@ -67,6 +67,17 @@ def fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
+def check_png_path(flag: str, path: Path) -> None:
+    """A figure path must name a ``.png`` file in an existing folder, checked before any work
+    (a folder given as ``-o DIR`` would otherwise become ``DIR.png`` beside it)."""
+    if path.is_dir():
+        raise UserError(f"{flag} {path} is a folder; name a file, e.g. {flag} {path}/figure.png")
+    if path.suffix.lower() != ".png":
+        raise UserError(f"{flag} {path}: the figure is a PNG; give a name ending in .png")
+    if not path.parent.is_dir():
+        raise UserError(f"{flag} {path}: the folder {path.parent} does not exist")
+
+
 def debug_requested() -> bool:
     """True when ``CONVREC_DEBUG`` asks for full tracebacks (``1``, ``true``, ``yes``)."""
     return os.environ.get("CONVREC_DEBUG", "").lower() in ("1", "true", "yes")

@@ -84,6 +84,12 @@ def shape(
     """
     from convrec.conv import shapes as S
 
+    if transposed and pool:
+        raise UserError("--pool and --transposed: choose one (a pooling or a transposed "
+                        "convolution)")
+    if output_padding and not transposed:
+        raise UserError(f"--output-padding {output_padding}: only a transposed convolution "
+                        "has one; add --transposed")
     parsed = S.parse_padding(padding, ndim=1, name="--padding")  # conv's one parser
     if transposed or pool:
         if isinstance(parsed, str) or parsed[0] != parsed[1]:
@@ -211,10 +217,12 @@ def matmul(
     """
     import numpy as np
 
-    from convrec.conv import conv2d, conv_matrix, im2col, load_kernel
+    from convrec.conv import ConvLimits, conv2d, conv_matrix, im2col, load_kernel
+    from convrec.settings import get_settings
 
     h, w = _parse_hw(input_hw)
-    k = load_kernel(kernel)
+    # the kernel's size is refused before it is built (gaussian:99999 would be 75 GiB)
+    k = load_kernel(kernel, limits=ConvLimits.from_settings(get_settings().limits, budget=False))
     x = np.arange(1, h * w + 1, dtype=np.float32).reshape(h, w)
     direct = conv2d(x, k, stride=stride, padding=padding, engine="direct")
     cols = im2col(x, k.shape, stride=stride, padding=padding)  # (kH*kW, L)

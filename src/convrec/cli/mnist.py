@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from convrec.cli.common import DataDirOption, UserError, console, err_console
+from convrec.cli.common import (
+    DataDirOption,
+    UserError,
+    check_png_path as _check_png,
+    console,
+    err_console,
+)
 
 if TYPE_CHECKING:
     from convrec.vision.mnist import MnistData
@@ -41,16 +47,6 @@ def _data(data_dir: Path | None, source: Path | None = None) -> MnistData:
     return data
 
 
-def _check_png(flag: str, path: Path) -> None:
-    """A figure path must name a .png file in an existing folder (checked before any work)."""
-    if path.is_dir():
-        raise UserError(f"{flag} {path} is a folder; name a file, e.g. {flag} {path}/figure.png")
-    if path.suffix.lower() != ".png":
-        raise UserError(f"{flag} {path}: the figure is a PNG; give a name ending in .png")
-    if not path.parent.is_dir():
-        raise UserError(f"{flag} {path}: the folder {path.parent} does not exist")
-
-
 def _classifier(model: Path | None, data_dir: Path | None) -> DigitClassifier:
     from convrec.vision.predict import DigitClassifier, get_default_classifier
 
@@ -73,6 +69,7 @@ def edges(
 
     if not 1 <= rows <= 64:
         raise UserError(f"--rows must be between 1 and 64, got {rows}")
+    _check_png("-o", out)
     x, y = _data(data_dir).first_batch("valid")
     console.print(f"first valid batch: x {tuple(x.shape)}, y {tuple(y.shape)}; "
                   f"labels {y[:10].tolist()}...")
@@ -95,6 +92,8 @@ def features(
     """
     from convrec.vision.edges import compare_features, pooled_edge_features
 
+    if n_train < 1:
+        raise UserError(f"--n-train must be at least 1, got {n_train}")
     data = _data(data_dir, source)
     if not compare:
         f = pooled_edge_features(data.valid_images[:1])
@@ -169,19 +168,32 @@ def train_cmd(
     from convrec.shapes import render_rich
     from convrec.vision.models import build_model, shape_trace
     from convrec.vision.predict import default_checkpoint_path, trained_checkpoint_path
-    from convrec.vision.train import AUGMENTATIONS, PRESETS, EvalPoint, save_checkpoint, train
+    from convrec.vision.train import (
+        AUGMENTATIONS,
+        PRESETS,
+        EvalPoint,
+        max_threads,
+        save_checkpoint,
+        train,
+    )
 
     if preset not in PRESETS:
         raise UserError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
     if augment is not None and augment not in AUGMENTATIONS:
         raise UserError(f"--augment must be one of {', '.join(AUGMENTATIONS)}, got {augment!r}")
-    if threads is not None and threads < 1:
-        raise UserError(f"--threads must be at least 1, got {threads}")
+    if threads is not None and not 1 <= threads <= max_threads():
+        raise UserError(f"--threads must be from 1 to {max_threads()} (4 per CPU), got {threads}")
+    if not 1 <= nproc <= max_threads():
+        raise UserError(f"--nproc must be from 1 to {max_threads()} (4 per CPU), got {nproc}")
     for flag, figure in (("--stats-figure", stats_figure), ("--sched-figure", sched_figure)):
         if figure is not None:
             _check_png(flag, figure)
     if out is not None and out.is_dir():
         raise UserError(f"-o {out} is a folder; name the checkpoint file, e.g. -o {out}/model.pt")
+    if out is not None:  # a file in the way of the folder fails now, not after the training
+        folder = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
+        if folder != out.absolute() and not folder.is_dir():
+            raise UserError(f"-o {out}: {folder} is a file, so no folder can be made there")
     config = PRESETS[preset].with_changes(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
                                           augment=augment, threads=threads)
     config.validate()
@@ -196,8 +208,6 @@ def train_cmd(
 
     from convrec.vision.distributed import launched_by_torchrun, train_distributed
 
-    if nproc < 1:
-        raise UserError(f"--nproc must be at least 1, got {nproc}")
     if stats_figure is not None and (nproc > 1 or launched_by_torchrun()):
         raise UserError("--stats-figure records one process's activations: use it with "
                         "--nproc 1")
@@ -269,6 +279,9 @@ def evaluate_cmd(
     from convrec.vision.figures import confusion_figure
     from convrec.vision.train import evaluate, most_confused
 
+    if top < 1:
+        raise UserError(f"--top must be at least 1, got {top}")
+    _check_png("--figure", figure)
     data = _data(data_dir, source)
     clf = _classifier(model, data_dir)
     result = evaluate(clf.model, data.valid_images, data.valid_labels, clf.normalize)
@@ -332,6 +345,7 @@ def kernels_cmd(
     """
     from convrec.vision.figures import kernels_figure
 
+    _check_png("-o", out)
     clf = _classifier(model, data_dir)
     console.print(f"figure: {kernels_figure(clf.model, out)}")
 

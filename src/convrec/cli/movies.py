@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from convrec.cli.common import UserError, console
+from convrec.cli.common import UserError, check_png_path, console
 from convrec.data.movielens import DEFAULT_RELEASE, releases
 from convrec.recsys.registry import DEFAULT_MODEL, MODELS, model_spec
 
@@ -24,6 +24,7 @@ app = typer.Typer(
 )
 
 _RELEASES = ", ".join(releases())
+MAX_QUERY_CHARS = 200  # fuzzy matching a 5,000-character query takes seconds; titles are short
 
 DatasetOption = Annotated[
     str | None,
@@ -147,6 +148,8 @@ def train(
     spec = model_spec(model)  # a typo fails here, before any data is read
     if engine not in ("local", "spark"):
         raise UserError(f"--engine must be one of local, spark, got {engine!r}")
+    if master is not None and engine != "spark":
+        raise UserError(f"--master {master!r} names a Spark cluster: add --engine spark")
     if (engine != "local" or master is not None) and engine not in spec.engines:
         raise UserError(f"--engine spark and --master train "
                         f"{', '.join(n for n, s in MODELS.items() if 'spark' in s.engines)}, "
@@ -201,6 +204,9 @@ def evaluate(
     from convrec.recsys.evaluate import evaluate_protocol, to_csv, to_markdown
     from convrec.settings import get_settings
 
+    if csv is not None and (csv.is_dir() or not csv.parent.is_dir()):  # before minutes of work
+        raise UserError(f"--csv {csv}: name a file in an existing folder, e.g. --csv "
+                        "results.csv")
     name = _release_name(dataset) or DEFAULT_RELEASE
     settings = get_settings(data_dir=data_dir)
     with console.status("evaluating...") as status:
@@ -267,6 +273,9 @@ def search(
     from convrec.recsys.catalog import MovieCatalog
     from convrec.settings import get_settings
 
+    if len(query) > MAX_QUERY_CHARS:
+        raise UserError(f"the query is {len(query):,} characters long; a title has at most "
+                        f"{MAX_QUERY_CHARS}")
     name = _release_name(dataset) or DEFAULT_RELEASE
     settings = get_settings(data_dir=data_dir)
     catalog = MovieCatalog(load_movielens(name, settings=settings).movies, name)
@@ -298,6 +307,10 @@ def rate(
     """
     import time
 
+    for pair in ratings or []:  # the form is checked before a model loads (or trains)
+        if "=" not in pair:
+            raise UserError(f"{pair!r}: give TITLE=RATING or id:ID=RATING, e.g. "
+                            '"star wars=5" or "id:50=5"')
     rec = _recommender(dataset, data_dir, model)
     pairs = list(ratings or [])
     if not pairs:
@@ -359,5 +372,6 @@ def movie_map(
     """
     from convrec.recsys.interpret import plot_pca_map
 
+    check_png_path("--out", out)  # before the model loads (or trains)
     rec = _recommender(dataset, data_dir, model)
     console.print(f"wrote {plot_pca_map(rec.model, rec.catalog, out, n)}")

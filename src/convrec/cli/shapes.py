@@ -200,10 +200,10 @@ def solve_command(
     if as_json:
         print(json.dumps([s.to_dict() for s in found], indent=2))
         return
-    if not found:
-        console.print(f"no combination of the tried kernels/strides/paddings maps {n_in} to "
-                      f"{n_out}; try more with --kernel/--stride/--dilation")
-        raise SystemExit(1)
+    if not found:  # one error line, exit 2: these numbers have no answer among those tried
+        raise UserError(f"N_OUT {n_out}: no combination of the tried kernels/strides/paddings "
+                        f"maps N_IN {n_in} to it; try more with --kernel/--stride/--dilation "
+                        "(or --kind transposed to grow the size)")
     table = Table(title=f"{kind}: {n_in} → {n_out}")
     for col in ("k", "s", "p (before, after)", "d", "formula", "note", "PyTorch"):
         table.add_column(col)

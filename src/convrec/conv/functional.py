@@ -53,6 +53,10 @@ def choose_engine(
     needs_grad: bool = False,
 ) -> str:
     """The engine ``engine="auto"`` uses for these shapes (see module constants for why)."""
+    if len(input_shape) != 4 or len(weight_shape) != 4:
+        raise ValueError(f"choose_engine takes 4-D shapes, input (N, C, H, W) and weight "
+                         f"(O, C/groups, kH, kW), got input_shape={tuple(input_shape)} and "
+                         f"weight_shape={tuple(weight_shape)}")
     if needs_grad:
         return "torch"
     n_out, c_per_group, kh, kw = weight_shape

@@ -189,6 +189,9 @@ def get_kernel(name: str, limits: ConvLimits | None = None) -> Kernel:
         KeyError: for an unknown name; the message lists the known names.
         LimitError: for a size over the limit.
     """
+    if not isinstance(name, str):
+        raise TypeError(f"kernel name must be a string such as 'top_edge' or 'gaussian:5', "
+                        f"got {name!r}")
     sized = _sized_name(name)
     if limits is not None and sized is not None:
         check_kernel_size(sized, limits, shown=name)

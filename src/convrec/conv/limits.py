@@ -68,6 +68,17 @@ class ConvLimits:
     max_multiply_adds: int | None = None
     max_bytes: int | None = None
 
+    def __post_init__(self) -> None:
+        # a limit that is not a positive int would silently disable or break every check
+        for name in ("max_kernel_size", "max_padding", "max_pixels", "max_multiply_adds",
+                     "max_bytes"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"ConvLimits: {name} must be an int >= 0 or None (no limit), "
+                                 f"got {name}={value!r}")
+
     @classmethod
     def from_settings(cls, limits: Any, *, budget: bool = True) -> ConvLimits:
         """The conv limits in ``Settings.limits`` (``convrec.settings.Limits``).

@@ -105,6 +105,7 @@ def conv_matrix(
     top, bottom, left, right = normalize_padding(padding, (h, w), (kh, kw), (sh, sw), (dh, dw))
     out_h = explain(h, kh, sh, (top, bottom), dh).result
     out_w = explain(w, kw, sw, (left, right), dw, axis_word="column").result
+    _check_matrix_memory(out_h * out_w, kh * kw, h * w, sparse)
     # one entry per (output pixel, kernel tap); taps landing in the zero padding drop out
     i, j, u, v = np.meshgrid(
         np.arange(out_h), np.arange(out_w), np.arange(kh), np.arange(kw), indexing="ij"
@@ -119,6 +120,28 @@ def conv_matrix(
     matrix = sp.csr_matrix((values, (out_index, in_index)), shape=shape, dtype=np.float32)
     use_sparse = sparse if sparse is not None else shape[0] * shape[1] > DENSE_LIMIT
     return matrix if use_sparse else matrix.toarray()
+
+
+#: Bytes per (output pixel, kernel tap) while the sparse matrix is built: four int64 index
+#: grids, two int64 index lists, the float32 values and the mask.
+_BYTES_PER_ENTRY = 4 * 8 + 2 * 8 + 4 + 1
+
+
+def _check_matrix_memory(out_pixels: int, taps: int, in_pixels: int, sparse: bool | None
+                         ) -> None:
+    """Refuse, in one line, a Toeplitz matrix that this machine's memory cannot hold."""
+    from convrec.conv.limits import LimitError, physical_memory_bytes
+
+    memory = physical_memory_bytes()
+    dense = out_pixels * in_pixels * 4 if sparse is False else 0
+    needed = max(out_pixels * taps * _BYTES_PER_ENTRY, dense)
+    if memory is not None and needed > memory:
+        raise LimitError(
+            f"input_hw: the Toeplitz matrix ({out_pixels:,} output pixels × {in_pixels:,} "
+            f"input pixels) needs about {needed / 2**30:,.1f} GiB to build, more than this "
+            f"machine's memory ({memory / 2**30:,.1f} GiB); use a smaller image (conv2d "
+            "computes the same convolution without the matrix)",
+            parameter="input_hw", value=(out_pixels, in_pixels), limit=memory)
 
 
 def conv_transpose_via_matrix(

@@ -435,9 +435,16 @@ class Recommender:
         items: list[int] = []
         values: list[float] = []
         ignored: list[object] = []
+        if not isinstance(ratings, Mapping):
+            raise TypeError(f"ratings must be a mapping {{item id: rating}} such as {{50: 5}}, "
+                            f"got {type(ratings).__name__} {ratings!r:.60}")
         for item, value in ratings.items():
             i = self.item_index(item)
-            v = float(value)
+            try:
+                v = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"rating for item {item!r} must be a number, got {value!r}"
+                                 ) from None
             if not np.isfinite(v):
                 raise ValueError(f"rating for item {item!r} must be a finite number, got {value!r}")
             if i < 0 or self.item_counts_[i] == 0:

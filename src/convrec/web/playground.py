@@ -277,6 +277,10 @@ def build_playground(body: PlaygroundIn, limits: Limits, services: Services) -> 
                                  body.output_padding)
             title = "transposed convolution"
         else:
+            if body.output_padding:  # would be ignored: say so instead of drawing without it
+                raise field_error(["body", "output_padding"], body.output_padding,
+                                  "only a transposed convolution has an output padding; set "
+                                  "transposed to true, or output_padding to 0")
             s = slide(x, k, body.stride, body.parsed_padding, body.dilation, body.padding_mode,
                       flip=body.true_convolution)
             title = "true convolution (kernel flipped)" if body.true_convolution else (

@@ -75,8 +75,8 @@ class EASE(_RankingModel):
         self.max_items = max_items
 
     def _fit_ranking(self, ratings: Ratings) -> None:
-        if self.lam <= 0:
-            raise ValueError(f"lam must be > 0, got lam={self.lam}")
+        if not 0 < self.lam < np.inf:  # NaN fails this too
+            raise ValueError(f"lam must be > 0 and finite, got lam={self.lam}")
         if self.recency_half_life is not None and self.recency_half_life <= 0:
             raise ValueError(f"recency_half_life must be > 0 or None, got "
                              f"recency_half_life={self.recency_half_life}")

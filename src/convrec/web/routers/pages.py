@@ -20,11 +20,12 @@ EXTRA_PAGES: list[tuple[str, str]] = [("/digits", "Digit reader"),
                                       ("/movies", "Movies")]
 
 
-def _render(request: Request, template: str, title: str, user: OptionalUser) -> HTMLResponse:
+def _render(request: Request, template: str, title: str, user: OptionalUser,
+            **extra: object) -> HTMLResponse:
     return templates.TemplateResponse(
         request, template,
         {"title": title, "user": user, "version": __version__, "path": request.url.path,
-         "extra_pages": EXTRA_PAGES},
+         "extra_pages": EXTRA_PAGES, **extra},
     )
 
 
@@ -40,7 +41,10 @@ def conv_page(request: Request, user: OptionalUser) -> HTMLResponse:
 
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, user: OptionalUser) -> HTMLResponse:
-    return _render(request, "login.html", "Sign up or log in", user)
+    from convrec.web.security import MIN_PASSWORD_LENGTH
+
+    return _render(request, "login.html", "Sign up or log in", user,
+                   min_password_length=MIN_PASSWORD_LENGTH)
 
 
 @router.get("/digits", response_class=HTMLResponse)
