@@ -75,7 +75,8 @@ def _cbr(ni: int, nf: int, ks: int, stride: int = 1) -> list[nn.Module]:
 
 
 def fast_cnn(width: int = 32) -> nn.Sequential:
-    """Our default: small, downsampled early, trained in about an epoch.
+    """Our default: small, downsampled early; 99.0% after about 1.5 epochs with weight
+    averaging (the ``fast`` preset trains it for 4, to 99.2%).
 
     Shape:
         ``(N, 1, 28, 28)`` → conv k5 s2 ``(28 - 5)//2 + 1 = 12`` → pool ``6`` → conv k3 ``4``
