@@ -39,6 +39,7 @@ RECORD_FRAMES = """() => {
     if (!m) return;
     window.frames_seen.push({ step: +m[1], total: +m[2],
       loss: ink(document.getElementById("c-loss")), lr: ink(document.getElementById("c-lr")),
+      zero: ink(document.getElementById("c-zero")),
       dims: [...document.querySelectorAll("#c-dims canvas")].map(ink) });
   }).observe(document.getElementById("t-status"),
              { childList: true, characterData: true, subtree: true });
@@ -143,6 +144,7 @@ def test_a_short_run_is_drawn_as_it_forms_then_screenshot(start_studio: Any, pag
     losses_ink = [f["loss"][0] for f in frames]
     assert losses_ink[total // 2] > 0 and losses_ink[-1] > losses_ink[total // 4]
     assert frames[total // 2]["lr"][0] < frames[-1]["lr"][0]  # the schedule grows too
+    assert frames[total // 2]["zero"][0] > 0  # and one layer's share near zero
 
     # what the page wrote equals what the run reported
     last = evals[-1]
@@ -153,6 +155,25 @@ def test_a_short_run_is_drawn_as_it_forms_then_screenshot(start_studio: Any, pag
         f"{100 * done['final_accuracy']:.2f}%")
     assert done["final_accuracy"] > 0.5  # simple_cnn + BatchNorm learns in 62 steps
     expect(page.locator("#c-dims figcaption")).to_have_text(start["layers"])
+
+    # plot_layer_stats of the last ReLU (the chapter's choice), then of the first layer: the
+    # latest values and each series' range, as the run reported them
+    def stats_captions(k: int) -> list[str]:
+        out = []
+        for key, title, scale, digits in (("mean", "mean", 1, 3), ("std", "std", 1, 3),
+                                          ("near_zero", "% near zero", 100, 1)):
+            ys = [e[key][k] * scale for e in steps]
+            out.append(f"{title}: {ys[-1]:.{digits}f} at step {total} (range "
+                       f"{min(ys):.{digits}f} to {max(ys):.{digits}f})")
+        return out
+
+    last_relu = len(start["layers"]) - 2
+    assert start["layers"][last_relu].endswith("ReLU")
+    expect(page.locator("#t-layer")).to_have_value(str(last_relu))
+    expect(page.locator("#c-stats figcaption")).to_have_text(stats_captions(last_relu))
+    page.select_option("#t-layer", "0")
+    expect(page.locator("#c-stats figcaption")).to_have_text(stats_captions(0))
+    page.select_option("#t-layer", str(last_relu))
 
     # the schedule: the learning rate peaks where OneCycleLR peaks, the momentum (cycled
     # against it) bottoms out there; both lines start lower/higher than that

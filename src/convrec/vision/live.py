@@ -2,10 +2,11 @@
 
 :class:`LiveTrainer` runs :func:`convrec.vision.train.train` in a background thread with an
 :class:`~convrec.vision.watch.ActivationStats` and itself as watchers, and keeps every event
-of the current run in order (``step``: loss, learning rate, momentum and one column of the
-colorful dimension per hooked layer; ``eval``: valid accuracy; ``done``), so that any number
-of readers (a server-sent-events stream, a test) can follow it from any point. Runs are
-bounded (:data:`LIMITS`: epochs, train digits, steps, seconds) and cancellable.
+of the current run in order (``step``: loss, learning rate, momentum, one column of the
+colorful dimension and the mean, std and share near zero of every hooked layer; ``eval``:
+valid accuracy; ``done``), so that any number of readers (a server-sent-events stream, a
+test) can follow it from any point. Runs are bounded (:data:`LIMITS`: epochs, train digits,
+steps, seconds) and cancellable.
 """
 
 from __future__ import annotations
@@ -104,9 +105,13 @@ class _Relay:
             raise TrainingCancelled
         if step % self.every == 0 or step == 1:
             hist = self.stats.last_hists()
+            layers = [self.stats.last(i) for i in range(len(self.stats.layers))]
             self.push({"type": "step", "step": step, "loss": round(loss, 5), "lr": lr,
                        "mom": result.moms[-1] if result.moms else None,
                        "hist": [[round(float(v), 2) for v in h] for h in hist],
+                       # plot_layer_stats' three series, one value per hooked layer
+                       "mean": [round(float(x["mean"]), 4) for x in layers],
+                       "std": [round(float(x["std"]), 4) for x in layers],
                        "near_zero": [round(float(z), 4) for z in self.stats.last_near_zero()]})
 
     def after_eval(self, point: EvalPoint) -> None:

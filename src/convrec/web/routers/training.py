@@ -3,7 +3,8 @@
 One run at a time (409 while one is going), bounded by :data:`convrec.vision.live.LIMITS`,
 cancellable; progress as server-sent events (``text/event-stream``), one JSON object per
 event: ``start``, ``status``, ``step`` (loss, learning rate, momentum, the colorful dimension's
-new column per layer), ``eval`` (valid accuracy), ``limit``, ``done`` or ``error``.
+new column and the mean, std and share near zero per layer), ``eval`` (valid accuracy),
+``limit``, ``done`` or ``error``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,16 @@ document.addEventListener("DOMContentLoaded", () => {
 
   function reset(start) {
     state = { total: start.total_steps, steps: [], loss: [], lr: [], mom: [], evals: [],
-              layers: start.layers, dims: [] };
+              layers: start.layers, dims: [], mean: [], std: [], zero: [] };
+    const pick = $("t-layer");
+    pick.replaceChildren();
+    start.layers.forEach((name, k) => {
+      const option = document.createElement("option");
+      option.value = String(k); option.textContent = name;
+      pick.appendChild(option);
+    });
+    pick.value = String(Math.max(0, start.layers.length - 2)); // the chapter's: the last ReLU
+    drawStats();
     const box = $("c-dims");
     box.replaceChildren();
     start.layers.forEach((name) => {
@@ -49,6 +58,26 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   }
 
+  /** plot_layer_stats for the chosen layer: mean, std and % near zero per step, each on
+   * its own range, the range and the latest value written under it. */
+  function drawStats() {
+    const k = parseInt($("t-layer").value, 10);
+    const series = [["c-mean", "s-mean", "mean", state.mean, 1],
+                    ["c-std", "s-std", "std", state.std, 1],
+                    ["c-zero", "s-zero", "% near zero", state.zero, 100]];
+    series.forEach(([canvasId, captionId, title, rows, scale]) => {
+      const ctx = $(canvasId).getContext("2d");
+      ctx.clearRect(0, 0, ctx.canvas.width, ctx.canvas.height);
+      const ys = rows.map((row) => row[k] * scale);
+      if (!ys.length) { $(captionId).textContent = title; return; }
+      const lo = Math.min(...ys), hi = Math.max(...ys);
+      line(ctx, state.steps, ys, state.total, lo, hi, "#2f6fdd");
+      const f = (v) => v.toFixed(scale === 100 ? 1 : 3);
+      $(captionId).textContent = title + ": " + f(ys[ys.length - 1]) + " at step " +
+        state.steps[state.steps.length - 1] + " (range " + f(lo) + " to " + f(hi) + ")";
+    });
+  }
+
   function addColumn(event) {
     event.hist.forEach((bins, k) => {
       const dim = state.dims[k];
@@ -79,7 +108,8 @@ document.addEventListener("DOMContentLoaded", () => {
     else if (event.type === "step") {
       state.steps.push(event.step); state.loss.push(event.loss); state.lr.push(event.lr);
       state.mom.push(event.mom);
-      addColumn(event); drawCurves();
+      state.mean.push(event.mean); state.std.push(event.std); state.zero.push(event.near_zero);
+      addColumn(event); drawCurves(); drawStats();
       $("t-status").textContent = "step " + event.step + " / " + state.total + ", loss " + event.loss.toFixed(4);
     } else if (event.type === "eval") {
       state.evals.push(event); drawCurves();
@@ -105,6 +135,7 @@ document.addEventListener("DOMContentLoaded", () => {
       source.addEventListener("end", () => finish(""));
     } catch (err) { $("t-error").textContent = err.message; }
   });
+  $("t-layer").addEventListener("change", () => { if (state) drawStats(); });
   $("t-cancel").addEventListener("click", async () => {
     if (runId !== null) await api("POST", "/api/training/runs/" + runId + "/cancel");
   });
