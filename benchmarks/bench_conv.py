@@ -11,8 +11,9 @@ markdown table: median time, ratio to torch (lower is faster), and the fraction 
 physical limit (bytes in+out over bandwidth for W1/W2/W4; FLOPs over GEMM peak for W3).
 
 "convrec auto, out= reused buffer" writes into one preallocated output (no page faults of a
-fresh 649 MB array on W2); "convrec auto tuned" measures the engines once per shape
-(``convrec.conv.tuning``, wisdom in a fresh temporary folder) and then uses the fastest.
+fresh 649 MB array on W2); "convrec auto tuned" measures the engines on the first call of
+each shape (``convrec.conv.tuning``: warm-up, interleaved rounds, median; wisdom in a fresh
+temporary folder) and then uses the fastest.
 
 Usage: python benchmarks/bench_conv.py [--quick] [--data-dir DIR] [--only W1,W2]
 """
@@ -190,7 +191,7 @@ def main() -> None:
         impls["convrec auto, out= reused buffer"] = (
             lambda x=x, w=w, s=stride, p=pad, b=buffer: conv2d(x, w, stride=s, padding=p,
                                                                out=b))
-        impls["convrec auto tuned (measured once)"] = (
+        impls["convrec auto tuned (measured per shape)"] = (
             lambda x=x, w=w, s=stride, p=pad: tuned_auto(x, w, s, p, wisdom_dir))
         if few_channels:
             if x.shape[0] <= 6000 or x.shape[-1] > 28:
