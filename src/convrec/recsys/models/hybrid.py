@@ -53,9 +53,9 @@ class Hybrid(BayesianMF):
     has_factors = False  # the ranking is not item_bias + P Qᵀ (recommend-all must not assume it)
 
     def __init__(self, lam: float = 300.0, recency_half_life: float | None = 10.0,
-                 support_shrinkage: float = 2.0, n_factors: int = 10, n_samples: int = 100,
-                 burn_in: int = 20, implicit: bool = True, max_side: int = 10_000,
-                 thin: int = 2, seed: int = 0, progress: bool = False) -> None:
+                 support_shrinkage: float = 2.0, n_factors: int = 10, n_samples: int = 24,
+                 burn_in: int = 6, implicit: bool = True, max_side: int = 10_000,
+                 thin: int = 1, seed: int = 0, progress: bool = False) -> None:
         super().__init__(n_factors=n_factors, n_samples=n_samples, burn_in=burn_in,
                          implicit=implicit, max_side=max_side, thin=thin, seed=seed,
                          progress=progress)
