@@ -128,7 +128,10 @@ def train(
                                              "Default: <release>-<model type>.npz in the "
                                              f"cache (the release's default model for "
                                              f"{DEFAULT_MODEL}).")] = None,
-    model: Annotated[str, typer.Option("--model-type", help=f"One of {', '.join(MODELS)}.")]
+    model: Annotated[str, typer.Option("--model-type", help=f"One of {', '.join(MODELS)}. "
+                                       f"The default, {DEFAULT_MODEL}, is what recommend, the "
+                                       f"studio and the API serve: "
+                                       f"{MODELS[DEFAULT_MODEL].label}.")]
     = DEFAULT_MODEL,
     engine: Annotated[str, typer.Option("--engine", help="local or spark (Spark MLlib; for "
                                         "--model-type als or explicit-als)")] = "local",

@@ -5,7 +5,7 @@ Public API (original ids in and out everywhere; users are rows internally)::
     from convrec.recsys import load_recommender
     rec = load_recommender(model_path=None, dataset="ml-latest-small", data_dir=None)
         # -> MovieRecommender: the model file's own release decides the titles; without a
-        #    file, settings.cache_dir/"models"/<dataset>-bayesian-mf.npz, trained on first use
+        #    file, settings.cache_dir/"models"/<dataset>-hybrid.npz, trained on first use
     rec.parse_ratings(["id:318=5", "amelie=4.5"]) -> {318: 5.0, 4973: 4.5}  # scale-checked
     rec.catalog.get(movie_id) -> MovieInfo(movie_id, title, year, genres)
     rec.catalog.search(query, n=5) -> list[(MovieInfo, score 0..1)]   # [] means no match
@@ -17,8 +17,9 @@ Public API (original ids in and out everywhere; users are rows internally)::
     rec.similar_items(movie_id, n=10) -> list[ScoredMovie]             # cosine on item factors
 
 Models (``fit(Ratings) -> self``; ``predict``, ``recommend``, ``similar_items``, ``fold_in``,
-``recommend_vector``, ``save``, ``load``): :class:`GlobalMean`, :class:`Biases`,
-:class:`ItemKNNBaseline`, :class:`BayesianMF` (the default rating model),
+``recommend_vector``, ``save``, ``load``): :class:`Hybrid` (the default, what the CLI, the
+studio and the API train and serve: EASE with recency ranks, Bayesian MF gives the ratings
+shown), :class:`GlobalMean`, :class:`Biases`, :class:`ItemKNNBaseline`, :class:`BayesianMF`,
 :class:`EmbeddingDotBias` (fastai's, in PyTorch; imported on first use), :class:`Popularity`,
 :class:`EASE`, :class:`ImplicitALS`, :class:`ALS` (explicit, biased; ``engine="local"`` or
 ``"spark"``). The model registry (:mod:`convrec.recsys.registry`) names them for the CLI;
@@ -62,6 +63,7 @@ __all__ = [
     "Biases",
     "EmbeddingDotBias",
     "GlobalMean",
+    "Hybrid",
     "ImplicitALS",
     "ItemKNNBaseline",
     "ModelFileError",
@@ -93,7 +95,7 @@ _LAZY_MODELS = {
     "GlobalMean": "convrec.recsys.models.baselines", "BayesianMF": "convrec.recsys.models.bayes",
     "ItemKNNBaseline": "convrec.recsys.models.knn", "EASE": "convrec.recsys.models.topn",
     "ImplicitALS": "convrec.recsys.models.topn", "Popularity": "convrec.recsys.models.topn",
-    "EmbeddingDotBias": "convrec.recsys.models.torch_mf",
+    "EmbeddingDotBias": "convrec.recsys.models.torch_mf", "Hybrid": "convrec.recsys.models.hybrid",
 }
 
 
@@ -110,6 +112,7 @@ if TYPE_CHECKING:
     from convrec.recsys.models.als import ALS
     from convrec.recsys.models.baselines import Biases, GlobalMean
     from convrec.recsys.models.bayes import BayesianMF
+    from convrec.recsys.models.hybrid import Hybrid
     from convrec.recsys.models.knn import ItemKNNBaseline
     from convrec.recsys.models.topn import EASE, ImplicitALS, Popularity
     from convrec.recsys.models.torch_mf import EmbeddingDotBias
