@@ -114,7 +114,8 @@ class Wisdom:
 
     Attributes:
         path: the JSON file (``conv-wisdom-<hash of machine_key()>.json``).
-        choices: shape signature -> ``{"engine": name, "ms": {engine: time}}``.
+        choices: shape signature -> ``{"engine": name, "ms": {engine: median ms}, "rounds":
+            n}`` (see :meth:`measure`).
         budget_s: measuring time this process may still spend.
     """
 
