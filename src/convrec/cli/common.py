@@ -142,7 +142,9 @@ def _network_failure(exc: BaseException) -> str | None:
             where = f" {url}" if url else ""
             kind = type(current).__name__
             return f"could not download{where}: the network is unreachable ({kind})"
-        current = current.__cause__ or current.__context__
+        # `raise ... from None` (a message that already says what to do) ends the chain
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__)
     return None
 
 

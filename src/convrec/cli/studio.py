@@ -9,6 +9,18 @@ import typer
 from convrec.cli.common import DataDirOption, UserError, console, err_console, fail
 from convrec.data.movielens import DEFAULT_RELEASE, releases
 
+
+def _check_host(host: str) -> None:
+    """The bind address must resolve (else uvicorn exits 3 with a log line, after set-up)."""
+    import socket
+
+    try:
+        socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UserError(f"--host {host!r} is not an address or a host name this machine "
+                        f"resolves ({exc}); use e.g. --host 127.0.0.1 or --host 0.0.0.0"
+                        ) from None
+
 _RELEASES = ", ".join(releases())
 
 
@@ -63,8 +75,13 @@ def studio(
     from convrec.web.db import DatabaseStartupError, check_database
     from convrec.web.training import start_background_training
 
+    if database_url is not None and not database_url.strip():  # else: the default, silently
+        raise UserError("--database-url is empty: give an SQLAlchemy URL such as "
+                        "sqlite:///studio.db or postgresql://..., or leave the option out for "
+                        "SQLite in the cache")
     settings = get_settings(data_dir=data_dir, host=host, port=port, database_url=database_url,
                             dataset=dataset)
+    _check_host(settings.host)
     if settings.dataset is not None and settings.dataset not in releases():
         given = f"--dataset {dataset}" if dataset is not None else (
             f"CONVREC_DATASET={settings.dataset}")

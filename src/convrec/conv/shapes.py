@@ -739,7 +739,11 @@ def receptive_field(layers: list[tuple[int, int, int]]) -> list[FieldOfView]:
     """
     size, jump = 1, 1
     out: list[FieldOfView] = []
-    for i, (k, s, d) in enumerate(layers):
+    for i, layer in enumerate(layers):
+        if isinstance(layer, str) or not isinstance(layer, Sequence) or len(layer) != 3:
+            raise ValueError(f"layers[{i}] must be a (kernel, stride, dilation) triple such as "
+                             f"(3, 2, 1), got {layer!r}")
+        k, s, d = layer
         _check_int(f"layers[{i}] kernel", k, 1, ">= 1")
         _check_int(f"layers[{i}] stride", s, 1, ">= 1")
         _check_int(f"layers[{i}] dilation", d, 1, ">= 1")
