@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from typing import Annotated, TypeVar
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from convrec.settings import Settings
 from convrec.web.db import Database
 from convrec.web.errors import field_error
-from convrec.web.models import User
-from convrec.web.security import COOKIE_NAME, user_for_token
+from convrec.web.security import COOKIE_NAME, SessionUser, user_for_token
 from convrec.web.services import Services
 
 __all__ = [
@@ -22,8 +23,12 @@ __all__ = [
     "ServicesDep",
     "SessionDep",
     "SettingsDep",
+    "call_services",
+    "read_database",
     "request_token",
 ]
+
+T = TypeVar("T")
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -33,14 +38,36 @@ def get_session(request: Request) -> Iterator[Session]:
     yield from database.session()
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def read_database(request: Request, read: Callable[[Connection], T]) -> T:
+    """``read(connection)`` on a pooled connection, in the calling thread.
+
+    The hot routes are ``async`` and call this inline: a read by primary key or index takes
+    a fraction of a millisecond, less than the thread-pool hop and GIL hand-off that a sync
+    route or dependency costs (each one a few hundred microseconds with 50 clients; see
+    RESULTS, "Studio"). Writes, which wait for the disk, stay in the thread pool.
+    """
+    database: Database = request.app.state.db
+    with database.engine.connect() as connection:
+        return read(connection)
+
+
+async def call_services(services: Services, function: Callable[..., T], *args: object) -> T:
+    """``function(*args)`` inline when the recommender is loaded (a call of about a
+    millisecond), else in the thread pool: loading it takes seconds and must not stop the
+    event loop, which keeps serving the pages meanwhile."""
+    if services.status()["recommender"]:
+        return function(*args)
+    return await run_in_threadpool(function, *args)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -97,13 +124,15 @@ def request_token(request: Request) -> tuple[str | None, bool]:
     return token, True
 
 
-def optional_user(request: Request, session: SessionDep) -> User | None:
+async def optional_user(request: Request) -> SessionUser | None:
     token, _ = request_token(request)
-    return user_for_token(session, token) if token else None
+    if not token:
+        return None
+    return read_database(request, lambda connection: user_for_token(connection, token))
 
 
-def current_user(request: Request, session: SessionDep) -> User:
-    """The logged-in user, or 401 naming what is missing."""
+async def current_user(request: Request) -> SessionUser:
+    """The logged-in user, or 401 naming what is missing (one indexed read, inline)."""
     token, from_cookie = request_token(request)
     if token is None and from_cookie:
         raise field_error(
@@ -111,7 +140,8 @@ def current_user(request: Request, session: SessionDep) -> User:
             "cross-site requests cannot use the session cookie (CSRF protection)", status=403,
             kind="csrf",
         )
-    user = user_for_token(session, token) if token else None
+    user = (read_database(request, lambda connection: user_for_token(connection, token))
+            if token else None)
     if user is None:
         raise field_error(
             ["header", "authorization"], None if token is None else "<token>",
@@ -122,5 +152,5 @@ def current_user(request: Request, session: SessionDep) -> User:
     return user
 
 
-CurrentUser = Annotated[User, Depends(current_user)]
-OptionalUser = Annotated[User | None, Depends(optional_user)]
+CurrentUser = Annotated[SessionUser, Depends(current_user)]
+OptionalUser = Annotated[SessionUser | None, Depends(optional_user)]

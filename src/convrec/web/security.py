@@ -25,6 +25,7 @@ What the trusted systems do, done here:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gzip
 import hashlib
@@ -38,7 +39,7 @@ from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.orm import Session
 
 from convrec.web.models import AuthToken, LoginFailure, User
@@ -51,6 +52,7 @@ __all__ = [
     "TOKEN_LIFETIME_S",
     "HashLimiter",
     "HashQueueFullError",
+    "SessionUser",
     "common_passwords",
     "create_token",
     "hash_password",
@@ -270,18 +272,26 @@ def create_token(session: Session, user: User) -> str:
     return token
 
 
-def user_for_token(session: Session, token: str) -> User | None:
+@dataclasses.dataclass(frozen=True)
+class SessionUser:
+    """The logged-in user as a request sees it: id and name (no password hash, no ORM
+    state), read by one Core query because every authenticated request checks it."""
+
+    id: int
+    username: str
+
+
+def user_for_token(database: Session | Connection, token: str) -> SessionUser | None:
     """The user a live token belongs to, or ``None`` (unknown or expired). One read."""
     if not token or len(token) > 128:
         return None
-    row = session.execute(
-        select(User, AuthToken.expires_at)
+    row = database.execute(
+        select(User.id, User.username)
         .join(AuthToken, AuthToken.user_id == User.id)
-        .where(AuthToken.token_hash == token_hash(token))
+        .where(AuthToken.token_hash == token_hash(token),
+               AuthToken.expires_at >= int(time.time()))
     ).first()
-    if row is None or row[1] < int(time.time()):
-        return None
-    return row[0]
+    return None if row is None else SessionUser(id=row[0], username=row[1])
 
 
 def revoke_token(session: Session, token: str) -> None:

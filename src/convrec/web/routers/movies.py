@@ -12,9 +12,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
-from convrec.web.deps import CurrentUser, ServicesDep, SessionDep
+from convrec.web.deps import CurrentUser, ServicesDep, call_services, read_database
 from convrec.web.errors import field_error
 from convrec.web.routers.ratings import user_ratings
 from convrec.web.schemas import (
@@ -27,7 +27,7 @@ from convrec.web.schemas import (
     ScoredMovieOut,
     SimilarOut,
 )
-from convrec.web.services import ServiceUnavailableError
+from convrec.web.services import Services, ServiceUnavailableError
 
 if TYPE_CHECKING:
     from convrec.recsys.catalog import RecommenderLike, ScoredMovie
@@ -154,9 +154,9 @@ def similar(movie_id: MovieId, services: ServicesDep, n: Count = 10) -> SimilarO
 
 
 @router.get("/api/me/recommendations", response_model=RecommendationsOut)
-def recommendations(
+async def recommendations(
     user: CurrentUser,
-    session: SessionDep,
+    request: Request,
     services: ServicesDep,
     n: Annotated[int, Query(ge=1, le=100, description="How many movies, 1 to 100.")] = 10,
 ) -> RecommendationsOut:
@@ -166,14 +166,21 @@ def recommendations(
     milliseconds, no retraining), so a new rating changes this list at once. Movies you rated
     are left out; each pick says which of your favourites it is closest to.
     """
+    stored = read_database(request, lambda connection: user_ratings(connection, user.id))
+    return await call_services(services, _recommendations_for, services, user.id, stored, n)
+
+
+def _recommendations_for(
+    services: Services, user_id: int, stored: dict[int, float], n: int
+) -> RecommendationsOut:
+    """The top ``n`` for one user's stored ratings (those of movies the model knows)."""
     recommender = services.recommender()
-    ratings = {m: float(r) for m, r in user_ratings(session, user.id).items()
-               if m in recommender.catalog}
+    ratings = {m: float(r) for m, r in stored.items() if m in recommender.catalog}
     start = time.perf_counter()
     picks = services.recommend_for_ratings(ratings, n=n)
     elapsed_ms = (time.perf_counter() - start) * 1000
     explanation = None if ratings else NO_RATINGS_YET
     return RecommendationsOut(
-        user_id=user.id, based_on=len(ratings), fold_in_ms=round(elapsed_ms, 2),
+        user_id=user_id, based_on=len(ratings), fold_in_ms=round(elapsed_ms, 2),
         recommendations=[_scored(recommender, p, explanation) for p in picks],
     )

@@ -9,16 +9,18 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
-from sqlalchemy import delete, select
+from fastapi import APIRouter, Path, Request, Response, status
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from convrec.web.deps import CurrentUser, ServicesDep, SessionDep
+from convrec.web.deps import CurrentUser, ServicesDep, SessionDep, call_services, read_database
 from convrec.web.errors import field_error
-from convrec.web.models import Rating, User
+from convrec.web.models import Rating
 from convrec.web.schemas import RatingIn, RatingOut, RatingsOut
+from convrec.web.security import SessionUser
 from convrec.web.services import Services, ServiceUnavailableError
 
 router = APIRouter(prefix="/api/users/{user_id}/ratings", tags=["ratings"])
@@ -27,7 +29,7 @@ UserId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Your user id (see 
 MovieId = Annotated[int, Path(ge=1, le=2**31 - 1, description="A MovieLens movie id.")]
 
 
-def own(user: User, user_id: int) -> None:
+def own(user: SessionUser, user_id: int) -> None:
     """403 unless ``user_id`` is the logged-in user's own id."""
     if user.id != user_id:
         raise field_error(
@@ -66,7 +68,7 @@ def title_or_none(services: Services, movie_id: int) -> str | None:
         return None
 
 
-def user_ratings(session: Session, user_id: int) -> dict[int, float]:
+def user_ratings(session: Session | Connection, user_id: int) -> dict[int, float]:
     """``{movie_id: rating}`` of one user, from the database."""
     rows = session.execute(
         select(Rating.movie_id, Rating.rating).where(Rating.user_id == user_id)
@@ -74,22 +76,26 @@ def user_ratings(session: Session, user_id: int) -> dict[int, float]:
     return {movie_id: rating for movie_id, rating in rows}
 
 
+def titles_or_none(services: Services, movie_ids: list[int]) -> list[str | None]:
+    """:func:`title_or_none` of each id, in order."""
+    return [title_or_none(services, movie_id) for movie_id in movie_ids]
+
+
 @router.get("", response_model=RatingsOut)
-def list_ratings(
-    user_id: UserId, user: CurrentUser, session: SessionDep, services: ServicesDep
+async def list_ratings(
+    user_id: UserId, user: CurrentUser, request: Request, services: ServicesDep
 ) -> RatingsOut:
     """Your ratings, newest first."""
     own(user, user_id)
-    rows = session.scalars(
-        select(Rating).where(Rating.user_id == user_id)
+    rows = read_database(request, lambda connection: connection.execute(
+        select(Rating.movie_id, Rating.rating, Rating.updated_at)
+        .where(Rating.user_id == user_id)
         .order_by(Rating.updated_at.desc(), Rating.id.desc())
-    ).all()
+    ).all())
+    titles = await call_services(services, titles_or_none, services, [r[0] for r in rows])
     data = [
-        RatingOut(
-            movie_id=r.movie_id, rating=r.rating, title=title_or_none(services, r.movie_id),
-            updated_at=r.updated_at,
-        )
-        for r in rows
+        RatingOut(movie_id=movie_id, rating=rating, title=title, updated_at=updated_at)
+        for (movie_id, rating, updated_at), title in zip(rows, titles, strict=True)
     ]
     return RatingsOut(data=data, count=len(data))
 
@@ -115,27 +121,34 @@ def get_rating(
     )
 
 
+def checked_rating(services: Services, movie_id: int, rating: float) -> tuple[str, float]:
+    """The movie's title and the rating on the release's scale (404 / 422 otherwise)."""
+    return known_movie(services, movie_id), on_scale(services, rating)
+
+
 @router.put("/{movie_id}", response_model=RatingOut)
-def put_rating(
-    user_id: UserId, movie_id: MovieId, body: RatingIn, user: CurrentUser, session: SessionDep,
+async def put_rating(
+    user_id: UserId, movie_id: MovieId, body: RatingIn, user: CurrentUser, request: Request,
     services: ServicesDep,
 ) -> RatingOut:
     """Rate a movie on the served release's scale: integers 1 to 5 for ml-100k, half stars
     0.5 to 5 for the later releases (creates or replaces your rating)."""
     own(user, user_id)
-    title = known_movie(services, movie_id)
-    rating = on_scale(services, body.rating)
+    title, rating = await call_services(services, checked_rating, services, movie_id,
+                                        body.rating)
     now = int(time.time())
-    values = {"user_id": user_id, "movie_id": movie_id, "rating": rating, "updated_at": now}
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(Rating).values(**values)
-    statement = statement.on_conflict_do_update(
-        index_elements=["user_id", "movie_id"],
-        set_={"rating": rating, "updated_at": now},
-    )
-    session.execute(statement)
-    session.commit()
+
+    def write() -> None:  # in the thread pool: the commit waits for the disk
+        with request.app.state.db.engine.begin() as connection:
+            insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+            connection.execute(
+                insert(Rating)
+                .values(user_id=user_id, movie_id=movie_id, rating=rating, updated_at=now)
+                .on_conflict_do_update(index_elements=["user_id", "movie_id"],
+                                       set_={"rating": rating, "updated_at": now})
+            )
+
+    await run_in_threadpool(write)
     return RatingOut(movie_id=movie_id, rating=rating, title=title, updated_at=now)
 
 
