@@ -34,7 +34,6 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from convrec.recsys._kernels import solve_rows, squared_error
 from convrec.recsys.base import register_model
 from convrec.recsys.models.baselines import fit_biases
 from convrec.recsys.models.factor import FactorModel
@@ -146,6 +145,8 @@ def _half_sweep(state: _HalfState, side: _Side | None, csr: tuple[NDArray[np.int
     ``[factors, bias] ~ N(A⁻¹b, A⁻¹)`` with ``A = diag(Λ, λ_b) + α Σ x xᵀ`` and
     ``b = [Λ(μ + Fβ), 0] + α Σ (r − μ_r − b_other) x`` over the row's ratings
     (``x = [other factors, 1]``). Used for the user half and for the item half alike."""
+    from convrec.recsys._kernels import solve_rows  # numba: loaded to fit, not to serve
+
     indptr, idx, vals = csr
     n, k = state.factors.shape
     mean, Lam = _normal_wishart(state.factors - state.side_term, rng)
@@ -258,6 +259,8 @@ class BayesianMF(FactorModel):
                 mu: float, rng: np.random.Generator, ratings: Ratings) -> None:
         """Run the Gibbs ``sweeps``; those after ``burn_in`` are averaged (every ``thin``-th
         kept whole) into the fitted state."""
+        from convrec.recsys._kernels import squared_error
+
         nu, ni, k = ratings.n_users, ratings.n_items, self.n_factors
         use_side = side_u is not None
         alpha = 2.0

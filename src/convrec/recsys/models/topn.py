@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from convrec.recsys._kernels import solve_rows
 from convrec.recsys.base import Recommender, register_model
 from convrec.recsys.ratings import Ratings
 
@@ -127,6 +126,8 @@ class ImplicitALS(_RankingModel):
 
     def _half(self, indptr: NDArray[np.int64], idx: NDArray[np.int64], Y: NDArray[np.float64],
               n: int) -> NDArray[np.float64]:
+        from convrec.recsys._kernels import solve_rows  # numba: loaded to fit, not to serve
+
         k = Y.shape[1]
         A0 = Y.T @ Y + self.reg * np.eye(k)
         m = len(idx)
