@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Query, Request, Response
+from numpy.typing import NDArray
 
 from convrec.settings import Settings
 from convrec.web.cancel import ClientGoneError, run_until_disconnect, stop_if_gone
@@ -33,6 +34,10 @@ router = APIRouter(prefix="/api/conv", tags=["conv"])
 #: The most numbers one apply response carries (all its maps together): a 1024×1024 map,
 #: about 8 MB of JSON. Larger work belongs to ``convrec conv apply`` on the user's machine.
 MAX_RESPONSE_VALUES = 1024 * 1024
+#: Requests up to this many multiply-adds run in the event loop (well under a millisecond
+#: of work: less than the thread hop and the disconnect watcher cost); larger ones run in a
+#: worker thread that stops when the client leaves.
+INLINE_MULTIPLY_ADDS = 1_000_000
 
 
 def _shape_out(explanation: Any) -> ShapeOut:
@@ -141,18 +146,25 @@ async def apply(
     At most :data:`MAX_RESPONSE_VALUES` numbers per answer (413 beyond, checked before any
     work). Work stops between kernels when the client disconnects (nothing is sent back then).
     """
+    if body.image.pixels is not None:  # numbers in the body: decoding and planning are cheap
+        prepared = _prepare(body, services, settings)
+        if sum(plan.multiply_adds for plan in prepared[2]) <= INLINE_MULTIPLY_ADDS:
+            return _compute(body, *prepared, gone=None)
     try:
         return await run_until_disconnect(
-            request, lambda gone: _apply(body, services, settings, gone)
+            request, lambda gone: _compute(body, *_prepare(body, services, settings), gone=gone)
         )
     except ClientGoneError:
         return Response(status_code=499)  # nginx's "client closed request": nobody reads it
 
 
-def _apply(
-    body: ConvApplyIn, services: Services, settings: Settings, gone: threading.Event
-) -> ConvApplyOut:
-    from convrec.conv import ConvLimits, conv2d
+Prepared = tuple[NDArray[np.float32], list[tuple[str, NDArray[np.float32]]], list[Any]]
+
+
+def _prepare(body: ConvApplyIn, services: Services, settings: Settings) -> Prepared:
+    """The image, the kernels and their plans, every one checked and the whole request
+    budgeted before any convolution runs (4xx naming the field otherwise)."""
+    from convrec.conv import ConvLimits
 
     limits = settings.limits
     conv_limits = ConvLimits.from_settings(limits)
@@ -161,15 +173,25 @@ def _apply(
     kernels = [
         decode_kernel(spec, limits, ["body", "kernels", i]) for i, spec in enumerate(body.kernels)
     ]
-    # every kernel checked and the whole request's work budgeted before any convolution runs
     plans = [
         _plan_or_error(image.shape, kernel.shape, body, name, conv_limits, ["body", "kernels", i])
         for i, (name, kernel) in enumerate(kernels)
     ]
     _check_budget(plans, conv_limits)
+    return image, kernels, plans
+
+
+def _compute(
+    body: ConvApplyIn, image: NDArray[np.float32], kernels: list[tuple[str, NDArray[np.float32]]],
+    plans: list[Any], gone: threading.Event | None,
+) -> ConvApplyOut:
+    """Each kernel's map; stops between kernels once ``gone`` is set (the client left)."""
+    from convrec.conv import conv2d
+
     outputs = []
     for name, kernel in kernels:
-        stop_if_gone(gone)  # the client left: no more kernels for nobody
+        if gone is not None:
+            stop_if_gone(gone)  # the client left: no more kernels for nobody
         out, plan = conv2d(
             image, kernel, stride=body.stride, padding=body.padding, dilation=body.dilation,
             padding_mode=body.padding_mode, return_plan=True,
