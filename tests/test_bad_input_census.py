@@ -2,7 +2,7 @@
 
 ``benchmarks/census_bad_inputs.py`` tries 500+ bad inputs on the CLI, the HTTP API and the
 library and classifies each answer (clear, vague, traceback/5xx, silently accepted). The
-cases marked ``quick`` (about 130: one or more per command, route and public function, and
+cases marked ``quick`` (about 300: one or more per command, route and public function, and
 every input a fix of issue 12 is about) run here, in-process, and each must be *clear*: a
 regression to a traceback, a 500 or a silent acceptance fails ``make test``. The full
 census and its table are in benchmarks/RESULTS.md ("Bad-input census").
