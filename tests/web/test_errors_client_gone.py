@@ -84,8 +84,13 @@ def _settled(calls: list[int]) -> int:
 def test_conv_apply_stops_when_the_client_hangs_up(server: tuple[str, list[int]]) -> None:
     import httpx
 
+    from convrec.web.routers.conv import INLINE_MULTIPLY_ADDS
+
     url, calls = server
-    body = {"image": {"mnist_index": 0}, "kernels": [{"name": "top_edge"}] * KERNELS}
+    # 7×7 kernels on a 28×28 digit: 22*22*49 multiply-adds each, far over what the route
+    # computes inline in the event loop, so the work runs where a hang-up can stop it
+    body = {"image": {"mnist_index": 0}, "kernels": [{"name": "gaussian:7"}] * KERNELS}
+    assert KERNELS * 22 * 22 * 49 > 2 * INLINE_MULTIPLY_ADDS
     # httpx sends the whole request, waits 0.3 s for an answer, then closes the connection
     with pytest.raises(httpx.ReadTimeout), httpx.Client(
             timeout=httpx.Timeout(10.0, read=0.3)) as client:
