@@ -99,6 +99,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="per endpoint (bounded)")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--models", type=Path, default=None,
+                        help="a cache folder whose models/ to reuse instead of training them")
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite",
                         help="postgresql: the server named by DATABASE_URL")
     args = parser.parse_args()
@@ -116,6 +118,8 @@ def main() -> None:
         env["DATABASE_URL"] = url
     else:
         env["DATABASE_URL"] = f"sqlite:///{work / 'studio.sqlite3'}"
+    if args.models is not None:
+        shutil.copytree(args.models / "models", work / "models")
     train_default_models(env)
     from convrec.web.db import check_database  # migrate once, before the workers start
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import anyio
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
@@ -36,6 +37,9 @@ from convrec.web.security import (
     username_key,
     verify_password,
 )
+
+#: Seconds a throttled log-in waits for its 429 (at most its ``Retry-After``).
+THROTTLED_ANSWER_DELAY_S = 1.0
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -147,6 +151,10 @@ async def login(
 
     wait, user = await run_in_threadpool(look_up)
     if wait > 0:
+        # a tarpit: the refusal comes after a pause that holds no thread, no connection and
+        # no CPU, so a client hammering a throttled account gets 1 answer a second per
+        # connection instead of thousands, and the other routes keep their latency
+        await anyio.sleep(min(wait, THROTTLED_ANSWER_DELAY_S))
         raise field_error(
             ["body", "username"], body.username,
             f"too many failed log-ins for this account or from your address; try again in "

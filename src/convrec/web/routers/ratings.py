@@ -139,7 +139,7 @@ async def put_rating(
     now = int(time.time())
 
     def write() -> None:  # in the thread pool: the commit waits for the disk
-        with request.app.state.db.engine.begin() as connection:
+        with request.app.state.db.writing() as connection:
             insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
             connection.execute(
                 insert(Rating)
