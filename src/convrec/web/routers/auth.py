@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import anyio
 from fastapi import APIRouter, HTTPException, Request, Response, status
@@ -139,7 +139,39 @@ async def login(
     twice as long as the previous one (429 with ``Retry-After``), up to 15 minutes.
     """
     address = _address(request)
+    account = username_key(body.username)
+    if account in _checking:
+        # this account's password is being checked for another request of this worker: a
+        # person does not log in twice at once, a flood does; without this, every queued
+        # try would reach the hash (and the cores) the moment a back-off window ends
+        await _refuse_throttled(body.username, 1)
+    _checking.add(account)
+    try:
+        return await _log_in(body, request, response, session, address)
+    finally:
+        _checking.discard(account)
 
+
+#: Accounts whose password this worker is checking right now (see :func:`login`).
+_checking: set[str] = set()
+
+
+async def _refuse_throttled(username: str, wait: int) -> NoReturn:
+    """429 with ``Retry-After: wait``, after a pause that holds no thread, no connection and
+    no CPU (a tarpit): a client hammering a throttled account gets one answer a second per
+    connection instead of thousands, and the other routes keep their latency."""
+    await anyio.sleep(min(wait, THROTTLED_ANSWER_DELAY_S))
+    raise field_error(
+        ["body", "username"], username,
+        f"too many failed log-ins for this account or from your address; try again in "
+        f"{wait} s", status=429, kind="too_many_requests", headers={"Retry-After": str(wait)},
+    )
+
+
+async def _log_in(
+    body: CredentialsIn, request: Request, response: Response, session: Session,
+    address: str | None,
+) -> TokenOut:
     def look_up() -> tuple[int, User | None]:
         try:
             return (login_retry_after(session, body.username, address),
@@ -151,15 +183,7 @@ async def login(
 
     wait, user = await run_in_threadpool(look_up)
     if wait > 0:
-        # a tarpit: the refusal comes after a pause that holds no thread, no connection and
-        # no CPU, so a client hammering a throttled account gets 1 answer a second per
-        # connection instead of thousands, and the other routes keep their latency
-        await anyio.sleep(min(wait, THROTTLED_ANSWER_DELAY_S))
-        raise field_error(
-            ["body", "username"], body.username,
-            f"too many failed log-ins for this account or from your address; try again in "
-            f"{wait} s", status=429, kind="too_many_requests", headers={"Retry-After": str(wait)},
-        )
+        await _refuse_throttled(body.username, wait)
     ok = await _hashing(request, verify_password, user.password_hash if user else None,
                         body.password)
     if not ok or user is None:
