@@ -234,3 +234,14 @@ def test_mnist_sample(client: TestClient) -> None:
     body = client.get("/api/mnist/samples/1").json()
     assert body["label"] == 0 and len(body["pixels"]) == 28
     assert client.get("/api/mnist/samples/3").status_code == 404
+
+
+def test_matmul_crop_cut_short_by_the_image_edge_names_the_crop_start(client: TestClient) -> None:
+    pixels = [[0] * 28 for _ in range(28)]
+    answer = client.post("/api/conv/matmul", json={
+        "image": {"pixels": pixels}, "kernel": {"name": "top_edge"}, "crop_top": 27})
+    assert answer.status_code == 422
+    error = answer.json()["detail"][0]
+    assert error["loc"] == ["body", "crop_top"] and error["input"] == 27
+    assert "holds only 1 row of the 28×28 image" in error["msg"]
+    assert "3×3 kernel" in error["msg"] and "further up" in error["msg"]

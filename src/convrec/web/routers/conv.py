@@ -6,7 +6,7 @@ import threading
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from numpy.typing import NDArray
 
 from convrec.settings import Settings
@@ -232,10 +232,25 @@ def matmul_view(body: MatmulIn, services: ServicesDep, settings: SettingsDep) ->
         body.crop_top : body.crop_top + body.crop_size,
         body.crop_left : body.crop_left + body.crop_size,
     ]
-    plan = _plan_or_error(
-        crop.shape, kernel.shape, body, f"{name} on the {crop.shape} crop",
-        ConvLimits.from_settings(limits), ["body", "kernel"],
-    )
+    try:
+        plan = _plan_or_error(
+            crop.shape, kernel.shape, body, f"{name} on the {crop.shape} crop",
+            ConvLimits.from_settings(limits), ["body", "kernel"],
+        )
+    except HTTPException:
+        cut_rows, cut_cols = crop.shape[0] < body.crop_size, crop.shape[1] < body.crop_size
+        if not (cut_rows or cut_cols):
+            raise
+        # the image's edge cut the crop short: the start of the crop is what to change
+        field, axis, lines, way = (("crop_top", 0, "rows", "up") if cut_rows
+                                   else ("crop_left", 1, "columns", "left"))
+        raise field_error(
+            ["body", field], getattr(body, field),
+            f"a crop starting there holds only {crop.shape[axis]} "
+            f"{lines if crop.shape[axis] != 1 else lines[:-1]} of the {h}×{w} "
+            f"image, too few for the {kernel.shape[0]}×{kernel.shape[1]} kernel; start the "
+            f"crop further {way}",
+        ) from None
     rows, cols_shape = plan.rows, plan.cols
     if body.out_row >= rows.result or body.out_col >= cols_shape.result:
         bad = "out_row" if body.out_row >= rows.result else "out_col"
