@@ -20,7 +20,13 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from convrec.data.movielens import DEFAULT_RELEASE, Movies, load_movielens, release
+from convrec.data.movielens import (
+    DEFAULT_RELEASE,
+    Movies,
+    load_movielens,
+    load_movielens_movies,
+    release,
+)
 from convrec.data.registry import RatingScale
 from convrec.recsys.base import Recommendation, Recommender
 from convrec.recsys.persistence import ModelFileError, Provenance, load_model, rebuild_command
@@ -410,12 +416,12 @@ def _catalog_for(model: Recommender, path: Path, dataset: str | None,
             f"{trained_on}, or train one for {dataset}: `convrec movies train --dataset "
             f"{dataset}`")
     name = trained_on or dataset or DEFAULT_DATASET
-    data = load_movielens(name, settings=settings)
-    catalog = MovieCatalog(data.movies, name)
+    movies, folder = load_movielens_movies(name, settings=settings)
+    catalog = MovieCatalog(movies, name)
     if prov.catalogue is not None and prov.catalogue != catalog.fingerprint():
         raise ModelFileError(
             f"{path} was trained on a {name} whose movies differ from the {name} in "
-            f"{data.folder} (catalogue {prov.catalogue} against {catalog.fingerprint()}); "
+            f"{folder} (catalogue {prov.catalogue} against {catalog.fingerprint()}); "
             f"retrain it on this copy: `{rebuild_command(path, None, name)}`")
     if prov.catalogue is None:  # an older or hand-made file: at least every id must exist
         missing = [i for i in model.item_ids_.tolist() if i not in catalog]
