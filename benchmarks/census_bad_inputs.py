@@ -289,22 +289,6 @@ def _cli_process(args: list[str], names: tuple[str, ...] = (),
     return run
 
 
-def _walk_commands() -> Iterator[tuple[tuple[str, ...], Any]]:
-    import typer.main
-
-    from convrec.cli.main import app
-
-    def walk(command: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
-        subcommands = getattr(command, "commands", None)
-        if not subcommands:
-            yield path, command
-            return
-        for name, sub in sorted(subcommands.items()):
-            yield from walk(sub, (*path, name))
-
-    yield from walk(typer.main.get_command(app), ())
-
-
 def _param_kind(param: Any) -> str:
     import typing
 
@@ -328,7 +312,9 @@ def cli_walk_cases(fx: Fixtures) -> list[Case]:
     """Generated from the live command tree: an unknown option, a missing argument, and every
     number given a word, a fraction (ints), an empty string and an overflowing literal."""
     cases = []
-    for path, command in _walk_commands():
+    from convrec.cli.common import walk_commands
+
+    for path, command in walk_commands():
         label = " ".join(path)
         cases.append(Case("cli", f"{label} --no-such-option",
                           _cli([*path, "--no-such-option"], ("--no-such-option",)), quick=True))

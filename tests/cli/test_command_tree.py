@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.cli.helpers import run_cli, walk_commands
+from convrec.cli.common import walk_commands
+from tests.cli.helpers import run_cli
 
 COMMANDS = list(walk_commands())
 NUMBERS = (int, float)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.cli.helpers import walk_commands
+from convrec.cli.common import walk_commands
 
 
 def test_every_command_help_has_an_example() -> None:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.helpers import run_cli, walk_commands
+from convrec.cli.common import walk_commands
+from tests.cli.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 TOP_LEVEL = sorted({path[0] for path, _ in walk_commands()})

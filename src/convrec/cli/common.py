@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -234,3 +235,25 @@ def _run(app: typer.Typer, argv: list[str], debug: bool) -> None:
         )
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def walk_commands(
+    command: Any = None, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every runnable command of ``convrec`` as ``(("movies", "similar"), command)``.
+
+    Read from the live typer/click tree, so a command added anywhere is walked without
+    anyone remembering to list it (the tests and the bad-input census use it).
+    """
+    if command is None:
+        import typer.main
+
+        from convrec.cli.main import app  # here: main imports this module
+
+        command = typer.main.get_command(app)
+    subcommands = getattr(command, "commands", None)
+    if not subcommands:
+        yield path, command
+        return
+    for name, sub in sorted(subcommands.items()):
+        yield from walk_commands(sub, (*path, name))
