@@ -146,14 +146,17 @@ async def apply(
     At most :data:`MAX_RESPONSE_VALUES` numbers per answer (413 beyond, checked before any
     work). Work stops between kernels when the client disconnects (nothing is sent back then).
     """
-    if body.image.pixels is not None:  # numbers in the body: decoding and planning are cheap
-        prepared = _prepare(body, services, settings)
-        if sum(plan.multiply_adds for plan in prepared[2]) <= INLINE_MULTIPLY_ADDS:
-            return _compute(body, *prepared, gone=None)
+    # numbers in the body: decoding and planning are cheap enough for the event loop
+    prepared = _prepare(body, services, settings) if body.image.pixels is not None else None
+    if prepared is not None and sum(p.multiply_adds for p in prepared[2]) <= INLINE_MULTIPLY_ADDS:
+        return _compute(body, *prepared, gone=None)
+
+    def work(gone: threading.Event) -> ConvApplyOut:
+        ready = prepared if prepared is not None else _prepare(body, services, settings)
+        return _compute(body, *ready, gone=gone)
+
     try:
-        return await run_until_disconnect(
-            request, lambda gone: _compute(body, *_prepare(body, services, settings), gone=gone)
-        )
+        return await run_until_disconnect(request, work)
     except ClientGoneError:
         return Response(status_code=499)  # nginx's "client closed request": nobody reads it
 
