@@ -10,17 +10,17 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from convrec import __version__
 from convrec.settings import Settings, get_settings
+from convrec.web.assets import InMemoryFiles
 from convrec.web.db import Database, check_database
 from convrec.web.errors import error_body, install_error_handlers, too_large_message
 from convrec.web.security import HashLimiter, purge_expired_tokens
 from convrec.web.services import Services
 
-__all__ = ["create_app", "studio_app"]
+__all__ = ["create_app", "freeze_loaded_objects", "studio_app"]
 
 HERE = Path(__file__).resolve().parent
 
@@ -171,10 +171,10 @@ def create_app(
     install_error_handlers(app, max_body)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body)
     app.add_middleware(SecurityHeadersMiddleware)
-    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.mount("/static", InMemoryFiles(HERE / "static"), name="static")
     from swagger_ui_bundle import swagger_ui_path  # Swagger UI's files, shipped on PyPI
 
-    app.mount("/docs/assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+    app.mount("/docs/assets", InMemoryFiles(swagger_ui_path, preload=False), name="docs-assets")
     for module in (auth, conv, mnist, movies, ratings, status, pages, training):
         app.include_router(module.router)
     return app
@@ -184,7 +184,8 @@ def studio_app() -> FastAPI:
     """The app of one serving worker (``convrec studio``; uvicorn calls it in each worker
     process): settings from the environment, thread pools pinned to one thread, the saved
     models loaded in a background thread while it already serves (a request that needs one
-    waits for it), never trained here (see :mod:`convrec.web.training`)."""
+    waits for it), never trained here (see :mod:`convrec.web.training`); then everything
+    loaded so far is frozen out of the garbage collector (:func:`freeze_loaded_objects`)."""
     import logging
 
     from convrec.web.services import pin_thread_pools
@@ -193,12 +194,33 @@ def studio_app() -> FastAPI:
     settings = get_settings()
     services = Services.defaults(settings, train=False)
     app = create_app(settings, services)
-    if not os.environ.get("CONVREC_STUDIO_LAZY"):
+    if os.environ.get("CONVREC_STUDIO_LAZY"):
+        freeze_loaded_objects()
+    else:
         import threading
 
         def warm() -> None:  # torch's import alone takes seconds: serve the pages meanwhile
             for what, why in services.warm_up().items():
                 logging.getLogger("convrec.web").warning("%s not ready yet: %s", what, why)
+            freeze_loaded_objects()
 
         threading.Thread(target=warm, name="convrec-warm-up", daemon=True).start()
     return app
+
+
+def freeze_loaded_objects() -> int:
+    """Move every object alive now (modules, models, the app) out of the cyclic garbage
+    collector's reach; returns how many were frozen.
+
+    A serving worker holds about 285,000 long-lived objects once torch, the models and the
+    app are loaded; a full (generation 2) collection walks all of them, 230 to 900 ms on
+    this machine, and under load one came every few seconds, stopping that worker's event
+    loop (RESULTS, "2026-12-03": the p99 of every row). Frozen, a full collection walks only
+    what requests allocated since. Objects frozen are still freed by reference counting;
+    only a cycle among them would stay (they live as long as the worker anyway).
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
