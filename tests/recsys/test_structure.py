@@ -115,6 +115,7 @@ _OTHER: dict[str, Any] = {
     "factors": 2, "reg": 3.0, "alpha": 20.0, "iterations": 1, "seed": 7, "epochs": 1,
     "lr": 0.05, "wd": 0.5, "batch_size": 8, "y_range": (1.0, 5.0), "implicit": False,
     "max_side": 2, "thin": 3, "weight_shrinkage": 10.0, "support_shrinkage": 0.0,
+    "fold_in_reg": 0.5,
 }
 #: parameters that choose where or how to run, not what is learned
 _NOT_LEARNING = {"progress", "engine", "master", "cg_steps", "device", "n_jobs", "verbose",
@@ -137,6 +138,10 @@ def _outputs(model: Recommender, data: Ratings) -> np.ndarray:
     out: np.ndarray = model.score_users(users, exclude_seen=False).ravel()
     if model.rates:  # the predictions too: a hybrid ranks with one model and rates with another
         out = np.concatenate([out, model.predict_index(data.users, data.items)[0]])
+    if model.folds_in:  # and a new user's scores (a parameter may shape only the fold-in)
+        first = np.flatnonzero(data.users == 0)[:5]
+        profile = {data.item_ids[data.items[t]].item(): float(data.ratings[t]) for t in first}
+        out = np.concatenate([out, model.predict_vector(model.fold_in(profile))])
     return out
 
 

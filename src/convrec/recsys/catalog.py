@@ -61,6 +61,8 @@ DEFAULT_MODEL_FILE = f"{DEFAULT_DATASET}-{DEFAULT_MODEL_TYPE}.npz"
 MIN_SCORE = 0.6
 #: hits within this much of the best are candidates: the query is ambiguous
 AMBIGUOUS_GAP = 0.03
+#: the highest fuzzy score (difflib's ratio 1.0); every whole-word match scores above it
+MAX_FUZZY = 0.8
 
 
 @dataclass(frozen=True)
@@ -164,9 +166,11 @@ class MovieCatalog:
         except KeyError:
             return f"movie {movie_id}"
 
-    def _score(self, k: int, q: str, q_forms: tuple[str, str], floor: float = 0.0) -> float:
-        """Title ``k``'s score for the folded query ``q``; a fuzzy score under ``floor`` may
-        come back as 0 (the caller drops it either way)."""
+    def _word_score(self, k: int, q: str, q_forms: tuple[str, str]) -> float:
+        """Title ``k``'s score for the folded query ``q`` by whole words: exact (1.0), without
+        the article (0.98), prefix (≤ 0.95), whole words (≤ 0.9), word prefixes (≤ 0.85);
+        0 when none applies (then only :meth:`_fuzzy_score` can match). Every such score is
+        above :data:`MAX_FUZZY`, so a fuzzy hit never outranks one."""
         t = self._folded[k]
         t_no_year, t_bare = self._forms[k]
         q_no_year, q_bare = q_forms
@@ -184,17 +188,44 @@ class MovieCatalog:
         q_words = q_bare.split()
         if q_words and all(any(w.startswith(x) for w in words) for x in q_words):
             return 0.85 - 0.001 * min(len(t), 40)
-        # fuzzy: only where difflib's cheap upper bounds (as in get_close_matches) could
-        # still reach ``floor``; the full ratio on all 10k titles of a later release took
-        # about 0.1 s per query
-        cutoff = floor / 0.8
+        return 0.0
+
+    def _fuzzy_score(self, k: int, q_forms: tuple[str, str], floor: float) -> float:
+        """``MAX_FUZZY`` × difflib's ratio of title ``k`` and the query (without the year,
+        and without the year and the article), computed only where difflib's cheap upper
+        bounds (as in ``get_close_matches``) could still reach ``floor``: the full ratio on
+        all 10k titles of a later release took about 0.1 s per query. Under ``floor`` it may
+        come back as 0 (the caller drops it either way)."""
+        t_no_year, t_bare = self._forms[k]
+        q_no_year, q_bare = q_forms
+        cutoff = floor / MAX_FUZZY
         ratio = 0.0
         for a, b in ((q_bare, t_bare), (q_no_year, t_no_year)):
             matcher = difflib.SequenceMatcher(None, a, b)
             if (matcher.real_quick_ratio() >= cutoff and matcher.quick_ratio() >= cutoff
                     and (r := matcher.ratio()) > ratio):
                 ratio = r
-        return 0.8 * ratio
+        return MAX_FUZZY * ratio
+
+    def _ranked(self, query: str, n: int, min_score: float, fuzzy_below: float = 2.0
+                ) -> list[tuple[float, int]]:
+        """``[(score, row)]``, best first, at most ``n``. The fuzzy pass (the slow one) runs
+        only when it can change the answer: fewer than ``n`` word hits, and the best word
+        hit under ``fuzzy_below``."""
+        q = _fold(query)
+        if not q:
+            raise ValueError(f"query must contain letters or digits, got {query!r}")
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got n={n}")
+        q_forms = _forms(q)
+        words = [self._word_score(k, q, q_forms) for k in range(len(self._folded))]
+        scored = [(s, k) for k, s in enumerate(words) if s >= min_score]
+        best = max((s for s, _ in scored), default=0.0)
+        if len(scored) < n and best < fuzzy_below:
+            scored += [(s, k) for k, w in enumerate(words) if w == 0.0
+                       and (s := self._fuzzy_score(k, q_forms, min_score)) >= min_score]
+        scored.sort(key=lambda x: (-x[0], x[1]))
+        return scored[:n]
 
     def search(self, query: str, n: int = 5, min_score: float = MIN_SCORE
                ) -> list[tuple[MovieInfo, float]]:
@@ -202,16 +233,8 @@ class MovieCatalog:
         article (0.98), prefix (0.95), whole words (0.9), word prefixes (0.85), then fuzzy.
         Case, accents, punctuation and articles ("The Godfather" = "Godfather, The") are
         ignored. Hits below ``min_score`` are left out, so no hit means no match."""
-        q = _fold(query)
-        if not q:
-            raise ValueError(f"query must contain letters or digits, got {query!r}")
-        if n < 1:
-            raise ValueError(f"n must be at least 1, got n={n}")
-        q_forms = _forms(q)
-        scored = [(s, k) for k in range(len(self._folded))
-                  if (s := self._score(k, q, q_forms, min_score)) >= min_score]
-        scored.sort(key=lambda x: (-x[0], x[1]))
-        return [(self.get(int(self.movies.ids[k])), round(s, 4)) for s, k in scored[:n]]
+        return [(self.get(int(self.movies.ids[k])), round(s, 4))
+                for s, k in self._ranked(query, n, min_score)]
 
     def find(self, query: str) -> MovieInfo:
         """The one movie a title means.
@@ -221,7 +244,10 @@ class MovieCatalog:
             AmbiguousTitleError: several titles match about equally (e.g. "star"); the
                 message lists them with their ids (``id:N`` picks one).
         """
-        hits = self.search(query, n=8)
+        # a fuzzy hit (≤ MAX_FUZZY) can only matter when the best word hit is within
+        # AMBIGUOUS_GAP of it
+        hits = [(self.get(int(self.movies.ids[k])), round(s, 4)) for s, k in
+                self._ranked(query, 8, MIN_SCORE, fuzzy_below=MAX_FUZZY + AMBIGUOUS_GAP)]
         where = f" in {self.dataset}" if self.dataset else ""
         if not hits:
             raise NoMatchError(f"no movie matches {query!r}{where}; try fewer words, or the "

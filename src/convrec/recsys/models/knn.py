@@ -25,13 +25,16 @@ class ItemKNNBaseline(Biases):
     ``weight_shrinkage`` adds a constant to the denominator, ``Σ s·res / (Σ s + w)``, so a
     correction that rests on a few weakly similar neighbours is pulled towards the baseline
     (Surprise's KNNBaseline is ``weight_shrinkage=0``). A new user's fold-in uses the same
-    formula over the items they rated.
+    formula over the items they rated, around the shrunk user-bias baseline
+    (``fold_in_reg``, see :class:`Biases`): with 5 ratings the neighbourhood correction is
+    small, so the bias it corrects must be the one that predicts new users best.
     """
 
     def __init__(self, k: int = 40, min_k: int = 1, shrinkage: float = 100.0,
                  reg_user: float = 15.0, reg_item: float = 10.0, n_epochs: int = 10,
-                 weight_shrinkage: float = 1.0, max_items: int = 20_000) -> None:
-        super().__init__(reg_user, reg_item, n_epochs)
+                 weight_shrinkage: float = 1.0, max_items: int = 20_000,
+                 fold_in_reg: float = 10.0) -> None:
+        super().__init__(reg_user, reg_item, n_epochs, fold_in_reg)
         self.k = k
         self.min_k = min_k
         self.shrinkage = shrinkage
@@ -39,6 +42,7 @@ class ItemKNNBaseline(Biases):
         self.max_items = max_items
 
     def _fit(self, ratings: Ratings) -> None:
+        self._check_shrinkage()
         if ratings.n_items > self.max_items:
             raise ValueError(f"ItemKNNBaseline keeps a dense item×item matrix: {ratings.n_items} "
                              f"items is over max_items={self.max_items}")
@@ -97,7 +101,7 @@ class ItemKNNBaseline(Biases):
                  ) -> NDArray[np.float64]:
         """``[b_u, then one residual per item (NaN where unrated)]``."""
         resid = values - self.global_mean_ - self.item_bias_[items]
-        bu = resid.sum() / (self.reg_user + len(items))
+        bu = self._fold_in_bias(items, values)
         vec = np.full(len(self.item_ids_) + 1, np.nan)
         vec[0] = bu
         vec[1 + items] = resid - bu

@@ -1,0 +1,122 @@
+"""``convrec movies rate`` in a fresh process, beside the interpreter's and numpy's own start.
+
+Every command runs as a fresh process, ``--rounds`` times, the commands interleaved round by
+round (so a burst of load hits all of them alike); the table gives the median and the minimum
+wall time (``perf_counter`` around ``subprocess``; the peak RSS from ``os.wait4``, as
+``/usr/bin/time`` reports it) and the ratio of the medians to ``python -c pass`` and to
+``python -c "import numpy"``, measured in the same run. The floor row is what any answer
+needs: numpy imported and the model file read. Then ``-X importtime`` of one ``movies rate``,
+summed by top-level package (self times), says where the rest goes.
+
+The default model is trained into a scratch ``CONVREC_CACHE`` first (the warm-up run, not
+timed); ``--cache DIR`` uses an existing cache instead.
+
+Run: ``CONVREC_DATA=/work/shared/data /work/notes/bin/bench .venv/bin/python
+benchmarks/bench_recsys_startup.py`` (prints a markdown section; nothing is written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+RATE = ["movies", "rate", "star wars=5", "toy story=4", "titanic=1"]
+FLOOR = ("import sys, numpy as np\n"
+         "with open(sys.argv[1], 'rb') as fh, np.load(fh) as d:\n"
+         "    arrays = {k: d[k] for k in d.files}\n")
+
+
+def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
+    """``(wall s, peak RSS MiB, exit code)`` of one fresh process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.stderr is not None:
+        err = proc.stderr.read().decode(errors="replace").strip()
+        proc.stderr.close()
+        if proc.returncode not in (0, 2) or (err and proc.returncode):
+            print(f"{' '.join(argv[:4])}...: exit {proc.returncode}: {err[-300:]}",
+                  file=sys.stderr)
+    return wall, usage.ru_maxrss / 1024, proc.returncode
+
+
+def import_profile(argv: list[str], env: dict[str, str]) -> list[tuple[str, float]]:
+    """Self import times (ms) summed by top-level package, largest first."""
+    out = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], env=env,
+                         capture_output=True, text=True, check=False)
+    totals: collections.defaultdict[str, float] = collections.defaultdict(float)
+    for line in out.stderr.splitlines():
+        m = re.match(r"import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)", line)
+        if m:
+            totals[m.group(2).split(".")[0]] += int(m.group(1)) / 1000
+    return sorted(totals.items(), key=lambda kv: -kv[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="an existing CONVREC_CACHE (default: a scratch one, trained first)")
+    args = parser.parse_args()
+    py = sys.executable
+    cache = args.cache or Path(tempfile.mkdtemp(prefix="convrec-startup-"))
+    env = dict(os.environ, CONVREC_CACHE=str(cache))
+    convrec = [py, "-m", "convrec.cli.main"]
+    wall, _, code = run_once([*convrec, *RATE], env)  # trains and saves the default model
+    if code != 0:
+        sys.exit(f"the warm-up `convrec {' '.join(RATE)}` failed (exit {code})")
+    model = cache / "models" / "ml-100k-hybrid.npz"
+    commands = {
+        "`python -c pass`": [py, "-c", "pass"],
+        '`python -c "import numpy"`': [py, "-c", "import numpy"],
+        "floor: numpy + read the model file (np.load, every array)": [py, "-c", FLOOR,
+                                                                      str(model)],
+        "`convrec --help`": [*convrec, "--help"],
+        f"`convrec {' '.join(RATE[:2])} {' '.join(repr(a) for a in RATE[2:])}`"
+        .replace("'", '"'): [*convrec, *RATE],
+    }
+    load_before = os.getloadavg()
+    times: dict[str, list[float]] = {k: [] for k in commands}
+    rss: dict[str, float] = dict.fromkeys(commands, 0.0)
+    for _ in range(args.rounds):
+        for label, argv in commands.items():
+            wall, peak, _ = run_once(argv, env)
+            times[label].append(wall)
+            rss[label] = max(rss[label], peak)
+    load_after = os.getloadavg()
+    anchor = float(np.median(times["`python -c pass`"]))
+    numpy_s = float(np.median(times['`python -c "import numpy"`']))
+    print("### `convrec movies rate` in a fresh process")
+    print()
+    print(f"ML-100K, the default model in a {'given' if args.cache else 'scratch'} cache "
+          f"({model.stat().st_size / 2**20:.1f} MiB model file); {args.rounds} rounds, "
+          f"commands interleaved; load average {load_before[0]:.2f} before, "
+          f"{load_after[0]:.2f} after, {os.cpu_count()} cores.")
+    print()
+    print("| command | median ms | min ms | × `python -c pass` | × numpy import | peak RSS MiB |")
+    print("|---|---|---|---|---|---|")
+    for label, ts in times.items():
+        med = float(np.median(ts))
+        print(f"| {label} | {med * 1e3:.0f} | {min(ts) * 1e3:.0f} | {med / anchor:.1f} | "
+              f"{med / numpy_s:.2f} | {rss[label]:.0f} |")
+    print()
+    top = import_profile([*convrec, *RATE], env)
+    total = sum(ms for _, ms in top)
+    print(f"`-X importtime` of one `movies rate`: {total:.0f} ms of imports; by package: "
+          + ", ".join(f"{name} {ms:.0f}" for name, ms in top[:10]) + ".")
+    print()
+
+
+if __name__ == "__main__":
+    main()
