@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 import numpy as np
@@ -281,12 +282,30 @@ def _compile_stencil() -> Any:
         return out
 
     # Two compilations of one body: threads pay off only past a few M multiply-adds (the seed
-    # batch, 64 digits, is faster on one thread than after a thread-pool wake-up).
+    # batch, 64 digits, is faster on one thread than after a thread-pool wake-up). Each gets
+    # its own function name: numba names its cache files after the function and keys them by
+    # signature only, not by `parallel`, so two compilations of one function share one entry
+    # and the parallel dispatcher loaded the serial machine code (W2 ran on one core).
     _STENCIL_KERNEL = tuple(
-        numba.njit(kernel, parallel=parallel, cache=True, nogil=True, fastmath=set(FASTMATH_FLAGS))
-        for parallel in (False, True)
+        numba.njit(
+            _renamed(kernel, suffix),
+            parallel=parallel,
+            cache=True,
+            nogil=True,
+            fastmath=set(FASTMATH_FLAGS),
+        )
+        for parallel, suffix in ((False, "_serial"), (True, "_parallel"))
     )
     return _STENCIL_KERNEL
+
+
+def _renamed(fn: Any, suffix: str) -> Any:
+    """A copy of the function ``fn`` whose name (and so numba's cache file) ends in ``suffix``."""
+    copy = types.FunctionType(
+        fn.__code__, fn.__globals__, fn.__name__ + suffix, fn.__defaults__, fn.__closure__
+    )
+    copy.__qualname__ = fn.__qualname__ + suffix
+    return copy
 
 
 def stencil_available() -> bool:
