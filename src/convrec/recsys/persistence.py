@@ -21,13 +21,14 @@ names the command rebuilding it.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
@@ -85,7 +86,7 @@ def _digest(arrays: dict[str, NDArray[Any]]) -> str:
     for name in sorted(arrays):
         arr = np.ascontiguousarray(arrays[name])
         digest.update(f"{name}|{arr.dtype.str}|{arr.shape}|".encode())
-        digest.update(arr.tobytes())
+        digest.update(arr.reshape(-1).view(np.uint8).data)  # the bytes, without a copy
     return digest.hexdigest()
 
 
@@ -173,12 +174,18 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
         raise FileNotFoundError(f"model file not found: {path}. Fix: `{fix}`")
     try:
         # our own handle: np.load leaks its file when the zip directory is torn
-        with path.open("rb") as fh, np.load(fh, allow_pickle=False) as data:
-            if not hasattr(data, "files") or "__header__" not in data.files:
+        with path.open("rb") as fh:
+            members = _mapped_members(fh)
+            if members is None:  # compressed or unusual: numpy's own reader
+                fh.seek(0)
+                with np.load(fh, allow_pickle=False) as data:
+                    members = ({k: data[k] for k in data.files} if hasattr(data, "files")
+                               else {})
+            if "__header__" not in members:
                 raise ModelFileError(f"{path} is not a convrec model file (no header); "
                                      f"rebuild it with `{fix}`")
-            header = json.loads(bytes(data["__header__"]).decode("utf-8"))
-            arrays = {k: data[k] for k in data.files if k != "__header__"}
+            header = json.loads(bytes(members.pop("__header__")).decode("utf-8"))
+            arrays = members
     except ModelFileError:
         raise
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, TypeError,
@@ -190,6 +197,48 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
         raise ModelFileError(f"{path} is not a convrec model file (bad header); rebuild it "
                              f"with `{fix}`")
     return header, arrays
+
+
+def _mapped_members(fh: BinaryIO) -> dict[str, NDArray[Any]] | None:
+    """Every ``.npy`` member of an uncompressed ``.npz`` as an array over one copy-on-write
+    memory map of the file (what :func:`save_model` writes): no read into a buffer, no copy
+    out of it, no CRC pass (the header's sha256 checks the bytes). None when a member is
+    compressed, not ``.npy`` or holds objects: then ``np.load`` reads the file.
+
+    Raises:
+        zipfile.BadZipFile, ValueError, OSError: a torn or foreign file.
+    """
+    import mmap
+    import struct
+
+    with zipfile.ZipFile(fh) as archive:
+        infos = archive.infolist()
+    if not infos or any(i.compress_type != zipfile.ZIP_STORED or not i.filename.endswith(".npy")
+                        for i in infos):
+        return None
+    mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY)  # writable, private
+    out: dict[str, NDArray[Any]] = {}
+    for info in infos:
+        local = mapped[info.header_offset:info.header_offset + 30]
+        if len(local) < 30 or local[:4] != b"PK\x03\x04":
+            raise zipfile.BadZipFile(f"member {info.filename}: bad local header")
+        name_len, extra_len = struct.unpack("<HH", local[26:30])
+        start = info.header_offset + 30 + name_len + extra_len
+        member = memoryview(mapped)[start:start + info.file_size]
+        stream = io.BytesIO(member[:min(len(member), 65_536)])
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+        else:
+            return None
+        if dtype.hasobject:
+            return None
+        count = int(np.prod(shape, dtype=np.int64))
+        arr = np.frombuffer(member, dtype=dtype, count=count, offset=stream.tell())
+        out[info.filename[:-4]] = arr.reshape(shape, order="F" if fortran else "C")
+    return out
 
 
 def read_header(path: str | Path) -> dict[str, Any]:
