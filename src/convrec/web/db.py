@@ -4,20 +4,30 @@ SQLite runs in WAL mode with ``synchronous=FULL``: a commit returns only after t
 ahead log is flushed to disk, so a rating acknowledged to the client survives a crash of the
 server process (and of the machine). ``busy_timeout`` lets concurrent writers queue instead
 of failing with "database is locked".
+
+The hot routes use two short paths (:class:`Database`): :meth:`Database.read` runs a
+statement compiled once on a pooled driver connection (one round trip on PostgreSQL), and
+:meth:`Database.write` commits the writes that arrive together in one transaction (a group
+commit: one disk flush for all of them).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Iterator
+import dataclasses
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import ClauseElement, Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = ["Database", "DatabaseStartupError", "check_database", "make_engine", "migrate"]
+
+T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -135,8 +145,42 @@ def check_database(database_url: str) -> Engine:
     return engine
 
 
+@dataclasses.dataclass
+class _Compiled:
+    """A statement's SQL for one dialect and the order of its parameters."""
+
+    statement: ClauseElement  # kept, so that the id it is cached under is never reused
+    sql: str
+    names: Sequence[str] | None  # positional drivers (SQLite): the parameters in order
+
+
+@dataclasses.dataclass
+class _Write(Generic[T]):
+    work: Callable[[Connection], T]
+    future: asyncio.Future[T]
+
+
+@dataclasses.dataclass
+class _WriteGroup:
+    """The writes of one event loop waiting for the next group commit."""
+
+    pending: list[_Write[Any]] = dataclasses.field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+
+
+#: Read connections per worker process on PostgreSQL (reads are a fraction of a
+#: millisecond each and run in the event loop, so a few connections serve many clients).
+READ_POOL: dict[str, Any] = {"pool_size": 4, "max_overflow": 16, "pool_timeout": 60,
+                             "hide_parameters": True}
+
+
 class Database:
-    """One engine and its session factory, shared by every request of an app."""
+    """One engine and its session factory, shared by every request of an app.
+
+    On PostgreSQL the reads of :meth:`read` have an engine of their own in autocommit mode
+    and without a pre-ping (a read is one round trip, not BEGIN + ping + SELECT +
+    ROLLBACK); a connection found dead is replaced and the read retried once.
+    """
 
     def __init__(self, database_url: str, engine: Engine | None = None) -> None:
         self.url = database_url
@@ -146,6 +190,134 @@ class Database:
         on_file = (url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
                    and not url.query.get("uri"))
         self._write_lock_path = Path(f"{url.database}.write-lock") if on_file else None
+        self.read_engine = self.engine
+        if url.get_backend_name() == "postgresql":
+            self.read_engine = create_engine(url, isolation_level="AUTOCOMMIT", **READ_POOL)
+        self._compiled: dict[int, _Compiled] = {}
+        self._groups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _WriteGroup] = (
+            weakref.WeakKeyDictionary())
+
+    # ------------------------------------------------------------ reads
+    def _compile(self, statement: ClauseElement) -> _Compiled:
+        found = self._compiled.get(id(statement))
+        if found is None:
+            from sqlalchemy.sql.compiler import SQLCompiler
+
+            compiled = statement.compile(dialect=self.read_engine.dialect)
+            assert isinstance(compiled, SQLCompiler)  # a SELECT compiles to SQL
+            names = list(compiled.positiontup or []) if compiled.positional else None
+            found = self._compiled[id(statement)] = _Compiled(statement, compiled.string, names)
+        return found
+
+    def read(self, statement: ClauseElement, **params: Any) -> list[tuple[Any, ...]]:
+        """The rows of ``statement`` (a SELECT with ``bindparam`` placeholders, built once at
+        import) with ``params``, run in the calling thread on a pooled driver connection.
+
+        The SQL is compiled once per statement; each call skips SQLAlchemy's statement
+        building, caching and result machinery (about 1 ms of a 1.8 ms ratings read went
+        there: RESULTS, "2026-12-03"). Values come back as the driver gives them, so the
+        statement should select plain columns (ints, floats, strings).
+
+        Raises:
+            sqlalchemy.exc.DBAPIError: the driver's error, wrapped as SQLAlchemy wraps it
+                (the studio's handlers answer 503 with the reason; parameters hidden).
+        """
+        from sqlalchemy.exc import DBAPIError
+
+        compiled = self._compile(statement)
+        args: Any = params if compiled.names is None else [params[n] for n in compiled.names]
+        engine = self.read_engine
+        dbapi = engine.dialect.loaded_dbapi
+        for attempt in (1, 2):
+            connection = engine.raw_connection()
+            cursor = None
+            try:
+                cursor = connection.cursor()
+                cursor.execute(compiled.sql, args)
+                rows: list[tuple[Any, ...]] = list(cursor.fetchall())
+                cursor.close()
+                return rows
+            except dbapi.Error as exc:
+                gone = engine.dialect.is_disconnect(exc, connection.dbapi_connection, cursor)
+                if gone:
+                    connection.invalidate(exc)
+                if gone and attempt == 1:
+                    continue  # a server restarted since: once more on a new connection
+                raise DBAPIError.instance(
+                    compiled.sql, None, exc, dbapi.Error, hide_parameters=True,
+                    connection_invalidated=gone, dialect=engine.dialect,
+                ) from exc
+            finally:
+                connection.close()  # back to the pool
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    # ------------------------------------------------------------ writes
+    async def write(self, work: Callable[[Connection], T]) -> T:
+        """``work(connection)`` committed, with every write that arrived meanwhile, in one
+        transaction (a group commit); returns its result once the transaction is durable.
+
+        While one commit waits for the disk, the writes that arrive queue here (in the
+        event loop, holding no thread); the next commit takes them all: one flush for 25
+        writers instead of 25 (RESULTS, "2026-12-03"). If the group fails, each of its
+        writes is tried again alone, so that only a failing one fails: ``work`` may run
+        twice (the first run rolled back), so it must be a statement that gives the same
+        result when repeated, as an upsert does.
+
+        Raises:
+            Whatever ``work`` or the commit raised for this write (SQLAlchemy errors).
+        """
+        loop = asyncio.get_running_loop()
+        group = self._groups.get(loop)
+        if group is None:
+            group = self._groups[loop] = _WriteGroup()
+        item: _Write[T] = _Write(work, loop.create_future())
+        group.pending.append(item)
+        if group.task is None:
+            group.task = loop.create_task(self._commit_groups(group))
+        return await item.future
+
+    async def _commit_groups(self, group: _WriteGroup) -> None:
+        import anyio.to_thread
+
+        try:
+            while group.pending:
+                batch, group.pending = group.pending, []
+                try:
+                    outcomes = await anyio.to_thread.run_sync(
+                        self._commit, [w.work for w in batch])
+                except BaseException as exc:  # cancelled at shut-down: nobody is told "done"
+                    for write in batch:
+                        if not write.future.done():
+                            write.future.set_exception(exc if isinstance(exc, Exception)
+                                                       else RuntimeError("shutting down"))
+                    raise
+                for write, (ok, value) in zip(batch, outcomes, strict=True):
+                    if write.future.done():  # the client left; the write stands
+                        continue
+                    if ok:
+                        write.future.set_result(value)
+                    else:
+                        write.future.set_exception(value)
+        finally:
+            group.task = None
+
+    def _commit(self, works: list[Callable[[Connection], Any]]) -> list[tuple[bool, Any]]:
+        """In a worker thread: all ``works`` in one transaction, else each alone."""
+        if len(works) > 1:
+            try:
+                with self.writing() as connection:
+                    results = [work(connection) for work in works]
+                return [(True, result) for result in results]
+            except Exception:  # each is tried alone below, and fails with its own error
+                pass
+        outcomes: list[tuple[bool, Any]] = []
+        for work in works:
+            try:
+                with self.writing() as connection:
+                    outcomes.append((True, work(connection)))
+            except Exception as exc:
+                outcomes.append((False, exc))
+        return outcomes
 
     def session(self) -> Iterator[Session]:
         """A session per request (a FastAPI dependency): closed when the request ends."""
@@ -181,3 +353,5 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()

@@ -7,7 +7,6 @@ from typing import Annotated, TypeVar
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
-from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -24,7 +23,6 @@ __all__ = [
     "SessionDep",
     "SettingsDep",
     "call_services",
-    "read_database",
     "request_token",
 ]
 
@@ -46,19 +44,6 @@ async def get_services(request: Request) -> Services:
 async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
-
-
-def read_database(request: Request, read: Callable[[Connection], T]) -> T:
-    """``read(connection)`` on a pooled connection, in the calling thread.
-
-    The hot routes are ``async`` and call this inline: a read by primary key or index takes
-    a fraction of a millisecond, less than the thread-pool hop and GIL hand-off that a sync
-    route or dependency costs (each one a few hundred microseconds with 50 clients; see
-    RESULTS, "Studio"). Writes, which wait for the disk, stay in the thread pool.
-    """
-    database: Database = request.app.state.db
-    with database.engine.connect() as connection:
-        return read(connection)
 
 
 async def call_services(services: Services, function: Callable[..., T], *args: object) -> T:
@@ -128,7 +113,7 @@ async def optional_user(request: Request) -> SessionUser | None:
     token, _ = request_token(request)
     if not token:
         return None
-    return read_database(request, lambda connection: user_for_token(connection, token))
+    return user_for_token(request.app.state.db, token)
 
 
 async def current_user(request: Request) -> SessionUser:
@@ -140,8 +125,7 @@ async def current_user(request: Request) -> SessionUser:
             "cross-site requests cannot use the session cookie (CSRF protection)", status=403,
             kind="csrf",
         )
-    user = (read_database(request, lambda connection: user_for_token(connection, token))
-            if token else None)
+    user = user_for_token(request.app.state.db, token) if token else None
     if user is None:
         raise field_error(
             ["header", "authorization"], None if token is None else "<token>",

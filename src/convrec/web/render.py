@@ -1,4 +1,5 @@
-"""Arrays to what a browser shows: PNG data URLs and rounded nested lists."""
+"""Arrays to what a browser shows: PNG data URLs and rounded nested lists; answers
+serialised once."""
 
 from __future__ import annotations
 
@@ -8,8 +9,22 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import BaseModel
+from starlette.responses import Response
 
-__all__ = ["png_data_url", "rounded"]
+__all__ = ["json_response", "png_data_url", "rounded"]
+
+
+def json_response(model: BaseModel, status_code: int = 200) -> Response:
+    """``model`` as a JSON answer, serialised by pydantic-core in one step.
+
+    A route that returns its ``response_model`` object has FastAPI validate it again, turn
+    it into Python dicts and lists, and ``json.dumps`` those; the hot routes return this
+    instead (the route keeps ``response_model=`` for the API docs, and the model was
+    validated when it was built).
+    """
+    return Response(model.model_dump_json(), status_code=status_code,
+                    media_type="application/json")
 
 
 def png_data_url(array: NDArray[Any], signed: bool | None = None) -> str:

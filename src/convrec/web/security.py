@@ -39,9 +39,10 @@ from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.orm import Session
 
+from convrec.web.db import Database
 from convrec.web.models import AuthToken, LoginFailure, User
 
 __all__ = [
@@ -281,16 +282,26 @@ class SessionUser:
     username: str
 
 
-def user_for_token(database: Session | Connection, token: str) -> SessionUser | None:
-    """The user a live token belongs to, or ``None`` (unknown or expired). One read."""
+#: The session check of every authenticated request: (id, username) of a live token's user.
+SESSION_USER = (
+    select(User.id, User.username)
+    .join(AuthToken, AuthToken.user_id == User.id)
+    .where(AuthToken.token_hash == bindparam("token_hash"),
+           AuthToken.expires_at >= bindparam("now"))
+)
+
+
+def user_for_token(database: Database | Session | Connection, token: str) -> SessionUser | None:
+    """The user a live token belongs to, or ``None`` (unknown or expired). One read: on a
+    :class:`~convrec.web.db.Database`, its compiled-once path (the request's hot path)."""
     if not token or len(token) > 128:
         return None
-    row = database.execute(
-        select(User.id, User.username)
-        .join(AuthToken, AuthToken.user_id == User.id)
-        .where(AuthToken.token_hash == token_hash(token),
-               AuthToken.expires_at >= int(time.time()))
-    ).first()
+    params = {"token_hash": token_hash(token), "now": int(time.time())}
+    if isinstance(database, Database):
+        rows = database.read(SESSION_USER, **params)
+        row = rows[0] if rows else None
+    else:
+        row = database.execute(SESSION_USER, params).first()  # type: ignore[assignment]
     return None if row is None else SessionUser(id=row[0], username=row[1])
 
 

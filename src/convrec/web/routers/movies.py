@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from convrec.web.deps import CurrentUser, ServicesDep, call_services, read_database
+from convrec.web.deps import CurrentUser, ServicesDep, call_services
 from convrec.web.errors import field_error
+from convrec.web.render import json_response
 from convrec.web.routers.ratings import user_ratings
 from convrec.web.schemas import (
     BiasesOut,
@@ -159,15 +160,16 @@ async def recommendations(
     request: Request,
     services: ServicesDep,
     n: Annotated[int, Query(ge=1, le=100, description="How many movies, 1 to 100.")] = 10,
-) -> RecommendationsOut:
+) -> Response:
     """Movies for you, from your own ratings in the database (login required).
 
     Your ratings are *folded in* (a user vector solved against the fixed movie factors, in
     milliseconds, no retraining), so a new rating changes this list at once. Movies you rated
     are left out; each pick says which of your favourites it is closest to.
     """
-    stored = read_database(request, lambda connection: user_ratings(connection, user.id))
-    return await call_services(services, _recommendations_for, services, user.id, stored, n)
+    stored = user_ratings(request.app.state.db, user.id)
+    return json_response(
+        await call_services(services, _recommendations_for, services, user.id, stored, n))
 
 
 def _recommendations_for(

@@ -10,15 +10,15 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
-from convrec.web.deps import CurrentUser, ServicesDep, SessionDep, call_services, read_database
+from convrec.web.db import Database
+from convrec.web.deps import CurrentUser, ServicesDep, SessionDep, call_services
 from convrec.web.errors import field_error
 from convrec.web.models import Rating
+from convrec.web.render import json_response
 from convrec.web.schemas import RatingIn, RatingOut, RatingsOut
 from convrec.web.security import SessionUser
 from convrec.web.services import Services, ServiceUnavailableError
@@ -68,12 +68,20 @@ def title_or_none(services: Services, movie_id: int) -> str | None:
         return None
 
 
-def user_ratings(session: Session | Connection, user_id: int) -> dict[int, float]:
-    """``{movie_id: rating}`` of one user, from the database."""
-    rows = session.execute(
-        select(Rating.movie_id, Rating.rating).where(Rating.user_id == user_id)
-    ).all()
-    return {movie_id: rating for movie_id, rating in rows}
+#: One user's ratings (the recommender's input).
+USER_RATINGS = select(Rating.movie_id, Rating.rating).where(
+    Rating.user_id == bindparam("user_id"))
+#: One user's ratings as the list shows them, newest first.
+USER_RATINGS_NEWEST_FIRST = (
+    select(Rating.movie_id, Rating.rating, Rating.updated_at)
+    .where(Rating.user_id == bindparam("user_id"))
+    .order_by(Rating.updated_at.desc(), Rating.id.desc())
+)
+
+
+def user_ratings(database: Database, user_id: int) -> dict[int, float]:
+    """``{movie_id: rating}`` of one user, from the database (one read, inline)."""
+    return {movie_id: rating for movie_id, rating in database.read(USER_RATINGS, user_id=user_id)}
 
 
 def titles_or_none(services: Services, movie_ids: list[int]) -> list[str | None]:
@@ -84,20 +92,16 @@ def titles_or_none(services: Services, movie_ids: list[int]) -> list[str | None]
 @router.get("", response_model=RatingsOut)
 async def list_ratings(
     user_id: UserId, user: CurrentUser, request: Request, services: ServicesDep
-) -> RatingsOut:
+) -> Response:
     """Your ratings, newest first."""
     own(user, user_id)
-    rows = read_database(request, lambda connection: connection.execute(
-        select(Rating.movie_id, Rating.rating, Rating.updated_at)
-        .where(Rating.user_id == user_id)
-        .order_by(Rating.updated_at.desc(), Rating.id.desc())
-    ).all())
+    rows = request.app.state.db.read(USER_RATINGS_NEWEST_FIRST, user_id=user_id)
     titles = await call_services(services, titles_or_none, services, [r[0] for r in rows])
     data = [
         RatingOut(movie_id=movie_id, rating=rating, title=title, updated_at=updated_at)
         for (movie_id, rating, updated_at), title in zip(rows, titles, strict=True)
     ]
-    return RatingsOut(data=data, count=len(data))
+    return json_response(RatingsOut(data=data, count=len(data)))
 
 
 @router.get("/{movie_id}", response_model=RatingOut)
@@ -130,7 +134,7 @@ def checked_rating(services: Services, movie_id: int, rating: float) -> tuple[st
 async def put_rating(
     user_id: UserId, movie_id: MovieId, body: RatingIn, user: CurrentUser, request: Request,
     services: ServicesDep,
-) -> RatingOut:
+) -> Response:
     """Rate a movie on the served release's scale: integers 1 to 5 for ml-100k, half stars
     0.5 to 5 for the later releases (creates or replaces your rating)."""
     own(user, user_id)
@@ -138,18 +142,19 @@ async def put_rating(
                                         body.rating)
     now = int(time.time())
 
-    def write() -> None:  # in the thread pool: the commit waits for the disk
-        with request.app.state.db.writing() as connection:
-            insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-            connection.execute(
-                insert(Rating)
-                .values(user_id=user_id, movie_id=movie_id, rating=rating, updated_at=now)
-                .on_conflict_do_update(index_elements=["user_id", "movie_id"],
-                                       set_={"rating": rating, "updated_at": now})
-            )
+    def upsert(connection: Connection) -> None:  # the same row when repeated (see write)
+        insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+        connection.execute(
+            insert(Rating)
+            .values(user_id=user_id, movie_id=movie_id, rating=rating, updated_at=now)
+            .on_conflict_do_update(index_elements=["user_id", "movie_id"],
+                                   set_={"rating": rating, "updated_at": now})
+        )
 
-    await run_in_threadpool(write)
-    return RatingOut(movie_id=movie_id, rating=rating, title=title, updated_at=now)
+    # committed with the other writes that arrive meanwhile (a group commit), durable on return
+    await request.app.state.db.write(upsert)
+    return json_response(RatingOut(movie_id=movie_id, rating=rating, title=title,
+                                   updated_at=now))
 
 
 @router.delete("/{movie_id}", status_code=status.HTTP_204_NO_CONTENT)
