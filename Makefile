@@ -34,16 +34,22 @@ lint: $(STAMP)
 sysdeps:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium chromium-driver; }
 
+# pytest-xdist: one worker per logical CPU (at most 4), a test file per worker at a time (so that a
+# file's module fixtures are built once); tests/conftest.py gives each worker its share of the
+# threads and its own PostgreSQL database. PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= logical
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --maxprocesses 4 --dist loadfile
+
 # everything CI needs: lint, then every test (the slow ones too: the tutorials, the docs build)
 test: lint sysdeps
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q $(PYTEST_PARALLEL)
 
 # the edit loop: no slow test, no browser
 test-fast: $(STAMP)
-	$(VENV)/bin/pytest -q -m 'not slow and not browser'
+	$(VENV)/bin/pytest -q $(PYTEST_PARALLEL) -m 'not slow and not browser'
 
 test-slow: $(STAMP)
-	$(VENV)/bin/pytest -q -m slow
+	$(VENV)/bin/pytest -q $(PYTEST_PARALLEL) -m slow
 
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }

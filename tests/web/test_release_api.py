@@ -129,11 +129,14 @@ def test_the_studio_command_hands_its_release_to_the_workers(
     (uvicorn starts workers afresh), and its start line names the release."""
     import uvicorn
 
+    import convrec.web.services
     import convrec.web.training
 
     served: list[Any] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **_: served.append(app))
     monkeypatch.setattr(convrec.web.training, "start_background_training", lambda _s: None)
+    # a serving worker pins numba, BLAS and torch to one thread for good: not this process
+    monkeypatch.setattr(convrec.web.services, "pin_thread_pools", lambda _threads=1: None)
     for name in ("CONVREC_DATASET", "CONVREC_STUDIO_LAZY", "DATABASE_URL", "CONVREC_CACHE"):
         monkeypatch.setenv(name, "")  # whatever the command sets is undone after the test
     monkeypatch.setenv("CONVREC_CACHE", str(tmp_path / "cache"))

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from convrec.vision.colours import DIVERGING_CMAP, diverging_bound
 
-__all__ = ["feature_map_grid", "save_map_png"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["draw_feature_maps", "feature_map_grid", "save_map_png"]
 
 
 def save_map_png(feature_map: NDArray[Any], path: str | Path) -> Path:
@@ -30,19 +33,25 @@ def save_map_png(feature_map: NDArray[Any], path: str | Path) -> Path:
     return path
 
 
-def feature_map_grid(
+def draw_feature_maps(
     images: NDArray[Any],
     maps: NDArray[Any],
     kernel_names: Sequence[str],
-    path: str | Path,
     titles: Sequence[str] | None = None,
     max_rows: int = 8,
-) -> Path:
-    """Save a PNG grid: each row an input image followed by its maps.
+    title: str | None = None,
+) -> Figure:
+    """A grid, each row an input image followed by its maps (red +, blue −, each map on its
+    own symmetric scale), as a matplotlib ``Figure`` (object API: a notebook shows it, a
+    server thread can render it; :func:`feature_map_grid` saves it).
 
     Shape:
         ``images``: ``(N, H, W)``; ``maps``: ``(N, K, H_out, W_out)`` with ``K`` equal to
         ``len(kernel_names)``. At most ``max_rows`` rows are drawn.
+
+    Args:
+        titles: one per row (default "input").
+        title: the figure's title (default ``(H, W) → (H_out, W_out) per kernel``).
     """
     from convrec.vision.figures import new_figure
 
@@ -57,7 +66,7 @@ def feature_map_grid(
         raise ValueError(f"{maps.shape[1]} maps per image but {len(kernel_names)} kernel names")
     rows = min(len(images), max_rows)
     cols = 1 + maps.shape[1]
-    fig = new_figure(1.6 * cols, 1.6 * rows + 0.3)
+    fig: Figure = new_figure(1.6 * cols, 1.6 * rows + 0.3)
     axes = fig.subplots(rows, cols, squeeze=False)
     for r in range(rows):
         axes[r, 0].imshow(images[r], cmap="gray")
@@ -71,7 +80,24 @@ def feature_map_grid(
         for ax in axes[r]:
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.suptitle(f"{images.shape[1:]} → {maps.shape[2:]} per kernel (red +, blue −)", fontsize=9)
+    fig.suptitle(title or f"{images.shape[1:]} → {maps.shape[2:]} per kernel (red +, blue −)",
+                 fontsize=9)
+    return fig
+
+
+def feature_map_grid(
+    images: NDArray[Any],
+    maps: NDArray[Any],
+    kernel_names: Sequence[str],
+    path: str | Path,
+    titles: Sequence[str] | None = None,
+    max_rows: int = 8,
+) -> Path:
+    """Save :func:`draw_feature_maps` as a PNG at ``path``.
+
+    Shape:
+        ``images``: ``(N, H, W)``; ``maps``: ``(N, K, H_out, W_out)``.
+    """
     path = Path(path)
-    fig.savefig(path, dpi=100)
+    draw_feature_maps(images, maps, kernel_names, titles, max_rows).savefig(path, dpi=100)
     return path

@@ -12,9 +12,10 @@ from numpy.typing import NDArray
 from convrec.vision.colours import DIVERGING_CMAP, diverging_bound
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
     from torch import nn
 
-__all__ = ["confusion_figure", "kernels_figure", "new_figure", "predictions_figure"]
+__all__ = ["confusion_figure", "draw_kernels", "kernels_figure", "new_figure", "predictions_figure"]
 
 
 def new_figure(
@@ -57,8 +58,9 @@ def confusion_figure(confusion: NDArray[np.int64], path: str | Path, title: str 
     return path
 
 
-def kernels_figure(model: nn.Module, path: str | Path, max_kernels: int = 32) -> Path:
-    """The learned first-layer kernels (top rows) next to fastai's four edge kernels (bottom).
+def draw_kernels(model: nn.Module, max_kernels: int = 32) -> Figure:
+    """The learned first-layer kernels (top rows) next to fastai's four edge kernels (bottom),
+    as a matplotlib ``Figure`` (a notebook shows it; :func:`kernels_figure` saves it).
 
     Shape:
         the first ``Conv2d``'s weight ``(C, 1, k, k)``; up to ``max_kernels`` are drawn, each
@@ -71,7 +73,7 @@ def kernels_figure(model: nn.Module, path: str | Path, max_kernels: int = 32) ->
     learned = weight[:max_kernels, 0]  # (C', k, k)
     cols = 8
     learned_rows = -(-len(learned) // cols)
-    fig = new_figure(cols * 1.2, (learned_rows + 1) * 1.35 + 0.3)
+    fig: Figure = new_figure(cols * 1.2, (learned_rows + 1) * 1.35 + 0.3)
     axes = fig.subplots(learned_rows + 1, cols, squeeze=False)
     for ax in axes.flat:
         ax.set_xticks([])
@@ -90,8 +92,17 @@ def kernels_figure(model: nn.Module, path: str | Path, max_kernels: int = 32) ->
         show(axes[learned_rows, i], k, name)
     fig.suptitle(f"first layer: {weight.shape[0]} learned {weight.shape[2]}×{weight.shape[3]} "
                  "kernels (top) vs fastai's hand-made 3×3 edge kernels (bottom)", fontsize=9)
+    return fig
+
+
+def kernels_figure(model: nn.Module, path: str | Path, max_kernels: int = 32) -> Path:
+    """Save :func:`draw_kernels` as a PNG at ``path``.
+
+    Shape:
+        the first ``Conv2d``'s weight ``(C, 1, k, k)``.
+    """
     path = Path(path)
-    fig.savefig(path, dpi=100)
+    draw_kernels(model, max_kernels).savefig(path, dpi=100)
     return path
 
 
