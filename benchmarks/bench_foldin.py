@@ -238,6 +238,7 @@ def speed() -> None:
     big = Ratings.from_arrays(users, items, values,
                               timestamps=np.arange(len(users), dtype=np.int64))
     ease_fit = _timed(lambda: EASE(lam=300.0).fit(big))
+    floor = inversion_floor(big, 300.0)
     # 24 stored samples as the default keeps; no side terms, whose eigen-decomposition at
     # 10k × 20k is a fit-time cost, not a fold-in one
     model = Hybrid(n_samples=24, burn_in=2, thin=1, implicit=False).fit(big)
@@ -254,10 +255,50 @@ def speed() -> None:
         f"{len(big):,} ratings (convrec.recsys.scale.synthetic_ratings).")
     say()
     say(f"- EASE fit on 10,000 items (float32, one Cholesky inversion): {ease_fit:.2f} s")
+    say(f"- the floor, the same {big.n_items:,}² Gram XᵀX + 300·I already built, in the same "
+        f"run: LAPACK `spotrf` + `spotri` alone {floor['potrf+potri']:.2f} s "
+        f"(EASE fit ÷ this: {ease_fit / floor['potrf+potri']:.2f}×); numpy's own float32 "
+        f"`np.linalg.inv` (LU) {floor['np.linalg.inv']:.2f} s; sgemm "
+        f"{floor['sgemm GF/s']:.0f} GF/s, so n³ flops take "
+        f"{float(big.n_items) ** 3 / floor['sgemm GF/s'] / 1e9:.2f} s at that rate; "
+        f"BLAS: {floor['blas']}")
     say(f"- default model (hybrid) fold-in of 10 ratings + top-10 with explanations and "
         f"predicted ratings, warm, 200 calls: median {np.median(times):.2f} ms, "
         f"p95 {np.percentile(times, 95):.2f} ms")
     say()
+
+
+def inversion_floor(ratings: Ratings, lam: float) -> dict[str, Any]:
+    """What one exact inversion of EASE's Gram costs on this machine, timed on the same Gram
+    (built here with scipy, outside the timings): LAPACK potrf + potri (what EASE calls, n³
+    flops), numpy's float32 ``inv`` (LU, ~2n³), and the sgemm rate (the hardware's)."""
+    from scipy import sparse
+    from scipy.linalg import lapack
+    from threadpoolctl import threadpool_info
+
+    X = sparse.csr_matrix((np.ones(len(ratings), dtype=np.float32),
+                           (ratings.users, ratings.items)),
+                          shape=(ratings.n_users, ratings.n_items))
+    X.data[:] = 1.0  # duplicates counted once, as EASE does
+    G = (X.T @ X).toarray().astype(np.float32)
+    G[np.diag_indices_from(G)] += np.float32(lam)
+    out: dict[str, Any] = {}
+    work = np.asfortranarray(G)
+
+    def potrf_potri() -> None:
+        c, info = lapack.spotrf(work, lower=False, overwrite_a=True, clean=False)
+        assert info == 0
+        _, info = lapack.spotri(c, lower=False, overwrite_c=True)
+        assert info == 0
+
+    out["potrf+potri"] = _timed(potrf_potri)
+    out["np.linalg.inv"] = _timed(lambda: np.linalg.inv(G))
+    a = np.random.default_rng(0).random((4000, 4000), dtype=np.float32)
+    a @ a  # warm
+    out["sgemm GF/s"] = 2 * 4000**3 / _timed(lambda: a @ a) / 1e9
+    out["blas"] = ", ".join(f"{i['internal_api']} {i['num_threads']} threads"
+                            for i in threadpool_info() if i["user_api"] == "blas")
+    return out
 
 
 def rating_speed_folds() -> None:
@@ -302,9 +343,11 @@ def rating_speed_folds() -> None:
 
 
 def models() -> dict[str, Callable[[], Recommender]]:
+    from convrec.recsys.models.hybrid import Hybrid
     from convrec.recsys.models.torch_mf import EmbeddingDotBias
 
     return {
+        "hybrid (the CLI's default; its ratings are its BayesianMF's)": lambda: Hybrid(),
         "BayesianMF (default)": lambda: BayesianMF(),
         "ALS (explicit, biased)": lambda: ALS(),
         "item-kNN baseline": lambda: ItemKNNBaseline(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from convrec.recsys.catalog import MAX_FUZZY, MIN_SCORE, MovieCatalog
@@ -57,3 +58,45 @@ def test_find_answers_as_the_full_search_does(catalog: MovieCatalog) -> None:
     assert catalog.find("sleepr").movie_id == 152  # fuzzy only: the pass still runs
     with pytest.raises(KeyError, match=r"'star' matches \d+ movies.*Star Wars \(1977\)"):
         catalog.find("star")
+
+
+def _same(a: MovieCatalog, b: MovieCatalog) -> None:
+    np.testing.assert_array_equal(a.movies.ids, b.movies.ids)
+    np.testing.assert_array_equal(a.movies.years, b.movies.years)
+    assert a.movies.titles == b.movies.titles and a.movies.genres == b.movies.genres
+    assert a._folded == b._folded and a._forms == b._forms
+    assert a.fingerprint() == b.fingerprint() and a.dataset == b.dataset
+
+
+def test_release_catalog_cache_is_the_parsed_catalogue(tmp_path: Path) -> None:
+    """The cached catalogue equals a fresh parse; a changed movies file is parsed again."""
+    import os
+
+    from tests.recsys.test_releases import write_release
+
+    from convrec.data.movielens import read_movies
+    from convrec.recsys.catalog import release_catalog
+    from convrec.settings import get_settings
+
+    folder = write_release(tmp_path / "data")
+    settings = get_settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache")
+    first, where = release_catalog("ml-latest-small", settings, download=False)
+    assert where == folder
+    (cached,) = (tmp_path / "cache" / "catalogues").glob("ml-latest-small-*.json")
+    again, _ = release_catalog("ml-latest-small", settings, download=False)
+    fresh = MovieCatalog(read_movies(folder / "movies.csv"), "ml-latest-small")
+    _same(first, fresh)
+    _same(again, fresh)
+    assert again.find("amelie").movie_id == 4973
+
+    movies = folder / "movies.csv"
+    movies.write_text(movies.read_text(encoding="utf-8").replace("Jumanji", "Jumanji II"),
+                      encoding="utf-8")
+    stat = movies.stat()
+    os.utime(movies, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # a later copy
+    changed, _ = release_catalog("ml-latest-small", settings, download=False)
+    assert changed.get(2).title == "Jumanji II (1995)"
+    _same(changed, MovieCatalog(read_movies(movies), "ml-latest-small"))
+
+    cached.write_text("{torn", encoding="utf-8")  # a torn cache is parsed over, not trusted
+    _same(release_catalog("ml-latest-small", settings, download=False)[0], changed)

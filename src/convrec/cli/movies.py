@@ -272,8 +272,7 @@ def search(
 
     Example: [bold]convrec movies search "the godfather"[/]
     """
-    from convrec.data.movielens import load_movielens
-    from convrec.recsys.catalog import MovieCatalog
+    from convrec.recsys.catalog import release_catalog
     from convrec.settings import get_settings
 
     if len(query) > MAX_QUERY_CHARS:
@@ -281,7 +280,7 @@ def search(
                         f"{MAX_QUERY_CHARS}")
     name = _release_name(dataset) or DEFAULT_RELEASE
     settings = get_settings(data_dir=data_dir)
-    catalog = MovieCatalog(load_movielens(name, settings=settings).movies, name)
+    catalog, _ = release_catalog(name, settings)  # the movies file alone, no ratings read
     hits = catalog.search(query, n=n)
     if not hits:
         raise UserError(f"no movie matches {query!r} in {name}")
