@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from convrec.conv import conv2d, edge_weights, tuning
+from convrec.conv import _engines, conv2d, edge_weights, tuning
 
 
 @pytest.fixture
@@ -142,3 +142,57 @@ def test_reentering_a_tuned_block_does_not_reread_the_file(tmp_path: Path) -> No
         tuning.disable()
     assert tuning.enable(tmp_path).choices == {}  # after disable(): read afresh
     tuning.disable()
+
+
+def test_probe_size_is_a_few_million_multiply_adds_of_whole_images() -> None:
+    # W2, all MNIST digits and four 3×3 kernels: 16 M / 24,336 per digit = 657.5 -> 658
+    assert tuning.probe_images(60_000, 60_000 * 4 * 26 * 26 * 9) == 658
+    assert tuning.probe_images(64, 64 * 4 * 26 * 26 * 9) == 64  # the seed batch: small, whole
+    assert tuning.probe_images(256, 256 * 64 * 28 * 28 * 144) == tuning.PROBE_MIN_IMAGES
+    assert tuning.probe_images(3, 10**12) == 3  # fewer images than the minimum: all of them
+    assert tuning.probe_images(1, 10**12) == 1
+
+
+def test_a_large_batch_is_timed_on_its_first_images(
+    tuned: tuning.Wisdom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tuning, "PROBE_MULTIPLY_ADDS", 10**5)
+    batches: list[int] = []
+    real_im2col = _engines.im2col
+
+    def im2col_spy(x: np.ndarray, *args: object, **kwargs: object) -> np.ndarray:
+        batches.append(x.shape[0])
+        return real_im2col(x, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_engines, "im2col", im2col_spy)
+    x = np.random.default_rng(2).random((40, 1, 16, 16), dtype=np.float32)
+    got = conv2d(x, edge_weights(), padding=1)
+    expected = F.conv2d(torch.from_numpy(x), torch.from_numpy(edge_weights()), padding=1)
+    np.testing.assert_allclose(got, expected.numpy(), atol=1e-5)  # the whole batch's result
+    probe = tuning.probe_images(40, 40 * 4 * 16 * 16 * 9)
+    assert probe == 11  # ceil(100,000 / 9,216 multiply-adds per image)
+    (entry,) = tuned.choices.values()
+    assert entry["probe_images"] == probe
+    measured = batches if entry["engine"] != "im2col" else batches[:-1]
+    assert measured and set(measured) == {probe}  # every timed call saw the first 11 images
+    if entry["engine"] == "im2col":
+        assert batches[-1] == 40
+
+
+def test_enabling_tuning_stops_torch_page_faulting_its_buffers_on_every_call(
+    tuned: tuning.Wisdom,
+) -> None:
+    import resource
+
+    if not tuning.reuse_freed_blocks():
+        pytest.skip("not glibc: its allocator decides")
+    # a 51 MB output, over the 32 MB that glibc's own threshold can reach by itself: without
+    # the setting, every call maps it afresh (12,500 page faults a call for a 49 MB one)
+    x = torch.from_numpy(np.random.default_rng(3).random((64, 3, 56, 56), dtype=np.float32))
+    w = torch.ones((64, 3, 3, 3))
+    F.conv2d(x, w)  # the first call maps its blocks
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(3):
+        F.conv2d(x, w)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    assert faults < 1000  # 51 MB is 12,500 pages: the blocks were reused, not mapped again

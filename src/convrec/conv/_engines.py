@@ -85,10 +85,13 @@ def im2col(
     For a chunk of ``n`` images, the patch matrix ``cols`` ``(n, C/g*kH*kW, H_out*W_out)`` is
     filled with one strided copy per kernel tap (``kH*kW`` NumPy calls, whatever the batch:
     no per-image Python work), then ``w_mat @ cols`` with ``w_mat`` ``(O/g, C/g*kH*kW)``
-    writes straight into ``out[n0:n1, group]`` ``(n, O/g, H_out*W_out)``. ``x`` is already
+    writes into ``out[n0:n1, group]`` ``(n, O/g, H_out*W_out)`` (in place when
+    ``groups == 1``). ``x`` is already
     padded; ``out``, if given, is a C-contiguous ``(N, O, H_out, W_out)`` array of the
     result dtype.
     """
+    import torch
+
     n_batch, _, _, _ = x.shape
     n_out, c_per_group, kh, kw = w.shape
     out_h, out_w = out_hw
@@ -105,8 +108,15 @@ def im2col(
     cols = np.empty((chunk, c_per_group, kh, kw, out_h, out_w), dtype=dtype)
     flat_out = out.reshape(n_batch, n_out, out_h * out_w)  # a view: out is contiguous
     rows_end, cols_end = (out_h - 1) * sh + 1, (out_w - 1) * sw + 1
+    # The GEMM runs in torch (its BLAS on the OpenMP threads that the torch engine and the
+    # stencil share), not in NumPy's OpenBLAS: OpenBLAS's own threads keep spinning on the
+    # cores for about 0.1 s after each product, which on 2 cores made the next call of any
+    # engine up to 2× slower (the stencil 24 ms after im2col against 12 ms after itself).
+    cols_t = torch.from_numpy(cols)
+    flat_out_t = torch.from_numpy(flat_out)
     for g in range(groups):
-        w_mat = np.ascontiguousarray(w[g * o_g : (g + 1) * o_g].reshape(o_g, k), dtype=dtype)
+        # a copy: the weights may be read-only (the module's kernels), which torch refuses
+        w_mat = torch.from_numpy(w[g * o_g : (g + 1) * o_g].reshape(o_g, k).astype(dtype))
         group = x[:, g * c_per_group : (g + 1) * c_per_group]
         for n0 in range(0, n_batch, chunk):
             n1 = min(n_batch, n0 + chunk)
@@ -120,11 +130,11 @@ def im2col(
                         u * dh : u * dh + rows_end : sh,
                         v * dw : v * dw + cols_end : sw,
                     ]
-            np.matmul(
-                w_mat,
-                part.reshape(n1 - n0, k, out_h * out_w),
-                out=flat_out[n0:n1, g * o_g : (g + 1) * o_g],
-            )
+            patches = cols_t[: n1 - n0].reshape(n1 - n0, k, out_h * out_w)
+            if groups == 1:  # out[n0:n1] is contiguous: the product is written in place
+                torch.matmul(w_mat, patches, out=flat_out_t[n0:n1])
+            else:
+                flat_out_t[n0:n1, g * o_g : (g + 1) * o_g] = torch.matmul(w_mat, patches)
     if b is not None:
         flat_out += np.asarray(b, dtype=dtype)[:, None]
     return out

@@ -272,13 +272,17 @@ def conv2d(
     out_shape = plan.output_shape[drop:]
     out_4d = None if out is None else _check_out(out, out_shape, dtype, is_tensor, x)
 
-    def run(chosen: str) -> Any:
+    def run(
+        chosen: str, xin: Any = x, x4: tuple[int, int, int, int] = x4_shape, into: Any = out
+    ) -> Any:
+        """The ``chosen`` engine on ``xin`` (``x4``-shaped), written into ``into`` if given;
+        :mod:`~convrec.conv.tuning` calls it on a few images of ``x`` without ``into``."""
         if chosen == "torch":
             result: Any = _torch_conv(
-                x,
+                xin,
                 weight,
                 bias,
-                x4_shape,
+                x4,
                 w4_shape,
                 pads,
                 plan.stride,
@@ -288,21 +292,21 @@ def conv2d(
                 flip,
                 keep_tensor=is_tensor,
             )
-            if out is not None:
+            if into is not None:
                 if is_tensor:
-                    out.copy_(result.reshape(out_shape))
+                    into.copy_(result.reshape(out_shape))
                 else:
-                    np.copyto(out, np.asarray(result).reshape(out_shape))
-                result = out
+                    np.copyto(into, np.asarray(result).reshape(out_shape))
+                result = into
         else:
-            xa = _to_numpy(x).reshape(x4_shape)
+            xa = _to_numpy(xin).reshape(x4)
             wa = _to_numpy(weight).reshape(w4_shape)
             ba = None if bias is None else _to_numpy(bias)
             xa = xa.astype(dtype, copy=False)
             wa = wa.astype(dtype, copy=False)
             if flip:
                 wa = wa[..., ::-1, ::-1]
-            buffer = None if out_4d is None else out_4d.reshape(plan.output_shape)
+            buffer = None if into is None or out_4d is None else out_4d.reshape(plan.output_shape)
             out_hw = plan.output_shape[2:]
             with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf propagate as in torch
                 if chosen == "stencil":
@@ -325,8 +329,8 @@ def conv2d(
                     result = _engines.direct(xp, wa, ba, out_hw, plan.stride, plan.dilation, groups)
                     if buffer is not None:
                         np.copyto(buffer, result)
-            if out is not None:
-                result = out
+            if into is not None:
+                result = into
             elif is_tensor:
                 import torch
 
@@ -340,15 +344,27 @@ def conv2d(
             f"{dtype}|{mode}|{'tensor' if is_tensor else 'array'}"
         )
         best = tuning.lookup(signature)
+        # Timed on the first images only, as many as make a few ms of work: every engine's
+        # cost is linear in the batch past a few images, and the whole batch timed 20 times
+        # would cost seconds per shape (19 s for the crossover sweep's 32 shapes).
+        n_probe = _tuning.probe_images(x4_shape[0], plan.multiply_adds)
+        probe_multiply_adds = plan.multiply_adds * n_probe // x4_shape[0]
         if (
             best is None
             and tuning.budget_s > 0
-            and plan.multiply_adds <= _tuning.MEASURE_MAX_MULTIPLY_ADDS
+            and probe_multiply_adds <= _tuning.MEASURE_MAX_MULTIPLY_ADDS
         ):
             candidates = ["im2col", "torch"]
             if _engines.stencil_available() and w4_shape[1] * w4_shape[2] * w4_shape[3] <= 64:
                 candidates.insert(0, "stencil")  # many taps per pixel: never its shape
-            best = tuning.measure(signature, {e: partial(run, e) for e in candidates})
+            x_probe: Any = x
+            if n_probe < x4_shape[0]:
+                whole: Any = x if is_tensor else _to_numpy(x)
+                x_probe = whole.reshape(x4_shape)[:n_probe]
+            probe = partial(run, xin=x_probe, x4=(n_probe, *x4_shape[1:]), into=None)
+            best = tuning.measure(
+                signature, {e: partial(probe, e) for e in candidates}, probe_images=n_probe
+            )
         if best is not None:
             chosen = best
     result = run(chosen)

@@ -10,6 +10,12 @@ machine, look the choice up. Measuring costs at most ``budget_s`` (2 s) of a pro
 past it, or for calls too large to run three times, the rule of
 :func:`convrec.conv.functional.choose_engine` decides.
 
+What is timed is the real call on the first images of its batch (:func:`probe_images`:
+about 16 M multiply-adds, a few ms, at least 8 images): every engine's cost grows linearly
+with the batch past a few images (each splits a batch by images), so the ranking on the first
+images is the ranking on all of them, and a shape costs tens of milliseconds to measure, not
+20 calls of the whole batch (the sweep of 32 shapes took 19 s that way).
+
 How one shape is measured (:meth:`Wisdom.measure`): one untimed warm-up call per engine (the
 first call pays numba's cache load, oneDNN's primitive creation and the output's page faults),
 then up to :data:`ROUNDS` interleaved rounds, each timing every remaining engine once in a
@@ -45,18 +51,29 @@ from typing import Any
 
 __all__ = [
     "MEASURE_MAX_MULTIPLY_ADDS",
+    "PROBE_MIN_IMAGES",
+    "PROBE_MULTIPLY_ADDS",
+    "REUSE_BLOCKS_BELOW_BYTES",
     "ROUNDS",
     "Wisdom",
     "disable",
     "enable",
     "enabled",
     "machine_key",
+    "probe_images",
+    "reuse_freed_blocks",
     "tuned",
     "wisdom",
 ]
 
 #: Calls bigger than this (about 1 s on one core) are never run three times to be timed.
 MEASURE_MAX_MULTIPLY_ADDS = 2 * 10**9
+#: A batch is timed on its first images, as many as make about this much work (1-5 ms on
+#: this project's 2-core machines; past the stencil's threshold for using threads, so that
+#: the probe runs the same machine code as the whole batch).
+PROBE_MULTIPLY_ADDS = 16 * 10**6
+#: ... but never fewer images than this (each engine splits a batch by images over threads).
+PROBE_MIN_IMAGES = 8
 #: Timed rounds per shape at most (each times every remaining engine once).
 ROUNDS = 5
 #: Rounds always run, whatever they cost (a median needs three samples).
@@ -68,7 +85,21 @@ SHAPE_BUDGET_S = 0.4
 #: which carries one-off costs such as numba loading its compiled code.)
 CLEARLY_SLOWER = 4.0
 #: Bumped when the way of measuring changes: wisdom measured the old way is not reused.
-METHOD = "warm-up, interleaved rounds, median (2)"
+METHOD = "first images of the batch; warm-up, interleaved rounds, median (3)"
+
+
+def probe_images(n_batch: int, multiply_adds: int) -> int:
+    """How many of a batch's ``n_batch`` images to time the engines on.
+
+    About :data:`PROBE_MULTIPLY_ADDS` of the call's ``multiply_adds`` (whole batch), at least
+    :data:`PROBE_MIN_IMAGES`, at most the batch: ``(60000, 1, 28, 28)`` with the four edge
+    kernels (1.46 G multiply-adds) is timed on 658 digits, ``(256, 16, 28, 28)`` with 64
+    3×3 kernels on 8 images, the seed batch of 64 digits whole.
+    """
+    if n_batch <= PROBE_MIN_IMAGES or multiply_adds <= PROBE_MULTIPLY_ADDS:
+        return n_batch
+    per_image = multiply_adds / n_batch
+    return min(n_batch, max(PROBE_MIN_IMAGES, -(-PROBE_MULTIPLY_ADDS // int(per_image))))
 
 
 def _cpu_model() -> str:
@@ -127,12 +158,19 @@ class Wisdom:
         entry = self.choices.get(signature)
         return None if entry is None else str(entry["engine"])
 
-    def measure(self, signature: str, candidates: dict[str, Callable[[], Any]]) -> str:
+    def measure(
+        self,
+        signature: str,
+        candidates: dict[str, Callable[[], Any]],
+        probe_images: int | None = None,
+    ) -> str:
         """Time every candidate (see the module docstring), record the fastest (saved at once)
         and return it.
 
-        The entry kept is ``{"engine": name, "ms": {engine: median ms}, "rounds": n}``; an
-        engine dropped after the first round has that round's time instead.
+        The entry kept is ``{"engine": name, "ms": {engine: median ms}, "rounds": n}``, plus
+        ``"probe_images": n`` when the candidates run on the first ``n`` images of the batch
+        (:func:`probe_images`); an engine dropped after the first round has that round's
+        time instead.
         """
         spent = 0.0
         for run in candidates.values():  # warm-up, untimed for the choice
@@ -159,6 +197,8 @@ class Wisdom:
             "ms": {name: round(typical[name] * 1e3, 4) for name in candidates},
             "rounds": rounds,
         }
+        if probe_images is not None:
+            self.choices[signature]["probe_images"] = probe_images
         self.save()
         return best
 
@@ -176,6 +216,45 @@ def _seconds(run: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
+#: Blocks up to this size are kept by the C allocator for reuse once tuning is enabled.
+REUSE_BLOCKS_BELOW_BYTES = 256 << 20
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
+_REUSING = False
+
+
+def reuse_freed_blocks() -> bool:
+    """Make glibc's allocator keep freed blocks below 256 MiB for reuse (once per process).
+
+    By default glibc gives a large block back to the system when it is freed (``munmap``),
+    so the next allocation of that size page-faults all of it again; torch's convolution
+    allocates its output and a oneDNN scratch buffer on every call: (256, 3, 28, 28) × 32
+    3×3 kernels took 40 ms with 12,512 page faults a call against 8.4 ms with none (the same
+    call with ``MALLOC_MMAP_THRESHOLD_`` set, measured on 2 cores), while the NumPy engines
+    reused theirs. The threshold glibc moves by itself depends on what the process freed
+    before, so torch's time for one shape differed 4× between two processes, and a
+    measurement on a few images (small blocks, reused) said nothing of the whole batch.
+    Larger blocks (W2's 649 MB output) are still returned; ``conv2d(..., out=buffer)``
+    avoids those faults. Only speed changes; a no-op (``False``) outside glibc.
+    """
+    global _REUSING
+    if _REUSING:
+        return True
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False  # not glibc (macOS, musl without mallopt): its allocator decides
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    _REUSING = bool(
+        mallopt(_M_MMAP_THRESHOLD, REUSE_BLOCKS_BELOW_BYTES)
+        and mallopt(_M_TRIM_THRESHOLD, 2 * REUSE_BLOCKS_BELOW_BYTES)
+    )
+    return _REUSING
+
+
 _WISDOM: Wisdom | None = None
 #: Wisdom read in this process, by cache folder: re-entering :func:`tuned` (one block per
 #: call in a long-running program) must not re-read the file each time (about 1 ms).
@@ -185,11 +264,16 @@ _LOADED: dict[Path, Wisdom] = {}
 def enable(cache_dir: str | os.PathLike[str], *, budget_s: float = 2.0) -> Wisdom:
     """Turn measured ``auto`` on for this process, with the wisdom kept under ``cache_dir``.
 
+    Also keeps the process's freed memory blocks below :data:`REUSE_BLOCKS_BELOW_BYTES` for
+    reuse (:func:`reuse_freed_blocks`), so that repeated calls of one shape cost the same on
+    their first images and on the whole batch.
+
     Args:
         cache_dir: the cache folder (``Settings.cache_dir``); conv does not read settings.
         budget_s: the most time this process spends measuring (default 2 s).
     """
     global _WISDOM
+    reuse_freed_blocks()
     if _WISDOM is not None and _WISDOM.path.parent == Path(cache_dir):
         return _WISDOM  # already loaded: keep its choices and what is left of its budget
     if Path(cache_dir) in _LOADED:  # a `tuned` block before this one read it: no re-read
