@@ -9,7 +9,11 @@ needs: numpy imported and the model file read. Then ``-X importtime`` of one ``m
 summed by top-level package (self times), says where the rest goes.
 
 The default model is trained into a scratch ``CONVREC_CACHE`` first (the warm-up run, not
-timed); ``--cache DIR`` uses an existing cache instead.
+timed); ``--cache DIR`` uses an existing cache instead. The package's bytecode is compiled
+first, as ``pip install`` does (with ``PYTHONDONTWRITEBYTECODE=1`` set, an edited module is
+otherwise compiled again in every process: ~30-50 ms here). ``--before SRC`` adds the same
+``movies rate`` with ``PYTHONPATH=SRC`` (e.g. ``git archive <commit> src | tar -x -C DIR``), so
+a change is measured against the code before it in the same run.
 
 Run: ``CONVREC_DATA=/work/shared/data /work/notes/bin/bench .venv/bin/python
 benchmarks/bench_recsys_startup.py`` (prints a markdown section; nothing is written).
@@ -30,6 +34,11 @@ from pathlib import Path
 import numpy as np
 
 RATE = ["movies", "rate", "star wars=5", "toy story=4", "titanic=1"]
+FRAMEWORK = "import numpy, typer, typer._adapters, rich.console, rich.table"
+LIBRARY = ("from convrec.recsys import load_recommender\n"
+           "rec = load_recommender()\n"
+           "pairs = rec.parse_ratings(['star wars=5', 'toy story=4', 'titanic=1'])\n"
+           "print([r.title for r in rec.recommend_for_ratings(pairs, 10)])\n")
 FLOOR = ("import sys, numpy as np\n"
          "with open(sys.argv[1], 'rb') as fh, np.load(fh) as d:\n"
          "    arrays = {k: d[k] for k in d.files}\n")
@@ -68,8 +77,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--cache", type=Path, default=None,
                         help="an existing CONVREC_CACHE (default: a scratch one, trained first)")
+    parser.add_argument("--before", type=Path, default=None,
+                        help="a src/ folder of older code: its movies rate is timed too")
     args = parser.parse_args()
     py = sys.executable
+    import convrec as package
+
+    trees = [Path(package.__file__ or "").parent]
+    trees += [args.before / "convrec"] if args.before else []
+    for tree in trees:
+        subprocess.run([py, "-m", "compileall", "-q", str(tree)], check=True)
     cache = args.cache or Path(tempfile.mkdtemp(prefix="convrec-startup-"))
     env = dict(os.environ, CONVREC_CACHE=str(cache))
     convrec = [py, "-m", "convrec.cli.main"]
@@ -82,16 +99,25 @@ def main() -> None:
         '`python -c "import numpy"`': [py, "-c", "import numpy"],
         "floor: numpy + read the model file (np.load, every array)": [py, "-c", FLOOR,
                                                                       str(model)],
+        "numpy + typer (+ pydantic, which typer 0.29 coerces every parameter with) + rich":
+            [py, "-c", FRAMEWORK],
+        "the same answer through the library, no CLI (load_recommender, parse, recommend)":
+            [py, "-c", LIBRARY],
         "`convrec --help`": [*convrec, "--help"],
         f"`convrec {' '.join(RATE[:2])} {' '.join(repr(a) for a in RATE[2:])}`"
         .replace("'", '"'): [*convrec, *RATE],
     }
+    before_env = dict(env, PYTHONPATH=str(args.before))
+    if args.before is not None:
+        run_once([*convrec, *RATE], before_env)  # its own catalogue parse, not timed
+        commands["the same `movies rate`, code before the change (`--before`)"] = [*convrec,
+                                                                                   *RATE]
     load_before = os.getloadavg()
     times: dict[str, list[float]] = {k: [] for k in commands}
     rss: dict[str, float] = dict.fromkeys(commands, 0.0)
     for _ in range(args.rounds):
         for label, argv in commands.items():
-            wall, peak, _ = run_once(argv, env)
+            wall, peak, _ = run_once(argv, before_env if "before" in label else env)
             times[label].append(wall)
             rss[label] = max(rss[label], peak)
     load_after = os.getloadavg()
