@@ -139,24 +139,27 @@ def main() -> None:
                     sys.exit("the studio server did not start")
                 time.sleep(0.2)
         user = f"bench{port}"  # a fresh account (PostgreSQL keeps the earlier runs' ones)
-        signup = httpx.post(base + "/api/auth/signup",
+        signup = httpx.post(base + "/api/auth/signup", timeout=60,
                             json={"username": user, "password": "load test pass"}).json()
         token, uid = signup["token"], signup["user"]["id"]
         headers = {"Authorization": f"Bearer {token}"}
         for movie in range(1, 21):
             httpx.put(f"{base}/api/users/{uid}/ratings/{movie}", json={"rating": movie % 5 + 1},
-                      headers=headers).raise_for_status()
+                      headers=headers, timeout=60).raise_for_status()
         conv_body = {"image": {"pixels": digit()}, "padding": 0, "stride": 1,
                      "kernels": [{"name": n} for n in
                                  ("left_edge", "top_edge", "diag1_edge", "diag2_edge")]}
-        httpx.post(base + "/api/conv/apply", json=conv_body).raise_for_status()
+        httpx.post(base + "/api/conv/apply", json=conv_body, timeout=60).raise_for_status()
         cases = [
             ("anchor: static file", "GET", "/static/common.js", None),
             ("conv apply", "POST", "/api/conv/apply", json.dumps(conv_body)),
             ("ratings read", "GET", f"/api/users/{uid}/ratings", None),
             ("rating write", "PUT", f"/api/users/{uid}/ratings/50", json.dumps({"rating": 4})),
         ]
-        recs = httpx.get(base + "/api/me/recommendations", headers=headers, timeout=30)
+        recs = httpx.get(base + "/api/me/recommendations", headers=headers, timeout=60)
+        for _ in range(4 * args.workers):  # new connections: every worker has its models
+            httpx.get(base + "/api/me/recommendations", headers=headers, timeout=60)
+        time.sleep(3)  # each worker freezes what it loaded out of the GC after its warm-up
         if recs.status_code == 200:
             assert recs.json()["based_on"] == 20, recs.text
             cases.append(("recommend", "GET", "/api/me/recommendations", None))
