@@ -355,8 +355,8 @@ def conv2d(
             and probe_multiply_adds <= _tuning.MEASURE_MAX_MULTIPLY_ADDS
         ):
             candidates = ["im2col", "torch"]
-            if _engines.stencil_available() and w4_shape[1] * w4_shape[2] * w4_shape[3] <= 64:
-                candidates.insert(0, "stencil")  # many taps per pixel: never its shape
+            if _engines.stencil_available():  # with many taps it is dropped after one round
+                candidates.insert(0, "stencil")
             x_probe: Any = x
             if n_probe < x4_shape[0]:
                 whole: Any = x if is_tensor else _to_numpy(x)

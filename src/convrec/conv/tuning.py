@@ -258,7 +258,7 @@ def reuse_freed_blocks() -> bool:
 _WISDOM: Wisdom | None = None
 #: Wisdom read in this process, by cache folder: re-entering :func:`tuned` (one block per
 #: call in a long-running program) must not re-read the file each time (about 1 ms).
-_LOADED: dict[Path, Wisdom] = {}
+_LOADED: dict[str, Wisdom] = {}  # by os.fspath(cache_dir): no Path parsing per call
 
 
 def enable(cache_dir: str | os.PathLike[str], *, budget_s: float = 2.0) -> Wisdom:
@@ -274,10 +274,10 @@ def enable(cache_dir: str | os.PathLike[str], *, budget_s: float = 2.0) -> Wisdo
     """
     global _WISDOM
     reuse_freed_blocks()
-    if _WISDOM is not None and _WISDOM.path.parent == Path(cache_dir):
-        return _WISDOM  # already loaded: keep its choices and what is left of its budget
-    if Path(cache_dir) in _LOADED:  # a `tuned` block before this one read it: no re-read
-        _WISDOM = _LOADED[Path(cache_dir)]
+    folder = os.fspath(cache_dir)
+    loaded_before = _LOADED.get(folder)
+    if loaded_before is not None:  # read by this process already: keep its choices and
+        _WISDOM = loaded_before  # what is left of its budget (no re-read, ~1 ms)
         return _WISDOM
     key = json.dumps(machine_key(), sort_keys=True)
     name = f"conv-wisdom-{hashlib.sha256(key.encode()).hexdigest()[:12]}.json"
@@ -289,7 +289,7 @@ def enable(cache_dir: str | os.PathLike[str], *, budget_s: float = 2.0) -> Wisdo
             choices = loaded["choices"]
     except (OSError, ValueError, AttributeError):
         pass  # absent or torn: measure again
-    _WISDOM = _LOADED[Path(cache_dir)] = Wisdom(path=path, choices=choices, budget_s=budget_s)
+    _WISDOM = _LOADED[folder] = Wisdom(path=path, choices=choices, budget_s=budget_s)
     return _WISDOM
 
 
