@@ -8,10 +8,12 @@ export CONVREC_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data)
 
 .PHONY: run test test-fast test-slow lint bench install clean sysdeps
 
+# --no-compile: byte-compiling every installed module (torch, pyspark, transformers...) made a
+# fresh install 224 s instead of 124 s (benchmarks/RESULTS.md); Python compiles what it imports
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c constraints.txt -e '.[test,bench,docs,spark]'
+	$(PIP) install --quiet --no-compile -c constraints.txt -e '.[test,bench,docs,spark]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
