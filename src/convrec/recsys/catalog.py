@@ -221,7 +221,11 @@ class MovieCatalog:
         if n < 1:
             raise ValueError(f"n must be at least 1, got n={n}")
         q_forms = _forms(q)
-        words = [self._word_score(k, q, q_forms) for k in range(len(self._folded))]
+        # every word match has the query's longest word inside the title: one substring test
+        # rejects most titles before the cascade
+        probe = max(q_forms[1].split(), key=len, default="")
+        words = [self._word_score(k, q, q_forms) if probe in t else 0.0
+                 for k, t in enumerate(self._folded)]
         scored = [(s, k) for k, s in enumerate(words) if s >= min_score]
         best = max((s for s, _ in scored), default=0.0)
         if len(scored) < n and best < fuzzy_below:
