@@ -31,13 +31,16 @@ ENGINES: tuple[str, ...] = ("auto", "direct", "im2col", "stencil", "torch")
 
 ArrayOrTensor = TypeVar("ArrayOrTensor")
 
-# Measured crossover (benchmarks/bench_conv_crossover.py, RESULTS.md): the fused stencil beats
-# oneDNN for single-channel 3×3-sized kernels (≤ 9 taps per output pixel) when there are few
-# output channels or many pixels; with more taps or channels oneDNN's GEMM path wins.
-STENCIL_MAX_TAPS = 9  # C_in/groups * kH * kW
+# Measured crossover (benchmarks/bench_conv_crossover.py, RESULTS.md, 2026-12-02 with the
+# stencil on both cores and torch no longer page-faulting): the fused stencil beats oneDNN
+# (1.5-2.1×) for up to 4 output channels whatever the input channels (up to 16 × 3×3 taps),
+# and for single-channel 3×3-sized kernels (≤ 9 taps per output pixel) up to 64 output
+# channels once the batch has 50,000 pixels; with more taps and channels oneDNN wins.
+STENCIL_MAX_TAPS = 9  # C_in/groups * kH * kW, for more than 4 output channels
+STENCIL_MAX_TAPS_FEW_OUTPUTS = 144  # ... and for up to STENCIL_MAX_OUT_CHANNELS
 STENCIL_MAX_OUT_CHANNELS = 4  # always stencil up to here ...
 STENCIL_MAX_OUT_CHANNELS_LARGE = 64  # ... and up to here when the input is large
-STENCIL_LARGE_INPUT_PIXELS = 200_000  # N * H * W
+STENCIL_LARGE_INPUT_PIXELS = 50_000  # N * H * W
 CHANNELS_LAST_MIN_CHANNELS = 16
 
 
@@ -62,10 +65,12 @@ def choose_engine(
     n_out, c_per_group, kh, kw = weight_shape
     taps = c_per_group * kh * kw
     pixels = input_shape[0] * input_shape[2] * input_shape[3]
-    few_outputs = n_out <= STENCIL_MAX_OUT_CHANNELS or (
-        n_out <= STENCIL_MAX_OUT_CHANNELS_LARGE and pixels >= STENCIL_LARGE_INPUT_PIXELS
+    few_outputs = n_out <= STENCIL_MAX_OUT_CHANNELS and taps <= STENCIL_MAX_TAPS_FEW_OUTPUTS
+    few_taps = taps <= STENCIL_MAX_TAPS and (
+        n_out <= STENCIL_MAX_OUT_CHANNELS
+        or (n_out <= STENCIL_MAX_OUT_CHANNELS_LARGE and pixels >= STENCIL_LARGE_INPUT_PIXELS)
     )
-    if taps <= STENCIL_MAX_TAPS and few_outputs and _engines.stencil_available():
+    if (few_outputs or few_taps) and _engines.stencil_available():
         return "stencil"
     return "torch"
 
