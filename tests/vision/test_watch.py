@@ -18,6 +18,7 @@ from convrec.vision.watch import (
     ActivationStats,
     chapter13_progression,
     color_dim,
+    draw_stats,
     lr_find,
     lr_find_figure,
     schedule_figure,
@@ -69,6 +70,13 @@ def test_stats_during_training_figures_and_cancel(small: MnistData, tmp_path: Pa
         path = draw(tmp_path / "f.png")
         with Image.open(path) as img:
             assert img.format == "PNG" and img.width > 300
+    # fastai's plot_layer_stats of one layer: its own row of four panels, by position or name
+    last = draw_stats(stats, layers=[-2], title="the last ReLU")
+    assert len(last.axes) == 4 and stats.layers[-2] in last.axes[0].get_title()
+    np.testing.assert_allclose(last.axes[0].lines[0].get_ydata(), stats.means[:, -2])
+    assert len(draw_stats(stats).axes) == 4 * len(stats.layers)
+    with pytest.raises(ValueError, match="layer must be between"):
+        draw_stats(stats, layers=[len(stats.layers)])
     # one-cycle: the rate rises to the peak then falls far below it, momentum moves opposite
     peak = int(np.argmax(result.lrs))
     assert 0 < peak < steps - 1 and result.lrs[-1] < result.lrs[peak] / 100

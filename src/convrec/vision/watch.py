@@ -32,6 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
     from torch import nn
 
     from convrec.vision.mnist import MnistData
@@ -47,6 +48,9 @@ __all__ = [
     "ProgressionRun",
     "chapter13_progression",
     "color_dim",
+    "draw_lr_find",
+    "draw_schedule",
+    "draw_stats",
     "lr_find",
     "lr_find_figure",
     "schedule_figure",
@@ -58,13 +62,14 @@ HIST_BINS = 40
 HIST_RANGE = (0.0, 10.0)
 
 
-def _new_figure(width: float, height: float) -> tuple[Any, None]:
+def _new_figure(width: float, height: float) -> Figure:
     from convrec.vision.figures import new_figure
 
-    return new_figure(width, height), None
+    fig: Figure = new_figure(width, height)
+    return fig
 
 
-def _save(fig: Any, path: str | Path) -> Path:
+def _save(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
     fig.savefig(path)
     return path
@@ -247,23 +252,37 @@ def color_dim(stats: ActivationStats, layer: int | str = -2) -> NDArray[np.float
     return np.log1p(stats.hists[:, i, :].astype(np.float64)).T  # (40, steps)
 
 
-def stats_figure(stats: ActivationStats, path: str | Path) -> Path:
+def draw_stats(stats: ActivationStats, layers: Sequence[int | str] | None = None,
+               title: str | None = None) -> Figure:
     """fastai's ``plot_layer_stats`` for every hooked layer (mean, std, % near zero per step)
-    with its colorful dimension in a fourth column, as a PNG."""
-    n = len(stats.layers)
-    if n == 0 or not stats.steps:
+    with its colorful dimension in a fourth column, as a matplotlib ``Figure`` (a notebook
+    shows it; :func:`stats_figure` saves it).
+
+    Args:
+        layers: the layers drawn, by position (negative from the end) or name (default all).
+        title: the figure's title (default none).
+
+    Shape:
+        one row of 4 panels per drawn layer; x: the recorded steps.
+    """
+    if not stats.layers or not stats.steps:
         raise ValueError("no activation statistics recorded: train with watchers=[stats] first")
-    fig, _ = _new_figure(13, 1.9 * n + 0.6)
-    axes = fig.subplots(n, 4, squeeze=False)
+    rows = [stats.layer_index(layer) for layer in layers] if layers is not None else list(
+        range(len(stats.layers)))
+    fig = _new_figure(13, 1.9 * len(rows) + (0.9 if title else 0.6))
+    axes = fig.subplots(len(rows), 4, squeeze=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
     steps = np.asarray(stats.steps)
     series = (("mean", stats.means), ("std", stats.stds), ("% near zero", stats.near_zero * 100))
-    for i, name in enumerate(stats.layers):
-        for j, (title, values) in enumerate(series):
-            ax = axes[i, j]
+    for row, i in enumerate(rows):
+        name = stats.layers[i]
+        for j, (what, values) in enumerate(series):
+            ax = axes[row, j]
             ax.plot(steps, values[:, i], lw=0.9, color=("#2f6fdd", "#dd7a2f", "#8a2fdd")[j])
-            ax.set_title(f"{name}: {title}", fontsize=8)
+            ax.set_title(f"{name}: {what}", fontsize=8)
             ax.tick_params(labelsize=7)
-        ax = axes[i, 3]
+        ax = axes[row, 3]
         image = color_dim(stats, i)
         ax.imshow(image, origin="lower", aspect="auto", cmap="viridis",
                   extent=(float(steps[0]), float(steps[-1]), *HIST_RANGE))
@@ -271,18 +290,27 @@ def stats_figure(stats: ActivationStats, path: str | Path) -> Path:
         ax.tick_params(labelsize=7)
     for ax in axes[-1]:
         ax.set_xlabel("training step", fontsize=8)
-    return _save(fig, path)
+    return fig
 
 
-def schedule_figure(
-    lrs: Sequence[float], losses: Sequence[float], path: str | Path,
-    moms: Sequence[float] | None = None,
-) -> Path:
-    """fastai's ``plot_sched`` (learning rate and momentum per step) with the loss, as a PNG."""
+def stats_figure(stats: ActivationStats, path: str | Path) -> Path:
+    """Save :func:`draw_stats` as a PNG at ``path``."""
+    return _save(draw_stats(stats), path)
+
+
+def draw_schedule(
+    lrs: Sequence[float], losses: Sequence[float], moms: Sequence[float] | None = None,
+) -> Figure:
+    """fastai's ``plot_sched`` (learning rate and momentum per step) with the loss, as a
+    matplotlib ``Figure`` (:func:`schedule_figure` saves it).
+
+    Shape:
+        ``lrs``, ``losses`` and ``moms``: one value per training step, the same length.
+    """
     if not lrs:
         raise ValueError("no steps to plot: train first (TrainResult.lrs is empty)")
     panels = 3 if moms else 2
-    fig, _ = _new_figure(4.2 * panels, 3.2)
+    fig = _new_figure(4.2 * panels, 3.2)
     axes = fig.subplots(1, panels, squeeze=False)[0]
     steps = np.arange(1, len(lrs) + 1)
     axes[0].plot(steps, lrs, color="#2f6fdd")
@@ -299,7 +327,15 @@ def schedule_figure(
     for ax in axes:
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)
-    return _save(fig, path)
+    return fig
+
+
+def schedule_figure(
+    lrs: Sequence[float], losses: Sequence[float], path: str | Path,
+    moms: Sequence[float] | None = None,
+) -> Path:
+    """Save :func:`draw_schedule` as a PNG at ``path``."""
+    return _save(draw_schedule(lrs, losses, moms), path)
 
 
 @dataclass(frozen=True)
@@ -393,9 +429,10 @@ def lr_find(
     return LrFind(lr_arr, loss_arr, float(lr_arr[lo] / 10), float(lr_arr[steep]), stopped)
 
 
-def lr_find_figure(found: LrFind, path: str | Path) -> Path:
-    """The loss against the learning rate (log scale) with the suggestion marked, as a PNG."""
-    fig, _ = _new_figure(6, 4)
+def draw_lr_find(found: LrFind) -> Figure:
+    """The loss against the learning rate (log scale) with the suggestion and the steepest
+    fall marked, as a matplotlib ``Figure`` (:func:`lr_find_figure` saves it)."""
+    fig = _new_figure(6, 4)
     ax = fig.subplots()
     ax.plot(found.lrs, found.losses, color="#2f6fdd")
     ax.set_xscale("log")
@@ -406,7 +443,12 @@ def lr_find_figure(found: LrFind, path: str | Path) -> Path:
     ax.set_ylabel("smoothed training loss")
     ax.set_title("learning-rate finder")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return fig
+
+
+def lr_find_figure(found: LrFind, path: str | Path) -> Path:
+    """Save :func:`draw_lr_find` as a PNG at ``path``."""
+    return _save(draw_lr_find(found), path)
 
 
 @dataclass(frozen=True)
