@@ -44,10 +44,12 @@ PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --maxprocesses 4 --dist loadfile
 
 # everything CI needs: lint and every test (the slow ones too: the tutorials, the docs build).
 # mypy (about 90 s on a fresh clone, one core) checks beside the tests; either failing fails.
+# The tests write bytecode even where PYTHONDONTWRITEBYTECODE is set: the install compiles
+# nothing, so each of their processes would otherwise compile torch & co. again from source.
 test: $(STAMP) sysdeps
 	$(VENV)/bin/ruff check src tests benchmarks
 	log=$$(mktemp); $(VENV)/bin/mypy >"$$log" 2>&1 & mypy=$$!; \
-	tests=0; $(VENV)/bin/pytest -q $(PYTEST_PARALLEL) || tests=$$?; \
+	tests=0; PYTHONDONTWRITEBYTECODE= $(VENV)/bin/pytest -q $(PYTEST_PARALLEL) || tests=$$?; \
 	typed=0; wait $$mypy || typed=$$?; echo "== mypy"; cat "$$log"; rm -f "$$log"; \
 	test $$tests -eq 0 && test $$typed -eq 0
 
