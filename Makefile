@@ -8,8 +8,9 @@ export CONVREC_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data)
 
 .PHONY: run test test-fast test-slow lint bench install clean sysdeps
 
-# --no-compile: byte-compiling every installed module (torch, pyspark, transformers...) made a
-# fresh install 224 s instead of 124 s (benchmarks/RESULTS.md); Python compiles what it imports
+# --no-compile: byte-compiling every installed module (torch, pyspark, transformers...) is left
+# to the imports that need it; a fresh install took 224 s compiling (after a pip upgrade), 124 s
+# with neither (benchmarks/RESULTS.md)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip

@@ -32,6 +32,11 @@ _HELP = ("Convolutions you can see and a movie recommender you can use.\n\n"
          "CONVREC_DEBUG=1, for the full traceback. Alone, convrec prints this help and exits 2.")
 
 
+def _is_group(name: str) -> bool:
+    """Whether ``name`` is a first-level command group (``movies``), not a command."""
+    return name in TREE and TREE[name][2]
+
+
 def build_app(only: str | None = None) -> typer.Typer:
     """The ``convrec`` app: every command, or with ``only`` (a group's name) that group alone
     under the same root, which parses, errs and helps exactly as the whole tree does for a
@@ -39,7 +44,7 @@ def build_app(only: str | None = None) -> typer.Typer:
     root itself in typer, so ``only`` must name a group.)"""
     import typer
 
-    if only is not None and not TREE.get(only, ("", "", False))[2]:
+    if only is not None and not _is_group(only):
         groups = ", ".join(n for n, (_, _, is_group) in TREE.items() if is_group)
         raise ValueError(f"only must name a command group ({groups}), got only={only!r}")
     root = typer.Typer(name="convrec", help=_HELP, no_args_is_help=True, add_completion=False,
@@ -71,7 +76,7 @@ def _group_named(argv: list[str]) -> str | None:
     from convrec.cli.common import DEBUG_FLAG
 
     words = [a for a in argv if a != DEBUG_FLAG]
-    if words and TREE.get(words[0], ("", "", False))[2]:
+    if words and _is_group(words[0]):
         return words[0]
     return None
 

@@ -78,12 +78,17 @@ class Biases(Recommender):
 
     def _fold_in(self, items: NDArray[np.int64], values: NDArray[np.float64]
                  ) -> NDArray[np.float64]:
-        return np.array([self._fold_in_bias(items, values)])
+        return np.array([self._fold_in_bias(self._new_user_residuals(items, values))])
 
-    def _fold_in_bias(self, items: NDArray[np.int64], values: NDArray[np.float64]) -> float:
-        """A new user's shrunk bias from their ``(n,)`` rated item rows and ratings."""
-        resid = values - self.global_mean_ - self.item_bias_[items]
-        return float(resid.sum() / (self.fold_in_reg + len(items)))
+    def _new_user_residuals(self, items: NDArray[np.int64], values: NDArray[np.float64]
+                   ) -> NDArray[np.float64]:
+        """``r - μ - b_i`` of a new user's ``(n,)`` rated item rows and ratings."""
+        resid: NDArray[np.float64] = values - self.global_mean_ - self.item_bias_[items]
+        return resid
+
+    def _fold_in_bias(self, resid: NDArray[np.float64]) -> float:
+        """A new user's shrunk bias from their ``(n,)`` residuals (:meth:`_new_user_residuals`)."""
+        return float(resid.sum() / (self.fold_in_reg + len(resid)))
 
     def _score_vector(self, vector: NDArray[np.float64]) -> NDArray[np.float64]:
         out: NDArray[np.float64] = self.global_mean_ + vector[0] + self.item_bias_

@@ -100,8 +100,8 @@ class ItemKNNBaseline(Biases):
     def _fold_in(self, items: NDArray[np.int64], values: NDArray[np.float64]
                  ) -> NDArray[np.float64]:
         """``[b_u, then one residual per item (NaN where unrated)]``."""
-        resid = values - self.global_mean_ - self.item_bias_[items]
-        bu = self._fold_in_bias(items, values)
+        resid = self._new_user_residuals(items, values)
+        bu = self._fold_in_bias(resid)
         vec = np.full(len(self.item_ids_) + 1, np.nan)
         vec[0] = bu
         vec[1 + items] = resid - bu
