@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt 2>/dev/null | cksum | cut -d' ' -f1)
 export CONVREC_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 
-.PHONY: run test test-fast test-slow lint bench install clean sysdeps
+.PHONY: run test test-fast test-slow test-durations lint bench install clean sysdeps
 
 # --no-compile: byte-compiling every installed module (torch, pyspark, transformers...) is left
 # to the imports that need it; a fresh install took 224 s compiling (after a pip upgrade), 124 s
@@ -38,10 +38,11 @@ sysdeps:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium chromium-driver; }
 
 # pytest-xdist: one worker per logical CPU (at most 4), a test file per worker at a time (so that a
-# file's module fixtures are built once); tests/conftest.py gives each worker its share of the
-# threads and its own PostgreSQL database. PYTEST_WORKERS=0 runs in one process.
+# file's module fixtures are built once; an `xdist_group` for long independent tests), the longest
+# first by tests/durations.json (tests/scheduling.py); tests/conftest.py gives each worker its share
+# of the threads and its own PostgreSQL database. PYTEST_WORKERS=0 runs in one process.
 PYTEST_WORKERS ?= logical
-PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --maxprocesses 4 --dist loadfile
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --maxprocesses 4 --dist loadgroup
 
 # everything CI needs: lint and every test (the slow ones too: the tutorials, the docs build).
 # mypy (about 90 s on a fresh clone, one core) checks beside the tests; either failing fails.
@@ -60,6 +61,11 @@ test-fast: $(STAMP)
 
 test-slow: $(STAMP)
 	$(VENV)/bin/pytest -q $(PYTEST_PARALLEL) -m slow
+
+# every test's seconds into tests/durations.json, which deals the longest first: commit it when
+# tests were added or got much longer or shorter
+test-durations: $(STAMP)
+	PYTHONDONTWRITEBYTECODE= $(VENV)/bin/pytest -q $(PYTEST_PARALLEL) --record-durations
 
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }

@@ -8,6 +8,14 @@ from pathlib import Path
 
 import pytest
 
+# how pytest-xdist deals the suite to its workers (longest first), and `--record-durations`
+from tests.scheduling import (  # noqa: F401
+    pytest_addoption,
+    pytest_runtest_logreport,
+    pytest_sessionfinish,
+    pytest_xdist_make_scheduler,
+)
+
 _DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 

@@ -105,7 +105,12 @@ def test_stored_outputs_are_one_complete_run(path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.data
 @pytest.mark.timeout(NOTEBOOK_TIMEOUT_S)
-@pytest.mark.parametrize("name", sorted(EXPECTED))
+# each notebook its own xdist work unit (tests/scheduling.py): run one after another they
+# were the suite's longest chain
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.xdist_group(f"tutorial-{n}")) for n in sorted(EXPECTED)],
+)
 def test_tutorial_runs_top_to_bottom(
     name: str, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

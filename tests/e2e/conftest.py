@@ -76,7 +76,9 @@ def tiny_mnist() -> tuple[np.ndarray, np.ndarray]:
     return images, np.array([1, 0], np.int64)
 
 
-@pytest.fixture(scope="session")
+# one browser per test file: Playwright's sync API keeps its event loop marked as running in the
+# main thread while it is open, so a later test of the same worker calling asyncio.run() failed
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if CHROMIUM is None:
         pytest.skip("Debian chromium is not installed (make test installs it)")
