@@ -23,6 +23,7 @@ items for a user), ``has_factors`` (``user_factors_``/``item_factors_`` score as
 from __future__ import annotations
 
 import inspect
+import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -89,6 +90,11 @@ class Recommendation:
     kind: str = "rating"
     rating: float | None = None
 
+
+#: per-model constants derived from the fitted parameters, computed on first use and kept on
+#: the instance (a request must not recompute them); ``fit`` drops them
+_DERIVED = ("_cf_vectors", "_unit_cache", "_prior_cache", "_never_rated", "_fold_in_cache",
+            "_support_cache")
 
 #: the model classes imported so far, by class name (the vocabulary is the model registry,
 #: :mod:`convrec.recsys.registry`; this only records which of its classes are loaded)
@@ -196,6 +202,8 @@ class Recommender:
         self.rating_range_ = (float(r.min()), float(r.max()))
         self._user_lookup: dict[object, int] = {}
         self._item_lookup: dict[object, int] = {}
+        for name in _DERIVED:  # constants of the previous fit (a refit must not reuse them)
+            self.__dict__.pop(name, None)
         self._fit(ratings)
         self.fit_seconds_ = time.perf_counter() - start
         return self
@@ -395,25 +403,28 @@ class Recommender:
     def _with_reasons(self, top: NDArray[np.int64], scores: NDArray[np.float64],
                       rated: NDArray[np.integer], values: NDArray[np.floating],
                       predicted: NDArray[np.float64] | None = None) -> list[Recommendation]:
-        out: list[Recommendation] = []
+        """``Recommendation`` for each of ``top`` (item rows, best first): its score, the
+        rating shown (``predicted``, else the score of a rating model), and ``because``: the
+        two rated items above the user's threshold most similar to it (cosine)."""
         liked = rated[values > self._liked_threshold(values)] if len(rated) else rated
-        V = self._unit_item_vectors() if len(liked) else None
         kind = self.score_kind
         if predicted is not None:
             ratings: list[float | None] = [float(v) for v in predicted]
         elif kind == "rating":
-            ratings = [float(scores[j]) for j in top]
+            ratings = scores[top].tolist()
         else:
             ratings = [None] * len(top)
-        for j, rating in zip(top, ratings, strict=True):
-            because: tuple[Any, ...] = ()
-            if V is not None:
-                sims = V[liked] @ V[j]
-                best = liked[np.argsort(-sims)[:2]]
-                because = tuple(self.item_ids_[b].item() for b in best)
-            out.append(Recommendation(self.item_ids_[j].item(), float(scores[j]), because, kind,
-                                      rating))
-        return out
+        because: list[tuple[Any, ...]] = [()] * len(top)
+        if len(liked) and len(top):
+            V = self._unit_item_vectors()
+            # one product for every shown item, (len(top), len(liked)); each row is ordered
+            # by the same argsort as one item at a time
+            best = liked[np.argsort(-(V[top] @ V[liked].T), axis=1)[:, :2]]
+            liked_ids = self.item_ids_[best].tolist()
+            because = [tuple(row) for row in liked_ids]
+        ids = self.item_ids_[top].tolist()
+        return [Recommendation(item_id, score, reasons, kind, rating) for item_id, score,
+                reasons, rating in zip(ids, scores[top].tolist(), because, ratings, strict=True)]
 
     def _liked_threshold(self, values: NDArray[np.floating]) -> float:
         """"Rated highly" means strictly above this: the user's own mean rating, or the
@@ -445,7 +456,7 @@ class Recommender:
             except (TypeError, ValueError):
                 raise ValueError(f"rating for item {item!r} must be a number, got {value!r}"
                                  ) from None
-            if not np.isfinite(v):
+            if not math.isfinite(v):
                 raise ValueError(f"rating for item {item!r} must be a finite number, got {value!r}")
             if i < 0 or self.item_counts_[i] == 0:
                 ignored.append(item)
@@ -497,7 +508,7 @@ class Recommender:
         """Top-``n`` items for a folded-in user; ``exclude`` original ids (e.g. those rated);
         ``rated`` gives the explanations."""
         scores = self._rank_vector(np.asarray(vector, dtype=np.float64))
-        scores[self.item_counts_ == 0] = -np.inf
+        scores[self._never_rated_items()] = -np.inf
         for item in exclude:
             i = self.item_index(item)
             if i >= 0:
@@ -505,6 +516,13 @@ class Recommender:
         top = self._top(scores, n)
         items, values, _ = self._parse_profile(rated or {})
         return self._with_reasons(top, scores, items, values, self._rated_for(top, vector=vector))
+
+    def _never_rated_items(self) -> NDArray[np.int64]:
+        """Rows of the items without a training rating (never recommended), computed once."""
+        never: NDArray[np.int64] | None = getattr(self, "_never_rated", None)
+        if never is None:
+            never = self._never_rated = np.flatnonzero(self.item_counts_ == 0)
+        return never
 
     # --- persistence ----------------------------------------------------------------------
     def save(self, path: str | Path, provenance: Provenance | None = None) -> Path:

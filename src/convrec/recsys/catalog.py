@@ -165,9 +165,10 @@ class MovieCatalog:
     def title(self, movie_id: object) -> str:
         """The title, or ``"movie <id>"`` when the id is not in the catalogue."""
         try:
-            return self.get(movie_id).title
-        except KeyError:
-            return f"movie {movie_id}"
+            k = self._by_id.get(int(movie_id))  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            k = None
+        return self.movies.titles[k] if k is not None else f"movie {movie_id}"
 
     def _word_score(self, k: int, q: str, q_forms: tuple[str, str]) -> float:
         """Title ``k``'s score for the folded query ``q`` by whole words: exact (1.0), without
@@ -316,10 +317,29 @@ class MovieRecommender:
     def check_ratings(self, ratings: Mapping[Any, object]) -> dict[int, float]:
         """``{movie id: rating}`` validated: every id in the catalogue, every rating on the
         release's scale (``ValueError``/``KeyError`` in one line naming the movie)."""
+        fast = self._check_plain(ratings)
+        if fast is not None:
+            return fast
         out: dict[int, float] = {}
         for movie_id, value in ratings.items():
             info = self.catalog.get(movie_id)
             out[info.movie_id] = self.scale.check(value, f"the rating of {info.title}")
+        return out
+
+    def _check_plain(self, ratings: Mapping[Any, object]) -> dict[int, float] | None:
+        """:meth:`check_ratings` for the request's usual case (int ids of the catalogue, int
+        or float ratings, all on the scale) with one vectorised scale test; None for anything
+        else, which the one-movie-at-a-time loop then reports (the same errors, the same
+        order)."""
+        known = self.catalog._by_id
+        out: dict[int, float] = {}
+        for movie_id, value in ratings.items():
+            if type(movie_id) is not int or movie_id not in known or (
+                    type(value) is not float and type(value) is not int):
+                return None
+            out[movie_id] = float(value)
+        if out and self.scale.off_scale(np.fromiter(out.values(), np.float64, len(out))).any():
+            return None
         return out
 
     def parse_ratings(self, pairs: Iterable[str]) -> dict[int, float]:
@@ -365,10 +385,13 @@ class MovieRecommender:
         return out
 
     # --- results out ----------------------------------------------------------------------
-    def _explain(self, because: tuple[Any, ...], rated: Mapping[Any, float]) -> str:
+    def _explain(self, because: tuple[Any, ...], rated: Mapping[Any, float],
+                 mean: float | None = None) -> str:
+        """Why a movie is shown; ``mean`` is the user's mean rating (computed when None)."""
         if not because or not rated:
             return "popular with users like you"
-        mean = float(np.mean(list(rated.values())))
+        if mean is None:
+            mean = float(np.mean(list(rated.values())))
         liked = [b for b in because if rated.get(b, -np.inf) > mean
                  or (len(rated) == 1 and rated.get(b, -np.inf) > self._midpoint())]
         if not liked:
@@ -379,15 +402,17 @@ class MovieRecommender:
     def _midpoint(self) -> float:
         return (self.scale.low + self.scale.high) / 2
 
-    def _scored(self, rec: Recommendation, rated: Mapping[Any, float]) -> ScoredMovie:
+    def _scored(self, rec: Recommendation, rated: Mapping[Any, float],
+                mean: float | None = None) -> ScoredMovie:
         # the predicted rating when the model has one (a hybrid ranks by a score but shows
         # its rating model's prediction); a ranking score is never called a rating
         if rec.rating is not None:
-            value, rates = float(np.clip(rec.rating, self.scale.low, self.scale.high)), True
+            value = float(min(max(float(rec.rating), self.scale.low), self.scale.high))
+            rates = True
         else:
             value, rates = float(rec.score), False
         return ScoredMovie(int(rec.item_id), self.catalog.title(rec.item_id), value,
-                           self._explain(rec.because, rated), rates)
+                           self._explain(rec.because, rated, mean), rates)
 
     def _user_profile(self, user_id: object) -> dict[Any, float]:
         u = self.model.user_index(user_id)
@@ -415,7 +440,8 @@ class MovieRecommender:
         vec = self.model.fold_in(checked)
         exclude = list(checked) if exclude_seen else []
         recs = self.model.recommend_vector(vec, n, exclude=exclude, rated=checked)
-        return [self._scored(r, checked) for r in recs]
+        mean = float(np.mean(list(checked.values()))) if checked else None  # once per call
+        return [self._scored(r, checked, mean) for r in recs]
 
     def similar_items(self, movie_id: int, n: int = 10) -> list[ScoredMovie]:
         """Movies closest to ``movie_id`` by cosine on the model's item vectors."""

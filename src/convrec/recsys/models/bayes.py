@@ -324,25 +324,41 @@ class BayesianMF(FactorModel):
         """
         S = self.n_stored_samples_
         k = self.item_factors_.shape[1] // S
-        mean = self.sample_user_mean_.copy()  # (S, k)
-        if len(items) and self.sample_side_coef_.shape[1]:
-            mean += self.sample_side_coef_[:, items].sum(axis=1) / np.sqrt(len(items))
-        Lam = self.sample_user_precision_  # (S, k, k)
-        A = np.zeros((S, k + 1, k + 1))
-        A[:, :k, :k] = Lam
-        A[:, k, k] = self.sample_bias_precision_
-        b = np.zeros((S, k + 1))
-        b[:, :k] = np.einsum("sij,sj->si", Lam, mean)
-        if len(items):
-            alpha = self.sample_noise_precision_[:, None, None]
-            X = np.ones((S, len(items), k + 1))
-            # the stored stacked factors are Q_s / √S side by side
-            X[:, :, :k] = (self.item_factors_[items].reshape(len(items), S, k)
-                           * np.sqrt(S)).transpose(1, 0, 2)
-            y = values[None, :] - self.global_mean_ - self.sample_item_bias_[:, items]
-            A += alpha * np.einsum("sni,snj->sij", X, X)
-            b += alpha[:, :, 0] * np.einsum("sni,sn->si", X, y)
+        A0, b0 = self._fold_in_prior()
+        if len(items) == 0:
+            w = np.linalg.solve(A0, b0[:, :, None])[:, :, 0]
+            return np.concatenate([w[:, :k].ravel() / np.sqrt(S), [w[:, k].mean()]])
+        b = b0.copy()
+        if self.sample_side_coef_.shape[1]:  # Λ_s times the side term of the prior mean
+            shift = self.sample_side_coef_[:, items].sum(axis=1) / np.sqrt(len(items))
+            b[:, :k] += (self.sample_user_precision_ @ shift[:, :, None])[:, :, 0]
+        alpha = self.sample_noise_precision_
+        # Xᵀ (S, k+1, n), contiguous for the stacked matmul (einsum's loop is 3× slower);
+        # the stored stacked factors are Q_s / √S side by side
+        Xt = np.ones((S, k + 1, len(items)))
+        Xt[:, :k, :] = (self.item_factors_[items].reshape(len(items), S, k)
+                        * np.sqrt(S)).transpose(1, 2, 0)
+        y = values[None, :] - self.global_mean_ - self.sample_item_bias_[:, items]
+        A = A0 + alpha[:, None, None] * (Xt @ Xt.transpose(0, 2, 1))
+        b += alpha[:, None] * (Xt @ y[:, :, None])[:, :, 0]
         w = np.linalg.solve(A, b[:, :, None])[:, :, 0]
         out: NDArray[np.float64] = np.concatenate([w[:, :k].ravel() / np.sqrt(S),
                                                    [w[:, k].mean()]])
         return out
+
+    def _fold_in_prior(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """The per-sample prior of a new user, the same for every request, computed once:
+        ``A0 = diag(Λ_s, λ_b,s)`` ``(S, k+1, k+1)`` and ``b0 = [Λ_s μ_P,s, 0]`` ``(S, k+1)``."""
+        cached: tuple[NDArray[np.float64], NDArray[np.float64]] | None = getattr(
+            self, "_fold_in_cache", None)
+        if cached is None:
+            S = self.n_stored_samples_
+            k = self.item_factors_.shape[1] // S
+            Lam = self.sample_user_precision_
+            A0 = np.zeros((S, k + 1, k + 1))
+            A0[:, :k, :k] = Lam
+            A0[:, k, k] = self.sample_bias_precision_
+            b0 = np.zeros((S, k + 1))
+            b0[:, :k] = (Lam @ self.sample_user_mean_[:, :, None])[:, :, 0]
+            cached = self._fold_in_cache = (A0, b0)
+        return cached

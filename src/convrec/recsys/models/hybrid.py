@@ -79,10 +79,17 @@ class Hybrid(BayesianMF):
         self.item_weights_ = ease_item_weights(ratings, float(self.lam))
 
     def _support(self) -> NDArray[np.float64]:
+        """``n_i / (n_i + support_shrinkage)`` ``(n_items,)`` (ones when off), computed once
+        per value of ``support_shrinkage`` (``set_params`` may change it without a refit)."""
+        cached: tuple[float, NDArray[np.float64]] | None = getattr(self, "_support_cache", None)
+        if cached is not None and cached[0] == self.support_shrinkage:
+            return cached[1]
         n = self.item_counts_.astype(np.float64)
         if not self.support_shrinkage:
-            return np.ones_like(n)
-        out: NDArray[np.float64] = n / (n + float(self.support_shrinkage))
+            out: NDArray[np.float64] = np.ones_like(n)
+        else:
+            out = n / (n + float(self.support_shrinkage))
+        self._support_cache = (self.support_shrinkage, out)
         return out
 
     # --- ranking --------------------------------------------------------------------------
