@@ -37,20 +37,20 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[st
     """A studio served by uvicorn on loopback; yields its URL and the convolution counter."""
     import uvicorn
 
-    import convrec.conv
+    import convrec.web.routers.conv as conv_router
     from convrec.settings import Settings
     from convrec.web import Services, create_app
 
     calls: list[int] = []
-    real_conv2d = convrec.conv.conv2d
+    real_conv2d = conv_router.conv2d
 
     def counted_conv2d(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
         time.sleep(SLOW_S)  # a slow kernel, so the hang-up lands in the middle of the work
         return real_conv2d(*args, **kwargs)
 
-    # conv apply imports conv2d from convrec.conv when it runs: the wrapper is what it gets
-    monkeypatch.setattr(convrec.conv, "conv2d", counted_conv2d)
+    # the router imports conv2d once, at its import: the wrapper goes where it looks it up
+    monkeypatch.setattr(conv_router, "conv2d", counted_conv2d)
     settings = Settings(cache_dir=tmp_path / "cache", offline=True)
     app = create_app(settings, Services(settings, mnist=tiny_mnist()),
                      database_url=f"sqlite:///{tmp_path / 'studio.db'}")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -18,6 +19,7 @@ from convrec.web.services import Services
 
 __all__ = [
     "CurrentUser",
+    "JsonBody",
     "OptionalUser",
     "ServicesDep",
     "SessionDep",
@@ -27,6 +29,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -138,3 +141,72 @@ async def current_user(request: Request) -> SessionUser:
 
 CurrentUser = Annotated[SessionUser, Depends(current_user)]
 OptionalUser = Annotated[SessionUser | None, Depends(optional_user)]
+
+
+class JsonBody:
+    """A request body read as ``model`` by pydantic-core straight from its bytes, for hot
+    routes with large bodies (conv apply's 784 pixels: 0.14 ms instead of FastAPI's
+    ``json.loads`` and ``validate_python``, 0.34 ms; RESULTS, "2026-12-02 (third session)").
+
+    Use: ``body: Annotated[Model, Depends(body_reader)]`` with
+    ``body_reader = JsonBody(Model)`` and ``openapi_extra=body_reader.openapi`` on the route
+    (FastAPI does not see a body in a dependency). A body that pydantic-core refuses is read
+    again as FastAPI reads it, so every refusal is FastAPI's own 422 (or 400), word for word.
+    """
+
+    def __init__(self, model: type[M]) -> None:
+        self.model = model
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        # the nested models are FastAPI's components already (other routes take them);
+        # tests/web/test_conv_api.py checks that every reference resolves
+        schema.pop("$defs", None)
+        #: the route's ``openapi_extra``: the body as FastAPI would document it
+        self.openapi: dict[str, Any] = {"requestBody": {
+            "content": {"application/json": {"schema": schema}}, "required": True}}
+
+    async def __call__(self, request: Request) -> Any:
+        raw = await request.body()
+        if raw and _is_json(request.headers.get("content-type")):
+            try:
+                return self.model.model_validate_json(raw)
+            except ValueError:  # pydantic's ValidationError: FastAPI's words below
+                pass
+        return self._as_fastapi_does(raw, request.headers.get("content-type"))
+
+    def _as_fastapi_does(self, raw: bytes, content_type: str | None) -> Any:
+        """The body as ``fastapi.routing`` reads and validates it, for a refused body."""
+        import json
+
+        from fastapi import HTTPException
+        from fastapi.exceptions import RequestValidationError
+        from pydantic import ValidationError
+
+        if not raw:
+            raise RequestValidationError([{"type": "missing", "loc": ("body",),
+                                           "msg": "Field required", "input": None}])
+        value: Any = raw
+        if _is_json(content_type):  # FastAPI reads no JSON without the header (CSRF)
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise RequestValidationError([{
+                    "type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error",
+                    "input": {}, "ctx": {"error": exc.msg},
+                }]) from exc
+            except Exception as exc:  # not UTF-8: FastAPI's 400, worded by errors.py
+                raise HTTPException(400, "There was an error parsing the body") from exc
+        try:
+            return self.model.model_validate(value, from_attributes=True)
+        except ValidationError as exc:
+            raise RequestValidationError([
+                {**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)
+            ]) from None
+
+
+def _is_json(content_type: str | None) -> bool:
+    """``application/json`` or ``application/*+json`` (FastAPI's test), any parameters."""
+    if content_type is None:
+        return False
+    kind = content_type.partition(";")[0].strip().lower()
+    return kind == "application/json" or (kind.startswith("application/")
+                                          and kind.endswith("+json"))

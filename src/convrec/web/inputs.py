@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
+from convrec.conv.kernels import get_kernel, validate_kernel
+from convrec.conv.limits import ConvLimits, LimitError, check_kernel_size
 from convrec.settings import Limits
 from convrec.web.errors import field_error
 from convrec.web.schemas import ImageIn, KernelIn
 from convrec.web.services import Services
 
-__all__ = ["check_batch", "decode_image", "decode_image_file", "decode_kernel", "to_uint8"]
+__all__ = [
+    "check_batch", "conv_limits", "decode_image", "decode_image_file", "decode_kernel", "to_uint8",
+]
 
 
 def decode_image_file(
@@ -104,18 +109,31 @@ def decode_image(
     return digit
 
 
+@functools.lru_cache(maxsize=64)
+def conv_limits(limits: Limits) -> ConvLimits:
+    """conv's guard for the studio's ``limits`` (:meth:`ConvLimits.from_settings`), made
+    once per (frozen) ``Limits``: every conv request asks for it several times."""
+    return ConvLimits.from_settings(limits)
+
+
+@functools.lru_cache(maxsize=256)
+def _named_kernel(name: str, limits: ConvLimits) -> NDArray[np.float32]:
+    """``get_kernel(name)`` as read-only float32, built once per name (a refusal is not
+    kept: it raises again next time)."""
+    values = np.array(get_kernel(name, limits=limits), dtype=np.float32)
+    values.flags.writeable = False
+    return values
+
+
 def decode_kernel(
     kernel: KernelIn, limits: Limits, loc: Sequence[str | int]
 ) -> tuple[str, NDArray[np.float32]]:
-    """``(name, values (kH, kW))`` of a kernel given by name or by values."""
-    from convrec.conv import ConvLimits, LimitError, get_kernel
-    from convrec.conv.kernels import validate_kernel
-    from convrec.conv.limits import check_kernel_size
-
+    """``(name, values (kH, kW))`` of a kernel given by name or by values (a named kernel's
+    array is shared between requests and read-only)."""
     if kernel.name is not None:
         try:
             # conv's guard refuses "gaussian:99999" before building it (tens of GB otherwise)
-            values = get_kernel(kernel.name, limits=ConvLimits.from_settings(limits))
+            values = _named_kernel(kernel.name, conv_limits(limits))
         except LimitError as exc:
             raise field_error(
                 [*loc, "name"], kernel.name, str(exc), status=413, kind="too_large"
@@ -141,7 +159,7 @@ def decode_kernel(
             raise field_error(field, kernel.values, str(exc)) from exc
         name = "custom"
     try:
-        check_kernel_size(values.shape, ConvLimits.from_settings(limits), shown=name)
+        check_kernel_size(values.shape, conv_limits(limits), shown=name)
     except LimitError as exc:  # conv's one guard, as for named kernels
         raise field_error(
             field, f"{values.shape[0]}×{values.shape[1]}", str(exc), status=413,

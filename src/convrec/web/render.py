@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel
 from starlette.responses import Response
 
-__all__ = ["json_response", "png_data_url", "rounded"]
+__all__ = ["json_response", "json_value_response", "png_data_url", "rounded"]
 
 
 def json_response(model: BaseModel, status_code: int = 200) -> Response:
@@ -25,6 +25,21 @@ def json_response(model: BaseModel, status_code: int = 200) -> Response:
     """
     return Response(model.model_dump_json(), status_code=status_code,
                     media_type="application/json")
+
+
+def json_value_response(value: Any, status_code: int = 200) -> Response:
+    """``value`` (dicts, lists, numbers, strings and C-contiguous NumPy arrays) as a JSON
+    answer, serialised by orjson without turning arrays into Python floats first.
+
+    For answers made mostly of numbers (conv apply's maps): ``array.tolist()`` and pydantic's
+    encoder were a quarter of such a request (RESULTS, "2026-12-02 (third session)"). The
+    route keeps its ``response_model=`` for the API docs; the test of each route checks the
+    answer against that model. NaN and infinities are written ``null``, as pydantic does.
+    """
+    import orjson
+
+    return Response(orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY),
+                    status_code=status_code, media_type="application/json")
 
 
 def png_data_url(array: NDArray[Any], signed: bool | None = None) -> str:

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import functools
 import threading
+from dataclasses import replace
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from numpy.typing import NDArray
 
+# imported once here, not through convrec.conv's lazy names (7% of an apply went there)
+from convrec.conv.functional import conv2d, conv2d_plan
+from convrec.conv.limits import ConvLimits, LimitError, check_multiply_adds
+from convrec.conv.shapes import Conv2dPlan, ShapeExplanation
 from convrec.settings import Settings
 from convrec.web.cancel import ClientGoneError, run_until_disconnect, stop_if_gone
-from convrec.web.deps import ServicesDep, SettingsDep
+from convrec.web.deps import JsonBody, ServicesDep, SettingsDep
 from convrec.web.errors import field_error
-from convrec.web.inputs import check_batch, decode_image, decode_kernel
+from convrec.web.inputs import check_batch, conv_limits, decode_image, decode_kernel
 from convrec.web.playground import PlaygroundIn, PlaygroundOut, build_playground
-from convrec.web.render import json_response, rounded
+from convrec.web.render import json_value_response, rounded
 from convrec.web.schemas import (
     ConvApplyIn,
     ConvApplyOut,
-    FeatureMapOut,
-    ImageOut,
     KernelOut,
     MatmulIn,
     MatmulOut,
@@ -42,10 +45,16 @@ INLINE_MULTIPLY_ADDS = 1_000_000
 
 
 @functools.lru_cache(maxsize=1024)
-def _shape_out(explanation: Any) -> ShapeOut:
+def _shape_out(explanation: ShapeExplanation) -> ShapeOut:
     """The answer's form of a (frozen, hashable) ``ShapeExplanation``: made once per distinct
     explanation (four kernels on one image share theirs; ``asdict`` was 9% of an apply)."""
     return ShapeOut(**explanation.to_dict())
+
+
+@functools.lru_cache(maxsize=1024)
+def _shape_json(explanation: ShapeExplanation) -> dict[str, Any]:
+    """:func:`_shape_out` as plain JSON values, validated once (shared: never modify it)."""
+    return _shape_out(explanation).model_dump()
 
 
 @router.get("/kernels", response_model=list[KernelOut])
@@ -91,20 +100,29 @@ def _limit_loc(exc: Exception, kernel_loc: list[str | int]) -> list[str | int]:
     return ["body"] if parameter else kernel_loc
 
 
+@functools.lru_cache(maxsize=4096)
+def _plan(
+    image_shape: tuple[int, ...], kernel_shape: tuple[int, ...], stride: int, padding: Any,
+    dilation: int, padding_mode: str, limits: ConvLimits,
+) -> Conv2dPlan:
+    """:func:`convrec.conv.conv2d_plan` (frozen, a function of shapes only), made once per
+    distinct request shape: a plan was 0.1 ms and every kernel needs one. A refusal raises
+    (and is not kept)."""
+    return conv2d_plan(
+        image_shape, kernel_shape, stride, padding, dilation, padding_mode=padding_mode,
+        limits=replace(limits, max_multiply_adds=None),  # the budget is per request
+    )
+
+
 def _plan_or_error(
     image_shape: tuple[int, ...], kernel_shape: tuple[int, ...], body: Any, name: str,
-    limits: Any, kernel_loc: list[str | int],
-) -> Any:
+    limits: ConvLimits, kernel_loc: list[str | int],
+) -> Conv2dPlan:
     """conv's own checks and limits guard, before any work: 413 over a limit, else 422."""
-    from dataclasses import replace
-
-    from convrec.conv import LimitError, conv2d_plan
-
     try:
-        return conv2d_plan(
-            image_shape, kernel_shape, body.stride, body.padding, body.dilation,
-            padding_mode=getattr(body, "padding_mode", "zeros"),
-            limits=replace(limits, max_multiply_adds=None),  # the budget is per request
+        return _plan(
+            tuple(image_shape), tuple(kernel_shape), body.stride, body.padding, body.dilation,
+            getattr(body, "padding_mode", "zeros"), limits,
         )
     except LimitError as exc:
         raise field_error(
@@ -114,11 +132,8 @@ def _plan_or_error(
         raise field_error(_limit_loc(exc, kernel_loc), name, str(exc)) from exc
 
 
-def _check_budget(plans: list[Any], limits: Any) -> None:
+def _check_budget(plans: list[Conv2dPlan], limits: ConvLimits) -> None:
     """The whole request's multiply-adds, and the numbers its answer would carry (413)."""
-    from convrec.conv import LimitError
-    from convrec.conv.limits import check_multiply_adds
-
     try:
         check_multiply_adds(
             sum(p.multiply_adds for p in plans), limits, how=f"{len(plans)} kernel(s)"
@@ -140,82 +155,110 @@ def _check_budget(plans: list[Any], limits: Any) -> None:
         )
 
 
-@router.post("/apply", response_model=ConvApplyOut)
+#: conv apply's body, read by pydantic-core from the bytes (see :class:`JsonBody`)
+APPLY_BODY = JsonBody(ConvApplyIn)
+
+
+@router.post("/apply", response_model=ConvApplyOut, openapi_extra=APPLY_BODY.openapi)
 async def apply(
-    body: ConvApplyIn, request: Request, services: ServicesDep, settings: SettingsDep
-) -> Response | ConvApplyOut:
+    body: Annotated[ConvApplyIn, Depends(APPLY_BODY)], request: Request
+) -> Response:
     """Apply each kernel to the image: each output map as numbers (``values``, rows of the
     map), with its range and its shape explanation. Pages draw the numbers themselves.
 
     At most :data:`MAX_RESPONSE_VALUES` numbers per answer (413 beyond, checked before any
     work). Work stops between kernels when the client disconnects (nothing is sent back then).
     """
+    services: Services = request.app.state.services
+    settings: Settings = request.app.state.settings
     # numbers in the body: decoding and planning are cheap enough for the event loop
     prepared = _prepare(body, services, settings) if body.image.pixels is not None else None
     if prepared is not None and sum(p.multiply_adds for p in prepared[2]) <= INLINE_MULTIPLY_ADDS:
-        return json_response(_compute(body, *prepared, gone=None))
+        return json_value_response(_compute(body, *prepared, gone=None))
 
-    def work(gone: threading.Event) -> ConvApplyOut:
+    def work(gone: threading.Event) -> dict[str, Any]:
         ready = prepared if prepared is not None else _prepare(body, services, settings)
         return _compute(body, *ready, gone=gone)
 
     try:
-        return json_response(await run_until_disconnect(request, work))
+        return json_value_response(await run_until_disconnect(request, work))
     except ClientGoneError:
         return Response(status_code=499)  # nginx's "client closed request": nobody reads it
 
 
-Prepared = tuple[NDArray[np.float32], list[tuple[str, NDArray[np.float32]]], list[Any]]
+Prepared = tuple[NDArray[np.float32], list[tuple[str, NDArray[np.float32]]], list[Conv2dPlan]]
 
 
 def _prepare(body: ConvApplyIn, services: Services, settings: Settings) -> Prepared:
     """The image, the kernels and their plans, every one checked and the whole request
     budgeted before any convolution runs (4xx naming the field otherwise)."""
-    from convrec.conv import ConvLimits
-
     limits = settings.limits
-    conv_limits = ConvLimits.from_settings(limits)
+    guard = conv_limits(limits)
     check_batch(len(body.kernels), limits, ["body", "kernels"])
     image = decode_image(body.image, limits, services)
     kernels = [
         decode_kernel(spec, limits, ["body", "kernels", i]) for i, spec in enumerate(body.kernels)
     ]
     plans = [
-        _plan_or_error(image.shape, kernel.shape, body, name, conv_limits, ["body", "kernels", i])
+        _plan_or_error(image.shape, kernel.shape, body, name, guard, ["body", "kernels", i])
         for i, (name, kernel) in enumerate(kernels)
     ]
-    _check_budget(plans, conv_limits)
+    _check_budget(plans, guard)
     return image, kernels, plans
+
+
+def _maps(
+    body: ConvApplyIn, image: NDArray[np.float32], kernels: list[tuple[str, NDArray[np.float32]]],
+    gone: threading.Event | None,
+) -> list[tuple[NDArray[np.float32], Conv2dPlan]]:
+    """Each kernel's map ``(H_out, W_out)`` and plan, in the kernels' order.
+
+    Without ``gone`` (a small request, in the event loop) the kernels of one shape run as one
+    ``conv2d`` call on their stack ``(O, kH, kW)``: one plan and one engine call instead of
+    one per kernel. With ``gone`` (a large one, in a thread) they run one by one, and the work
+    stops between kernels once the client has left.
+    """
+    def run(weight: NDArray[np.float32]) -> tuple[NDArray[np.float32], Conv2dPlan]:
+        out, plan = conv2d(
+            image, weight, stride=body.stride, padding=body.padding, dilation=body.dilation,
+            padding_mode=body.padding_mode, return_plan=True,
+        )
+        return np.asarray(out), plan
+
+    if gone is not None:
+        maps = []
+        for _, kernel in kernels:
+            stop_if_gone(gone)  # the client left: no more kernels for nobody
+            maps.append(run(kernel))
+        return maps
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for i, (_, kernel) in enumerate(kernels):
+        by_shape.setdefault(kernel.shape, []).append(i)
+    found: dict[int, tuple[NDArray[np.float32], Conv2dPlan]] = {}
+    for indices in by_shape.values():
+        stacked, plan = run(np.stack([kernels[i][1] for i in indices]))  # (O, H_out, W_out)
+        found.update((i, (stacked[j], plan)) for j, i in enumerate(indices))
+    return [found[i] for i in range(len(kernels))]
 
 
 def _compute(
     body: ConvApplyIn, image: NDArray[np.float32], kernels: list[tuple[str, NDArray[np.float32]]],
-    plans: list[Any], gone: threading.Event | None,
-) -> ConvApplyOut:
-    """Each kernel's map; stops between kernels once ``gone`` is set (the client left)."""
-    from convrec.conv import conv2d
-
+    plans: list[Conv2dPlan], gone: threading.Event | None,
+) -> dict[str, Any]:
+    """The answer (:class:`ConvApplyOut` as JSON values, maps as float64 arrays rounded to 3
+    decimals for :func:`json_value_response`); stops between kernels once ``gone`` is set."""
     outputs = []
-    for name, kernel in kernels:
-        if gone is not None:
-            stop_if_gone(gone)  # the client left: no more kernels for nobody
-        out, plan = conv2d(
-            image, kernel, stride=body.stride, padding=body.padding, dilation=body.dilation,
-            padding_mode=body.padding_mode, return_plan=True,
-        )
-        out = np.asarray(out)  # (H_out, W_out)
-        # built without validation: every field is a Python int, float or list made just
-        # here, of the declared types (validating 676 floats a map was 4% of an apply)
-        outputs.append(
-            FeatureMapOut.model_construct(
-                kernel=KernelOut.model_construct(name=name, values=kernel.tolist()),
-                height=int(out.shape[0]), width=int(out.shape[1]),
-                min=float(out.min()), max=float(out.max()), values=rounded(out, 3),
-                rows=_shape_out(plan.rows), cols=_shape_out(plan.cols),
-            )
-        )
-    return ConvApplyOut.model_construct(
-        input=ImageOut(height=image.shape[0], width=image.shape[1]), outputs=outputs)
+    for (name, kernel), (out, plan) in zip(kernels, _maps(body, image, kernels, gone),
+                                           strict=True):
+        outputs.append({
+            "kernel": {"name": name, "values": kernel.astype(np.float64)},
+            "height": int(out.shape[0]), "width": int(out.shape[1]),
+            "min": float(out.min()), "max": float(out.max()),
+            "values": np.round(out.astype(np.float64), 3),
+            "rows": _shape_json(plan.rows), "cols": _shape_json(plan.cols),
+        })
+    return {"input": {"height": int(image.shape[0]), "width": int(image.shape[1])},
+            "outputs": outputs}
 
 
 @router.post("/matmul", response_model=MatmulOut)
@@ -225,7 +268,7 @@ def matmul_view(body: MatmulIn, services: ServicesDep, settings: SettingsDep) ->
     Also shows, for output pixel ``(out_row, out_col)``, its window, the element-wise
     products with the kernel and their sum.
     """
-    from convrec.conv import ConvLimits, conv2d, im2col
+    from convrec.conv.matmul import im2col
 
     limits = settings.limits
     image = decode_image(body.image, limits, services)
@@ -244,7 +287,7 @@ def matmul_view(body: MatmulIn, services: ServicesDep, settings: SettingsDep) ->
     try:
         plan = _plan_or_error(
             crop.shape, kernel.shape, body, f"{name} on the {crop.shape} crop",
-            ConvLimits.from_settings(limits), ["body", "kernel"],
+            conv_limits(limits), ["body", "kernel"],
         )
     except HTTPException:
         cut_rows, cut_cols = crop.shape[0] < body.crop_size, crop.shape[1] < body.crop_size
