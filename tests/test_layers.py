@@ -19,6 +19,7 @@ live on the faces only.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import sys
 from dataclasses import dataclass
@@ -88,7 +89,10 @@ def _imports(path: Path) -> list[Import]:
     return found
 
 
-ALL_IMPORTS = [imp for path in sorted(PACKAGE.rglob("*.py")) for imp in _imports(path)]
+@functools.cache
+def all_imports() -> list[Import]:
+    """Every import statement of the package (parsed when a test asks, not at collection)."""
+    return [imp for path in sorted(PACKAGE.rglob("*.py")) for imp in _imports(path)]
 
 
 def room(module: str) -> str:
@@ -126,13 +130,13 @@ def test_every_room_is_known() -> None:
 
 
 def test_the_parser_sees_lazy_and_relative_imports() -> None:
-    targets = {imp.target for imp in ALL_IMPORTS if imp.module == "convrec.cli.common"}
+    targets = {imp.target for imp in all_imports() if imp.module == "convrec.cli.common"}
     assert "convrec.data.registry" in targets  # imported inside a function
-    assert len(ALL_IMPORTS) > 300
+    assert len(all_imports()) > 300
 
 
 def test_no_import_points_up_or_sideways() -> None:
-    broken = [f"{imp.where}: {why}" for imp in ALL_IMPORTS if (why := forbidden(imp))]
+    broken = [f"{imp.where}: {why}" for imp in all_imports() if (why := forbidden(imp))]
     assert broken == []
 
 
