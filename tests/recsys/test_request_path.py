@@ -16,7 +16,8 @@ from convrec.recsys import Ratings
 from convrec.recsys.catalog import MovieCatalog, MovieRecommender
 from convrec.recsys.models.hybrid import Hybrid
 
-#: a movie of the catalogue that no training user rated (the model must ignore it)
+#: a movie of the catalogue that no training user rated (the ranking has no row for it; the
+#: rating model counts it with no item bias or factors)
 UNRATED = 2000
 
 
@@ -35,8 +36,10 @@ def recommender(data: Ratings) -> MovieRecommender:
     return MovieRecommender(model, MovieCatalog(movies), RatingScale(1, 5, 1))
 
 
-def _reference_fold_in(model: Hybrid, items: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """The rating part of the fold-in: one small posterior solve per stored sample."""
+def _reference_fold_in(model: Hybrid, items: np.ndarray, values: np.ndarray,
+                       unrated: list[float]) -> np.ndarray:
+    """The rating part of the fold-in: one small posterior solve per stored sample; each
+    rating of ``unrated`` has item row ``[0, …, 0, 1]`` and offset ``μ``."""
     S = model.n_stored_samples_
     k = model.item_factors_.shape[1] // S
     w = np.zeros((S, k + 1))
@@ -44,7 +47,8 @@ def _reference_fold_in(model: Hybrid, items: np.ndarray, values: np.ndarray) -> 
         Lam = model.sample_user_precision_[s]
         mean = model.sample_user_mean_[s].copy()
         if len(items) and model.sample_side_coef_.shape[1]:
-            mean += model.sample_side_coef_[s, items].sum(axis=0) / np.sqrt(len(items))
+            mean += (model.sample_side_coef_[s, items].sum(axis=0)
+                     / np.sqrt(len(items) + len(unrated)))
         A = np.zeros((k + 1, k + 1))
         A[:k, :k] = Lam
         A[k, k] = model.sample_bias_precision_[s]
@@ -54,6 +58,9 @@ def _reference_fold_in(model: Hybrid, items: np.ndarray, values: np.ndarray) -> 
             x = np.append(model.item_factors_[i].reshape(S, k)[s] * np.sqrt(S), 1.0)
             A += alpha * np.outer(x, x)
             b += alpha * (r - model.global_mean_ - model.sample_item_bias_[s, i]) * x
+        for r in unrated:
+            A[k, k] += alpha
+            b[k] += alpha * (r - model.global_mean_)
         w[s] = np.linalg.solve(A, b)
     return np.concatenate([w[:, :k].ravel() / np.sqrt(S), [w[:, k].mean()]])
 
@@ -83,7 +90,9 @@ def _reference(rec: MovieRecommender, ratings: dict[int, float], n: int, exclude
             if model.item_index(m) >= 0:
                 scores[model.item_index(m)] = -np.inf
     order = [int(j) for j in np.argsort(-scores, kind="stable") if np.isfinite(scores[j])][:n]
-    w = _reference_fold_in(model, items, values)
+    unrated = [v for m, v in ratings.items()
+               if model.item_index(m) < 0 or model.item_counts_[model.item_index(m)] == 0]
+    w = _reference_fold_in(model, items, values, unrated)
     S = model.n_stored_samples_
     lo, hi = model.rating_range_
     V = model.item_factors_ / np.linalg.norm(model.item_factors_, axis=1, keepdims=True)

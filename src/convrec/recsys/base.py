@@ -45,6 +45,7 @@ __all__ = [
     "Recommendation",
     "Recommender",
     "load_model",
+    "rated_item_terms",
     "register_model",
 ]
 
@@ -442,10 +443,13 @@ class Recommender:
 
     # --- new users ------------------------------------------------------------------------
     def _parse_profile(self, ratings: Mapping[Any, float]
-                       ) -> tuple[NDArray[np.int64], NDArray[np.float64], list[object]]:
+                       ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """``(items (n,), values (n + m,))``: the rows of the rated items that have training
+        ratings, their ratings, then the ``m`` ratings of items without any (an id the model
+        never saw, or saw with no training rating), in the given order."""
         items: list[int] = []
         values: list[float] = []
-        ignored: list[object] = []
+        unrated: list[float] = []
         if not isinstance(ratings, Mapping):
             raise TypeError(f"ratings must be a mapping {{item id: rating}} such as {{50: 5}}, "
                             f"got {type(ratings).__name__} {ratings!r:.60}")
@@ -459,28 +463,35 @@ class Recommender:
             if not math.isfinite(v):
                 raise ValueError(f"rating for item {item!r} must be a finite number, got {value!r}")
             if i < 0 or self.item_counts_[i] == 0:
-                ignored.append(item)
+                unrated.append(v)
                 continue
             items.append(i)
             values.append(v)
-        return np.asarray(items, dtype=np.int64), np.asarray(values), ignored
+        return np.asarray(items, dtype=np.int64), np.asarray(values + unrated)
 
     def fold_in(self, ratings: Mapping[Any, float]) -> NDArray[np.float64]:
         """A user vector for a new user from ``{original item id: rating}`` (no retraining).
 
-        Items the model does not know are ignored. The vector's meaning depends on the model
-        (factors + bias for MF, an interaction row for EASE); pass it to
+        A rating of an item without training ratings (an id the model never saw, or saw with
+        no rating) still tells the user's bias: a rating model counts it as an item with no
+        learned bias or factors (zero: the prior's mean, :func:`rated_item_terms`); a ranking
+        model, which has no row for it, leaves it out. The vector's meaning depends on the
+        model (factors + bias for MF, an interaction row for EASE); pass it to
         :meth:`recommend_vector` or :meth:`predict_vector`.
         """
         self._check_fitted()
-        items, values, _ = self._parse_profile(ratings)
+        items, values = self._parse_profile(ratings)
         return self._fold_in(items, values)
 
     def _fold_in(self, items: NDArray[np.int64], values: NDArray[np.float64]
                  ) -> NDArray[np.float64]:
+        """The vector of a new user from the rows ``items (n,)`` of the rated items with
+        training ratings and ``values (n + m,)``: their ratings, then those of ``m`` items
+        without training ratings (see :meth:`_parse_profile`)."""
         # default: the user bias under the fallback baseline
-        resid = values - self.fallback_mean_ - self.fallback_item_bias_[items]
-        return np.array([resid.sum() / (self.fallback_reg + len(items))])
+        resid = (values - self.fallback_mean_
+                 - rated_item_terms(self.fallback_item_bias_, items, len(values)))
+        return np.array([resid.sum() / (self.fallback_reg + len(values))])
 
     def _score_vector(self, vector: NDArray[np.float64]) -> NDArray[np.float64]:
         out: NDArray[np.float64] = self.fallback_mean_ + vector[0] + self.fallback_item_bias_
@@ -514,8 +525,9 @@ class Recommender:
             if i >= 0:
                 scores[i] = -np.inf
         top = self._top(scores, n)
-        items, values, _ = self._parse_profile(rated or {})
-        return self._with_reasons(top, scores, items, values, self._rated_for(top, vector=vector))
+        items, values = self._parse_profile(rated or {})
+        return self._with_reasons(top, scores, items, values[:len(items)],
+                                  self._rated_for(top, vector=vector))
 
     def _never_rated_items(self) -> NDArray[np.int64]:
         """Rows of the items without a training rating (never recommended), computed once."""
@@ -540,6 +552,24 @@ class Recommender:
         if cls is not Recommender and not isinstance(model, cls):
             raise TypeError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
         return model
+
+
+def rated_item_terms(table: NDArray[np.generic], items: NDArray[np.int64], n_ratings: int,
+                     axis: int = 0) -> NDArray[Any]:
+    """A learned per-item term (item biases ``(n_items,)``, factors ``(n_items, k)``, a
+    per-sample table along ``axis``) at a new user's ``n_ratings`` ratings: ``table`` at the
+    rows ``items`` (the rated items with training ratings), then zeros for the
+    ``n_ratings - len(items)`` ratings of items without any. Such an item has no learned
+    bias or factors (what a model stores for a never-rated item was fitted to no rating;
+    a ridge gives it bias 0): they are taken as zero, so
+    its rating informs the user's bias alone. The one place fold-ins treat those ratings."""
+    taken = np.take(table, items, axis=axis)
+    extra = n_ratings - len(items)
+    if extra == 0:
+        return taken
+    shape = list(taken.shape)
+    shape[axis] = extra
+    return np.concatenate([taken, np.zeros(shape, dtype=taken.dtype)], axis=axis)
 
 
 def load_model(path: str | Path) -> Recommender:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from convrec.recsys.base import Recommender, register_model
+from convrec.recsys.base import Recommender, rated_item_terms, register_model
 from convrec.recsys.ratings import Ratings
 
 __all__ = ["Biases", "GlobalMean"]
@@ -82,8 +82,10 @@ class Biases(Recommender):
 
     def _new_user_residuals(self, items: NDArray[np.int64], values: NDArray[np.float64]
                    ) -> NDArray[np.float64]:
-        """``r - μ - b_i`` of a new user's ``(n,)`` rated item rows and ratings."""
-        resid: NDArray[np.float64] = values - self.global_mean_ - self.item_bias_[items]
+        """``r - μ - b_i`` ``(n + m,)`` of a new user's rated item rows ``(n,)`` and ratings
+        ``(n + m,)``: the last ``m`` are of items without training ratings (``b_i = 0``)."""
+        resid: NDArray[np.float64] = (
+            values - self.global_mean_ - rated_item_terms(self.item_bias_, items, len(values)))
         return resid
 
     def _fold_in_bias(self, resid: NDArray[np.float64]) -> float:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from convrec.recsys.base import register_model
+from convrec.recsys.base import rated_item_terms, register_model
 from convrec.recsys.models.baselines import fit_biases
 from convrec.recsys.models.factor import FactorModel
 from convrec.recsys.ratings import Ratings
@@ -320,25 +320,29 @@ class BayesianMF(FactorModel):
         ``m_s = μ_P,s + Σ_i β_s[i] / √n`` (the side term of the items rated).
 
         Returns ``[p_1 … p_S / √S, mean_s b_s]`` of length ``k·S + 1``, which scores like a
-        training user's row of the stacked factors. Cost ``O(S (n k² + k³))``: S small solves.
+        training user's row of the stacked factors. Ratings of items without training ratings
+        (``values`` longer than ``items``) have ``b_i = 0``, ``q_i = 0`` and ``β[i] = 0`` (n
+        counts them). Cost ``O(S (n k² + k³))``: S small solves.
         """
         S = self.n_stored_samples_
         k = self.item_factors_.shape[1] // S
         A0, b0 = self._fold_in_prior()
-        if len(items) == 0:
+        n = len(values)
+        if n == 0:
             w = np.linalg.solve(A0, b0[:, :, None])[:, :, 0]
             return np.concatenate([w[:, :k].ravel() / np.sqrt(S), [w[:, k].mean()]])
         b = b0.copy()
         if self.sample_side_coef_.shape[1]:  # Λ_s times the side term of the prior mean
-            shift = self.sample_side_coef_[:, items].sum(axis=1) / np.sqrt(len(items))
+            shift = self.sample_side_coef_[:, items].sum(axis=1) / np.sqrt(n)
             b[:, :k] += (self.sample_user_precision_ @ shift[:, :, None])[:, :, 0]
         alpha = self.sample_noise_precision_
         # Xᵀ (S, k+1, n), contiguous for the stacked matmul (einsum's loop is 3× slower);
         # the stored stacked factors are Q_s / √S side by side
-        Xt = np.ones((S, k + 1, len(items)))
-        Xt[:, :k, :] = (self.item_factors_[items].reshape(len(items), S, k)
+        Xt = np.ones((S, k + 1, n))
+        Xt[:, :k, :] = (rated_item_terms(self.item_factors_, items, n).reshape(n, S, k)
                         * np.sqrt(S)).transpose(1, 2, 0)
-        y = values[None, :] - self.global_mean_ - self.sample_item_bias_[:, items]
+        y = (values[None, :] - self.global_mean_
+             - rated_item_terms(self.sample_item_bias_, items, n, axis=1))
         A = A0 + alpha[:, None, None] * (Xt @ Xt.transpose(0, 2, 1))
         b += alpha[:, None] * (Xt @ y[:, :, None])[:, :, 0]
         w = np.linalg.solve(A, b[:, :, None])[:, :, 0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from convrec.recsys.base import Recommender
+from convrec.recsys.base import Recommender, rated_item_terms
 
 __all__ = ["FactorModel"]
 
@@ -94,14 +94,17 @@ class FactorModel(Recommender):
         """The MAP ``[p (k,), b_u]`` of a new user under the learned user population
         (:meth:`_user_prior`): ``argmin α Σ_i (r_i − r̂_i)² + (w − m)ᵀ Λ (w − m)``, solved
         exactly for a linear model and by Gauss–Newton steps through a sigmoid ``y_range_``.
-        With no ratings it is ``m``, the average training user. Cost ``O(n k² + k³)``."""
+        With no ratings it is ``m``, the average training user. Ratings of items without
+        training ratings (``values`` longer than ``items``) have ``b_i = 0``, ``q_i = 0``.
+        Cost ``O(n k² + k³)``."""
         m, Lam, alpha = self._user_prior()
         k = self.item_factors_.shape[1]
         w = m.copy()
-        if len(items) == 0:
+        n = len(values)
+        if n == 0:
             return w
-        X = np.hstack([self.item_factors_[items], np.ones((len(items), 1))])
-        offset = self.global_mean_ + self.item_bias_[items]
+        X = np.hstack([rated_item_terms(self.item_factors_, items, n), np.ones((n, 1))])
+        offset = self.global_mean_ + rated_item_terms(self.item_bias_, items, n)
         for _ in range(1 if self.y_range_ is None else 8):
             raw = offset + X @ w
             J = X * self._link_slope(raw)[:, None]

@@ -104,7 +104,7 @@ class ItemKNNBaseline(Biases):
         bu = self._fold_in_bias(resid)
         vec = np.full(len(self.item_ids_) + 1, np.nan)
         vec[0] = bu
-        vec[1 + items] = resid - bu
+        vec[1 + items] = resid[:len(items)] - bu  # items without training ratings: no row
         return vec
 
     def _score_vector(self, vector: NDArray[np.float64]) -> NDArray[np.float64]:
