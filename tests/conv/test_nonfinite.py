@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
 
-from convrec.conv import conv2d, edge_weights
+from convrec.conv import conv2d, edge_weights, functional
 from convrec.conv._padding import pad_torch
 
-ENGINES = ["direct", "im2col", "stencil", "torch", "auto"]
+ENGINES = list(functional.ENGINES)
 SPECIALS = (np.nan, np.inf, -np.inf)
 
 

@@ -21,6 +21,7 @@ from convrec.conv import (
     conv2d_plan,
     edge_weights,
     explain,
+    functional,
     kernels as K,
     load_kernel,
     parse_padding,
@@ -30,7 +31,7 @@ from convrec.conv.shapes import explain_padded
 from convrec.settings import Limits
 from tests.cli.helpers import run_cli
 
-ENGINES = ["direct", "im2col", "stencil", "torch"]
+ENGINES = [e for e in functional.ENGINES if e != "auto"]
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from convrec.conv import PADDING_MODES
 from convrec.conv.shapes import ShapeError
 from convrec.conv.sliding import CELL_INPUT, CELL_INSERTED, CELL_PADDING, slide, slide_transposed
 
@@ -27,7 +28,7 @@ def _torch_conv(x: np.ndarray, k: np.ndarray, mode: str, pads: tuple[int, int, i
     return F.conv2d(xt, torch.from_numpy(k)[None], stride=stride, dilation=dilation)[0, 0].numpy()
 
 
-@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular", "symmetric"])
+@pytest.mark.parametrize("mode", PADDING_MODES)
 @pytest.mark.parametrize(("k", "stride", "padding", "dilation"),
                          [(3, 1, 1, 1), (2, 2, 1, 1), (5, 2, 2, 1), (3, 1, 2, 2), (4, 3, 3, 1),
                           (1, 2, 0, 1), (7, 1, 3, 1)])

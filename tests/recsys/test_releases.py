@@ -13,7 +13,7 @@ from tests.cli.helpers import run_cli
 
 from convrec.cli.common import console
 from convrec.data.movielens import load_movielens, releases
-from convrec.data.registry import REGISTRY
+from convrec.data.registry import REGISTRY, DatasetNotFoundError
 
 #: (movieId, title, genres) as ml-latest-small writes them (ids are the real ones)
 MOVIES = [
@@ -107,6 +107,16 @@ def test_data_dir_folder_or_zip(release_root: Path, tmp_path: Path) -> None:
     assert zipped.movies.fingerprint() == data.movies.fingerprint()
     own = load_movielens("ml-latest-small", data_dir=release_root / "ml-latest-small")
     assert own.movies.titles == data.movies.titles
+
+
+def test_a_zip_that_is_not_the_published_one_is_refused_with_the_fix(tmp_path: Path) -> None:
+    # ml-1m pins GroupLens's md5: a zip of another content must not be extracted or read
+    archive = tmp_path / "ml-1m.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("ml-1m/ratings.dat", "1::1::5::978300760\n")
+    with pytest.raises(DatasetNotFoundError, match=r"--data-dir .*ml-1m\.zip: md5 [0-9a-f]{32}, "
+                       r"but ml-1m's published value is c4d9eecf.*download https://.*ml-1m\.zip"):
+        load_movielens("ml-1m", data_dir=archive)
 
 
 def test_titles_search_and_ratings_from_the_trained_release(

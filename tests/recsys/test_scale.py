@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from tests.recsys import test_models as shared
 
-from convrec.recsys import ALS, ImplicitALS, Ratings
+from convrec.recsys import ALS, Ratings
+from convrec.recsys.registry import MODELS
 from convrec.recsys.scale import load_ratings, recommend_all, synthetic_ratings
 
 
@@ -70,15 +71,17 @@ def test_load_ratings_csv_parquet_and_cache(tmp_path: Path) -> None:
         load_ratings(tmp_path / "missing.csv")
 
 
-def test_recommend_all_matches_recommend() -> None:
+@pytest.mark.parametrize("name", [n for n, spec in MODELS.items() if not spec.heavy])
+def test_recommend_all_matches_recommend(name: str) -> None:
+    # every model of the registry: the factor fast path (item bias + P Qᵀ in float32) and the
+    # generic one must rank as the model's own recommend does
     data = shared._synthetic()
-    for model in (ALS(factors=4, iterations=5).fit(data),
-                  ImplicitALS(factors=4, iterations=3).fit(data)):
-        top = recommend_all(model, n=5, batch_size=7)
-        assert top.shape == (data.n_users, 5)
-        for u in (0, 13, 39):
-            expected = [r.item_id for r in model.recommend(model.user_ids_[u].item(), n=5)]
-            assert model.item_ids_[top[u]].tolist() == expected
+    model = MODELS[name].create(**shared.SMALL.get(name, {})).fit(data)
+    top = recommend_all(model, n=5, batch_size=7)
+    assert top.shape == (data.n_users, 5)
+    for u in (0, 13, 39):
+        expected = [r.item_id for r in model.recommend(model.user_ids_[u].item(), n=5)]
+        assert model.item_ids_[top[u]].tolist() == expected
     with pytest.raises(ValueError, match=r"n must be a positive integer, got n=0"):
         recommend_all(model, n=0)
 

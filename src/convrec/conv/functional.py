@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, get_args, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 __all__ = ["ENGINES", "Engine", "choose_engine", "conv2d", "conv2d_plan"]
 
 Engine = Literal["auto", "direct", "im2col", "stencil", "torch"]
-ENGINES: tuple[str, ...] = ("auto", "direct", "im2col", "stencil", "torch")
+#: every ``engine=`` value; ``auto`` picks one of the others per call
+ENGINES: tuple[str, ...] = get_args(Engine)
 
 ArrayOrTensor = TypeVar("ArrayOrTensor")
 

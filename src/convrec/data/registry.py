@@ -34,7 +34,6 @@ __all__ = [
     "RatingScale",
     "RatingsLayout",
     "locate",
-    "rating_datasets",
     "register",
     "sha256_of",
 ]
@@ -157,20 +156,16 @@ def register(entry: DatasetEntry) -> DatasetEntry:
     return entry
 
 
-def rating_datasets() -> tuple[str, ...]:
-    """The names of the registered rating datasets (the MovieLens releases), in order."""
-    import convrec.data.movielens  # noqa: F401 - registers the releases
-
-    return tuple(name for name, e in REGISTRY.items() if e.ratings is not None)
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """The hex digest of a file (``algorithm``: any name :func:`hashlib.new` takes, e.g.
+    ``"sha256"`` or ``"md5"``), read in chunks by :func:`hashlib.file_digest`."""
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, algorithm).hexdigest()
 
 
 def sha256_of(path: Path) -> str:
-    """The sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """The sha256 of a file."""
+    return file_digest(path, "sha256")
 
 
 def _complete(folder: Path, entry: DatasetEntry) -> bool:
@@ -212,15 +207,6 @@ def _extract(entry: DatasetEntry, archive: Path, target: Path) -> None:
         raise DatasetNotFoundError(f"{archive} is not a readable zip ({exc}); download "
                                    f"{entry.archive[0]} again") from None
     _check_files(entry, target)
-
-
-def _checksum(path: Path, known: str) -> str:
-    algo, _, want = known.partition(":")
-    digest = hashlib.new(algo)
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest() if want else ""
 
 
 def _published_md5(url: str, cache: Path) -> str | None:
@@ -290,8 +276,9 @@ def _from_zip(entry: DatasetEntry, archive: Path, settings: Settings) -> Path:
     if _complete(target, entry) and marker.is_file() and marker.read_text() == stamp:
         return target
     if known:
-        got = _checksum(archive, known)
-        if got != known.partition(":")[2]:
+        algorithm, _, want = known.partition(":")
+        got = file_digest(archive, algorithm)
+        if got != want:
             raise DatasetNotFoundError(
                 f"--data-dir {archive}: {known.partition(':')[0]} {got}, but {entry.name}'s "
                 f"published value is {known.partition(':')[2]} ({entry.checksum_source}); the "

@@ -31,7 +31,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from convrec.recsys.base import (
-    MODEL_CLASSES,
     NotFittedError,
     Predictions,
     Recommendation,
@@ -54,11 +53,11 @@ from convrec.recsys.ratings import (
     random_split,
     temporal_split,
 )
+from convrec.recsys.registry import MODELS
 
 __all__ = [
     "ALS",
     "EASE",
-    "MODEL_CLASSES",
     "BayesianMF",
     "Biases",
     "EmbeddingDotBias",
@@ -88,15 +87,10 @@ __all__ = [
 ]
 
 
-#: the model classes, imported on first use (numba and torch load only with a model), so that
-#: ``convrec --help`` and the model registry stay light
-_LAZY_MODELS = {
-    "ALS": "convrec.recsys.models.als", "Biases": "convrec.recsys.models.baselines",
-    "GlobalMean": "convrec.recsys.models.baselines", "BayesianMF": "convrec.recsys.models.bayes",
-    "ItemKNNBaseline": "convrec.recsys.models.knn", "EASE": "convrec.recsys.models.topn",
-    "ImplicitALS": "convrec.recsys.models.topn", "Popularity": "convrec.recsys.models.topn",
-    "EmbeddingDotBias": "convrec.recsys.models.torch_mf", "Hybrid": "convrec.recsys.models.hybrid",
-}
+#: the model classes by class name, imported on first use (numba and torch load only with a
+#: model), so that ``convrec --help`` and the model registry stay light; the registry says
+#: where each class lives
+_LAZY_MODELS = {spec.class_name: spec.module for spec in MODELS.values()}
 
 
 def __getattr__(name: str) -> Any:

@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from convrec.recsys.persistence import Provenance
 
 __all__ = [
-    "MODEL_CLASSES",
     "NotFittedError",
     "Predictions",
     "Recommendation",
@@ -97,19 +96,15 @@ class Recommendation:
 _DERIVED = ("_cf_vectors", "_unit_cache", "_prior_cache", "_never_rated", "_fold_in_cache",
             "_support_cache")
 
-#: the model classes imported so far, by class name (the vocabulary is the model registry,
-#: :mod:`convrec.recsys.registry`; this only records which of its classes are loaded)
-MODEL_CLASSES: dict[str, type[Recommender]] = {}
 _R = TypeVar("_R", bound="type[Recommender]")
 
 
 def register_model(cls: _R) -> _R:
     """Class decorator: check that a model class has its entry in the model registry (so the
-    CLI, evaluation and persistence know it) and record it as loaded."""
+    CLI, evaluation and persistence know it); a class without one fails at import."""
     from convrec.recsys.registry import spec_of
 
     spec_of(cls)  # raises, naming the registry, for a class without an entry
-    MODEL_CLASSES[cls.__name__] = cls
     return cls
 
 

@@ -39,6 +39,10 @@ SHARED_STATE = (
 )
 _BIASED = ("global_mean_", "user_bias_", "item_bias_")
 _FACTORS = (*_BIASED, "user_factors_", "item_factors_", "y_range_")
+#: BayesianMF's posterior samples; the hybrid rates with a BayesianMF, so it stores them too
+_BAYES = (*_FACTORS, "n_stored_samples_", "noise_precision_", "sample_bias_precision_",
+          "sample_item_bias_", "sample_noise_precision_", "sample_side_coef_",
+          "sample_user_mean_", "sample_user_precision_", "used_side_terms_")
 
 
 @dataclass(frozen=True)
@@ -93,16 +97,10 @@ MODELS: dict[str, ModelSpec] = {s.name: s for s in (
               state=(*_BIASED, "residuals_", "similarity_")),
     ModelSpec("bayesian-mf", _M + "bayes", "BayesianMF", "Bayesian MF (k=10)",
               compare="rating", progress=True,
-              state=(*_FACTORS, "n_stored_samples_", "noise_precision_",
-                     "sample_bias_precision_", "sample_item_bias_", "sample_noise_precision_",
-                     "sample_side_coef_", "sample_user_mean_", "sample_user_precision_",
-                     "used_side_terms_"), schema_version=2),
+              state=_BAYES, schema_version=2),
     ModelSpec("hybrid", _M + "hybrid", "Hybrid",
               "hybrid: EASE + recency ranks, Bayesian MF rates", progress=True,
-              state=(*_FACTORS, "n_stored_samples_", "noise_precision_",
-                     "sample_bias_precision_", "sample_item_bias_", "sample_noise_precision_",
-                     "sample_side_coef_", "sample_user_mean_", "sample_user_precision_",
-                     "used_side_terms_", "item_weights_", "seen_age_")),
+              state=(*_BAYES, "item_weights_", "seen_age_")),
     ModelSpec("embedding-dot-bias", _M + "torch_mf", "EmbeddingDotBias",
               "EmbeddingDotBias (fastai recipe)", compare="rating", heavy=True, progress=True,
               state=_FACTORS),
