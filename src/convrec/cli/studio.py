@@ -69,11 +69,16 @@ def studio(
     """
     import os
 
+    from convrec.web.timeline import mark
+
+    mark("cli", "studio command running (CLI imported, arguments parsed)")
     import uvicorn
 
     from convrec.settings import get_settings
     from convrec.web.db import DatabaseStartupError, check_database
     from convrec.web.training import start_background_training
+
+    mark("cli", "studio command's imports done")
 
     if database_url is not None and not database_url.strip():  # else: the default, silently
         raise UserError("--database-url is empty: give an SQLAlchemy URL such as "
@@ -91,6 +96,7 @@ def studio(
         check_database(settings.resolved_database_url).dispose()
     except DatabaseStartupError as exc:
         fail(str(exc))
+    mark("cli", "database checked")
     count = workers or os.cpu_count() or 1
     # the workers read their settings from the environment (uvicorn starts them afresh)
     os.environ["DATABASE_URL"] = settings.resolved_database_url
@@ -102,6 +108,7 @@ def studio(
     if not warm:
         os.environ["CONVREC_STUDIO_LAZY"] = "1"
     trainer = start_background_training(settings)
+    mark("cli", "models looked for (trainer started if one is missing)")
     if trainer is not None:
         console.print("first start: the default models are training in a background process "
                       f"(log: {settings.cache_dir / 'studio-training.log'}); the pages work "
@@ -114,6 +121,7 @@ def studio(
     console.print(f"convrec studio on http://{settings.host}:{settings.port} with {count} "
                   f"worker{'s' if count > 1 else ''}, movies from "
                   f"{settings.dataset or DEFAULT_RELEASE}  (Ctrl+C stops)")
+    mark("cli", "uvicorn starting")
     try:
         if count == 1:
             from convrec.web.app import studio_app

@@ -19,6 +19,7 @@ from convrec.web.db import Database, check_database
 from convrec.web.errors import error_body, install_error_handlers, too_large_message
 from convrec.web.security import HashLimiter, purge_expired_tokens
 from convrec.web.services import Services
+from convrec.web.timeline import mark
 
 __all__ = ["create_app", "freeze_loaded_objects", "studio_app"]
 
@@ -146,6 +147,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        mark("worker", "lifespan started: serving")
         yield
         database.dispose()
 
@@ -190,10 +192,12 @@ def studio_app() -> FastAPI:
 
     from convrec.web.services import pin_thread_pools
 
+    mark("worker", "app module imported")
     pin_thread_pools(1)
     settings = get_settings()
     services = Services.defaults(settings, train=False)
     app = create_app(settings, services)
+    mark("worker", "app built (database checked)")
     if os.environ.get("CONVREC_STUDIO_LAZY"):
         freeze_loaded_objects()
     else:
@@ -203,6 +207,7 @@ def studio_app() -> FastAPI:
             for what, why in services.warm_up().items():
                 logging.getLogger("convrec.web").warning("%s not ready yet: %s", what, why)
             freeze_loaded_objects()
+            mark("worker", "warm-up done, loaded objects frozen")
 
         threading.Thread(target=warm, name="convrec-warm-up", daemon=True).start()
     return app

@@ -365,11 +365,15 @@ class Services:
             ("mnist", self._mnist.get), ("classifier", self._classifier.get),
             ("recommender", self._recommender.get),
         )
+        from convrec.web.timeline import mark
+
         for name, load in loads:
             try:
                 load()
+                mark("worker", f"{name} loaded")
             except ServiceUnavailableError as exc:
                 failures[name] = str(exc)
+                mark("worker", f"{name} not loaded")
         return failures
 
     def status(self) -> dict[str, bool]:
