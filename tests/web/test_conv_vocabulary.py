@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from convrec.conv import PADDING_MODES, PADDING_NAMES, conv2d, top_edge
 from convrec.settings import Limits
+from convrec.web.playground import PlaygroundIn
 from convrec.web.schemas import ConvApplyIn
 
 
@@ -21,8 +22,9 @@ def _post(client: TestClient, **body: Any) -> Any:
 
 
 def test_padding_modes_and_names_in_the_schema_are_convs_constants() -> None:
-    field = ConvApplyIn.model_fields["padding_mode"]
-    assert get_args(field.annotation) == PADDING_MODES
+    for schema_class in (ConvApplyIn, PlaygroundIn):  # every body that takes a padding mode
+        field = schema_class.model_fields["padding_mode"]
+        assert get_args(field.annotation) == PADDING_MODES
     schema = str(ConvApplyIn.model_json_schema()["properties"]["padding"])
     assert all(name in schema for name in PADDING_NAMES)
 

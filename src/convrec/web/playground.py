@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from convrec.conv._padding import PADDING_MODES, PaddingMode, check_padding_mode
 from convrec.conv.shapes import ParsedPadding
 from convrec.settings import Limits
 from convrec.web.errors import field_error
@@ -59,8 +60,8 @@ class PlaygroundIn(BaseModel):
     # conv's one parser: 1, [1, 2], [t, b, l, r], "1,2", "same", ... (the default parsed too)
     padding: PaddingSpec = Field(default=0, validate_default=True)
     dilation: Annotated[int, Field(ge=1, le=3)] = 1
-    padding_mode: str = Field(default="zeros", description="zeros, reflect, replicate, "
-                              "circular or symmetric (convrec.conv's modes).")
+    padding_mode: PaddingMode = Field(
+        default="zeros", description=f"One of {', '.join(PADDING_MODES)} (PyTorch's names).")
     true_convolution: bool = Field(default=False, description="Flip the kernel (scipy's "
                                    "convolve2d) instead of cross-correlation (PyTorch's).")
     transposed: bool = Field(default=False, description="A transposed convolution, drawn as "
@@ -75,12 +76,11 @@ class PlaygroundIn(BaseModel):
                              f"padding per side, got {max(value)}")
         return value
 
-    @field_validator("padding_mode")
+    @field_validator("padding_mode", mode="before")
     @classmethod
-    def _known_mode(cls, value: str) -> str:
-        from convrec.conv._padding import check_padding_mode
-
-        return check_padding_mode(value)  # conv's one check, in conv's words
+    def _known_mode(cls, value: Any) -> Any:
+        # conv's one check, in conv's words, before the Literal (which then only types it)
+        return check_padding_mode(value) if isinstance(value, str) else value
 
     @property
     def parsed_padding(self) -> ParsedPadding:
