@@ -11,8 +11,9 @@ Test accuracy is checked every quarter epoch; times are training time (evaluatio
 wall clock, plus process CPU time / 2 (this VM's cores are shared, steal time inflates wall).
 
 ``--variant`` adds runs of the ``fast`` preset with some fields changed (``TrainConfig``
-fields, plus ``width=N`` for the fast CNN's width), to tune it against the book recipe in the
-same run, e.g. ``--variant "batch_size=512,lr=0.04" --variant "width=16,epochs=3"``.
+fields, plus ``width=N`` and ``hidden=N`` for its ``lean`` CNN's channels and hidden units),
+to tune it against the book recipe in the same run, e.g. ``--variant "batch_size=512,lr=0.04"
+--variant "width=16,epochs=3"``.
 
 Run: ``python benchmarks/bench_mnist.py [--data-dir ../shared/data] [--skip-accurate]
 [--presets book_bn,fast] [--variant SPEC ...]``
@@ -37,6 +38,11 @@ def _fmt(t: float | None) -> str:
     return "not reached" if t is None else f"{t:.1f} s"
 
 
+def _epoch_at(result: TrainResult, accuracy: float) -> str:
+    """The epoch of the first evaluation reaching ``accuracy``, or ``-``."""
+    return next((f"{p.epoch:g}" for p in result.history if p.valid_accuracy >= accuracy), "-")
+
+
 def _variant(spec: str) -> TrainConfig:
     """``"width=16,batch_size=512,lr=0.04"`` → the ``fast`` preset with those changes."""
     from functools import partial
@@ -44,13 +50,12 @@ def _variant(spec: str) -> TrainConfig:
     from convrec.vision import models
 
     changes: dict[str, object] = {}
+    sizes: dict[str, int] = {}
     fields = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
     for item in filter(None, (part.strip() for part in spec.split(","))):
         key, _, text = item.partition("=")
-        if key == "width":
-            name = f"fast_w{int(text)}"
-            models.MODELS[name] = partial(models.fast_cnn, int(text))  # this process only
-            changes["model"] = name
+        if key in ("width", "hidden"):
+            sizes[key] = int(text)
         elif key in fields:
             value: object = text
             if text in ("True", "False"):
@@ -64,8 +69,12 @@ def _variant(spec: str) -> TrainConfig:
                         continue
             changes[key] = value
         else:
-            raise SystemExit(f"--variant: unknown field {key!r} in {spec!r}; use width or one of "
-                             f"{', '.join(fields)}")
+            raise SystemExit(f"--variant: unknown field {key!r} in {spec!r}; use width, hidden "
+                             f"or one of {', '.join(fields)}")
+    if sizes:
+        name = "lean_" + "_".join(f"{k}{v}" for k, v in sorted(sizes.items()))
+        models.MODELS[name] = partial(models.lean_cnn, **sizes)  # this process only
+        changes["model"] = name
     return PRESETS["fast"].with_changes(**changes).validate()
 
 
@@ -107,8 +116,8 @@ def main() -> None:
         results[preset] = r
         print(f"{label:40s} train {r.train_seconds:6.1f} s (cpu/2 {r.cpu_seconds / 2:5.1f} s, "
               f"with evals {wall:5.1f} s)  test acc {r.final_accuracy:.2%}  "
-              f"to 99.0%: {_fmt(r.time_to(0.99))}  to 99.5%: {_fmt(r.time_to(0.995))}",
-              flush=True)
+              f"to 99.0%: {_fmt(r.time_to(0.99))} (epoch {_epoch_at(r, 0.99)})  to 99.5%: "
+              f"{_fmt(r.time_to(0.995))}", flush=True)
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
     book = results.get("book_bn")
     if book is not None:

@@ -191,9 +191,11 @@ def test_prediction_shows_every_layer_saliency_and_the_real_first_layer(
 ) -> None:
     pred = classifier.predict(draw_digit(7))
     assert pred.first_layer == {"kernel": 5, "stride": 2, "padding": 0, "channels": 32}
-    assert [name for name, _ in pred.layers] == ["2 ReLU", "3 MaxPool2d", "6 ReLU",
-                                                 "7 MaxPool2d"]
-    assert [m.shape for _, m in pred.layers] == [(32, 12, 12), (32, 6, 6), (64, 4, 4),
+    # the default model is the fast preset's lean CNN: each conv max-pooled, then BatchNorm
+    # and ReLU on the pooled maps (the ReLU after its hidden layer has no maps)
+    assert [name for name, _ in pred.layers] == ["1 MaxPool2d", "3 ReLU", "5 MaxPool2d",
+                                                 "7 ReLU"]
+    assert [m.shape for _, m in pred.layers] == [(32, 6, 6), (32, 6, 6), (64, 2, 2),
                                                  (64, 2, 2)]
     assert pred.saliency.shape == (28, 28)
     ink = pred.input28 > 0
