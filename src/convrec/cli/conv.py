@@ -12,9 +12,11 @@ from rich.table import Table
 from convrec.cli.common import DataDirOption, UserError, console
 from convrec.cli.conv_animate import animate
 from convrec.cli.conv_options import (
+    PADDING_NAMES_HELP,
     DilationOption,
     KernelOption,
     OutputPaddingOption,
+    PaddingModeOption,
     StrideOption,
     TransposedOption,
 )
@@ -69,7 +71,7 @@ def shape(
     padding: Annotated[
         str,
         typer.Option(
-            "-p", "--padding", help="Padding: an int, 'before,after', 'same', 'full' or 'valid'."
+            "-p", "--padding", help=f"Padding: an int, 'before,after', {PADDING_NAMES_HELP}."
         ),
     ] = "0",
     dilation: DilationOption = 1,
@@ -128,14 +130,11 @@ def apply(
     padding: Annotated[
         str,
         typer.Option("--padding", "-p", help="An int, 'ph,pw', 'top,bottom,left,right', "
-                     "same, full or valid."),
+                     f"{PADDING_NAMES_HELP}."),
     ] = "0",
     stride: Annotated[int, typer.Option("--stride", "-s")] = 1,
     dilation: Annotated[int, typer.Option("--dilation", "-d")] = 1,
-    padding_mode: Annotated[
-        str, typer.Option("--padding-mode", help="zeros, reflect, replicate, circular or "
-                          "symmetric.")
-    ] = "zeros",
+    padding_mode: PaddingModeOption = "zeros",
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder.")] = Path("conv-out"),
 ) -> None:
     """Apply kernels to images: one PNG per feature map plus one grid figure.
@@ -164,7 +163,7 @@ def apply(
     for path, img in zip(images, pics, strict=True):  # every check before any work or output
         for spec, k in zip(kernel, ks, strict=True):
             try:
-                conv2d_plan(img.shape, k.shape, stride, padding, dilation, padding_mode=mode,
+                conv2d_plan(img.shape, k.shape, stride, pad, dilation, padding_mode=mode,
                             limits=conv_limits)
             except ValueError as exc:
                 raise UserError(f"{path.name} with kernel {spec!r}: {exc}") from exc

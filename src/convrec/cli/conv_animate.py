@@ -9,6 +9,7 @@ import typer
 
 from convrec.cli.common import UserError, console
 from convrec.cli.conv_options import (
+    PADDING_NAMES_HELP,
     DilationOption,
     KernelOption,
     OutputPaddingOption,
@@ -47,7 +48,7 @@ def animate(
     ] = "5",
     kernel: KernelOption = 3,
     padding: Annotated[
-        str, typer.Option("-p", "--padding", help="An int, same, full or valid.")
+        str, typer.Option("-p", "--padding", help=f"An int, {PADDING_NAMES_HELP}.")
     ] = "0",
     stride: StrideOption = 1,
     dilation: DilationOption = 1,

@@ -7,8 +7,10 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["DilationOption", "KernelOption", "OutputPaddingOption", "StrideOption",
-           "TransposedOption"]
+from convrec.conv.shapes import PADDING_MODES, PADDING_NAMES  # no NumPy: help stays light
+
+__all__ = ["PADDING_NAMES_HELP", "DilationOption", "KernelOption", "OutputPaddingOption",
+           "PaddingModeOption", "StrideOption", "TransposedOption"]
 
 KernelOption = Annotated[int, typer.Option("-k", "--kernel", help="Kernel size.")]
 StrideOption = Annotated[int, typer.Option("-s", "--stride", help="Stride.")]
@@ -20,3 +22,9 @@ OutputPaddingOption = Annotated[
     int, typer.Option("--output-padding", help="Transposed only: extra output rows and "
                       "columns (less than the stride or the dilation).")
 ]
+PaddingModeOption = Annotated[
+    str, typer.Option("--padding-mode", help=f"How the border is filled: "
+                      f"{', '.join(PADDING_MODES)}.")
+]
+#: the words every ``--padding`` help ends with (the named paddings, from conv)
+PADDING_NAMES_HELP = " or ".join([", ".join(PADDING_NAMES[:-1]), PADDING_NAMES[-1]])

@@ -10,7 +10,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from convrec.conv._padding import PADDING_MODES as PADDING_MODES
     from convrec.conv.functional import (
         ENGINES as ENGINES,
         choose_engine as choose_engine,
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
         im2col as im2col,
     )
     from convrec.conv.shapes import (
+        PADDING_MODES as PADDING_MODES,
         PADDING_NAMES as PADDING_NAMES,
         Conv2dPlan as Conv2dPlan,
         ShapeError as ShapeError,
@@ -53,7 +53,6 @@ if TYPE_CHECKING:
     )
 
 _HOMES = {
-    "_padding": ("PADDING_MODES",),
     "functional": ("ENGINES", "choose_engine", "conv2d", "conv2d_plan"),
     "limits": ("ConvLimits", "LimitError"),
     "kernels": (
@@ -62,7 +61,7 @@ _HOMES = {
     ),
     "matmul": ("conv_matrix", "conv_transpose_via_matrix", "im2col"),
     "shapes": (
-        "PADDING_NAMES", "Conv2dPlan", "parse_padding",
+        "PADDING_MODES", "PADDING_NAMES", "Conv2dPlan", "parse_padding",
         "ShapeError", "ShapeExplanation", "explain", "explain_pool", "explain_transposed",
         "output_size", "pool_output_size", "receptive_field", "same_padding",
         "transposed_output_size",

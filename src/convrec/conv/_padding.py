@@ -8,17 +8,16 @@ Mode names differ between libraries (cupy/cupy#2525): PyTorch ``reflect`` is Num
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from convrec.conv.shapes import PADDING_MODES, PaddingMode
+
 if TYPE_CHECKING:
     import torch
 
-PaddingMode = Literal["zeros", "reflect", "replicate", "circular", "symmetric"]
-#: Every padding mode, in one place: the CLI's choices and the web's Literal come from here.
-PADDING_MODES: tuple[str, ...] = get_args(PaddingMode)
 
 #: PyTorch name -> (NumPy np.pad mode, SciPy ndimage mode, OpenCV border name)
 MODE_TRANSLATION: dict[str, tuple[str, str, str]] = {

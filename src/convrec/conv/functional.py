@@ -12,14 +12,13 @@ from numpy.typing import NDArray
 
 from convrec.conv import _engines, tuning as _tuning
 from convrec.conv._padding import (
-    PaddingMode,
     check_padding_fits,
     check_padding_mode,
     pad_numpy,
     pad_torch,
 )
 from convrec.conv.limits import ConvLimits, check_conv2d
-from convrec.conv.shapes import Conv2dPlan, PaddingArg, ShapeError, plan_conv2d
+from convrec.conv.shapes import Conv2dPlan, PaddingArg, PaddingMode, ShapeError, plan_conv2d
 
 if TYPE_CHECKING:
     import torch

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
 __all__ = [
+    "PADDING_MODES",
     "PADDING_NAMES",
     "Conv2dPlan",
     "FieldOfView",
@@ -422,6 +423,11 @@ Padding2d = tuple[int, int, int, int]
 PaddingName = Literal["valid", "same", "full"]
 #: The named paddings every face accepts (the web's vocabulary is derived from this).
 PADDING_NAMES: tuple[str, ...] = get_args(PaddingName)
+#: How the border is filled (PyTorch's names, plus NumPy's ``symmetric``). Every padding mode
+#: in one place, here beside the names because this module imports no NumPy: the CLI's help,
+#: the web's Literal and :mod:`convrec.conv._padding`'s padding all come from it.
+PaddingMode = Literal["zeros", "reflect", "replicate", "circular", "symmetric"]
+PADDING_MODES: tuple[str, ...] = get_args(PaddingMode)
 #: What every function taking ``padding`` accepts (see :func:`parse_padding`).
 PaddingArg = int | str | Sequence[int]
 #: What :func:`parse_padding` returns: a name, resolved later against the input and kernel

@@ -18,8 +18,8 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from convrec.conv._padding import PADDING_MODES, PaddingMode, check_padding_mode
-from convrec.conv.shapes import ParsedPadding
+from convrec.conv._padding import check_padding_mode
+from convrec.conv.shapes import PADDING_MODES, PaddingMode, ParsedPadding
 from convrec.settings import Limits
 from convrec.web.errors import field_error
 from convrec.web.render import rounded

@@ -23,8 +23,14 @@ from pydantic import (
     model_validator,
 )
 
-from convrec.conv._padding import PADDING_MODES, PaddingMode
-from convrec.conv.shapes import PADDING_NAMES, ParsedPadding, ShapeError, parse_padding
+from convrec.conv.shapes import (
+    PADDING_MODES,
+    PADDING_NAMES,
+    PaddingMode,
+    ParsedPadding,
+    ShapeError,
+    parse_padding,
+)
 
 __all__ = [
     "BiasOut",
