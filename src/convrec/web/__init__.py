@@ -3,7 +3,10 @@ reader and the movie recommender, with accounts and ratings in a real database.
 
 Floor 3: imports ``conv``, ``data``, ``shapes``, ``vision``, ``recsys`` and ``settings``,
 never ``cli``. Importing ``convrec`` does not import this package; importing this package
-imports FastAPI and SQLAlchemy but not torch (models load on start-up or first use).
+imports nothing heavy: its three names below load their modules on first use (so that
+``convrec studio`` checks the database with SQLAlchemy alone, before FastAPI or any model).
+The app's module imports FastAPI and SQLAlchemy but not torch (models load after the
+worker serves, or on first use).
 
 Public API:
     create_app(settings=None, services=None) -> FastAPI
@@ -13,12 +16,36 @@ Public API:
 Layout: ``app.py`` (factory, error handlers, limits), ``deps.py`` (dependencies),
 ``db.py`` + ``models.py`` + ``migrations/`` (SQLAlchemy and Alembic), ``security.py``
 (argon2 password hashes, session tokens), ``schemas.py`` (request and response models),
-``services.py`` (model loading), ``routers/`` (one router per resource) and
-``templates/`` + ``static/`` (the pages; no CDN, every asset is served by the app).
+``services.py`` (model loading), ``routers/`` (one router per resource),
+``timeline.py`` (timestamps of a start, for measuring it) and ``templates/`` + ``static/``
+(the pages; no CDN, every asset is served by the app).
 """
 
-from convrec.web.app import create_app
-from convrec.web.db import migrate
-from convrec.web.services import Services
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from convrec.web.app import create_app
+    from convrec.web.db import migrate
+    from convrec.web.services import Services
 
 __all__ = ["Services", "create_app", "migrate"]
+
+#: public name -> the module that defines it (imported on first use)
+_HOMES = {"create_app": "convrec.web.app", "migrate": "convrec.web.db",
+          "Services": "convrec.web.services"}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # once: later lookups do not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

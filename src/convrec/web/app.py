@@ -204,8 +204,11 @@ def studio_app() -> FastAPI:
         import threading
 
         def warm() -> None:  # torch's import alone takes seconds: serve the pages meanwhile
+            from convrec.web.security import dummy_hash
+
             for what, why in services.warm_up().items():
                 logging.getLogger("convrec.web").warning("%s not ready yet: %s", what, why)
+            dummy_hash()  # the first log-in of an unknown name then takes as long as any other
             freeze_loaded_objects()
             mark("worker", "warm-up done, loaded objects frozen")
 

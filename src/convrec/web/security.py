@@ -56,6 +56,7 @@ __all__ = [
     "SessionUser",
     "common_passwords",
     "create_token",
+    "dummy_hash",
     "hash_password",
     "login_retry_after",
     "password_problem",
@@ -80,9 +81,15 @@ PURGE_EVERY_S = 600
 COMMON_PASSWORDS_FILE = Path(__file__).resolve().parent / "data" / "common-passwords.txt.gz"
 
 _hasher = PasswordHasher()
-# verifying against this hash when the user does not exist keeps login time the same for
-# known and unknown usernames (no user enumeration by timing)
-_DUMMY_HASH = _hasher.hash("convrec-dummy-password")
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """The hash that a log-in of an unknown username is verified against: it keeps log-in time
+    the same for known and unknown usernames (no user enumeration by timing). Made on first
+    use, not at import (an argon2 hash: 0.2 s of every worker's start); a serving worker makes
+    it in its warm-up, after it serves."""
+    return _hasher.hash("convrec-dummy-password")
 
 
 # ---------------------------------------------------------------- usernames and passwords
@@ -122,7 +129,7 @@ def hash_password(password: str) -> str:
 def verify_password(stored_hash: str | None, password: str) -> bool:
     """True when ``password`` matches ``stored_hash`` (``None``: compare with a dummy)."""
     try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        return _hasher.verify(stored_hash or dummy_hash(), password) and stored_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -75,15 +75,17 @@ def pin_thread_pools(threads: int = 1) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=threads)
-    try:
-        import numba
-
-        numba.set_num_threads(threads)
-    except (ImportError, ValueError):
-        pass
     import sys
 
-    if "torch" in sys.modules:  # else torch reads OMP_NUM_THREADS when it is imported
+    # numba and torch are pinned here only if loaded already: else they read the variables
+    # above when (if ever) they are imported; importing them here cost each worker's start
+    # a second (numba) and more (torch)
+    if "numba" in sys.modules:
+        import contextlib
+
+        with contextlib.suppress(ValueError):  # more than numba's NUMBA_NUM_THREADS launched
+            sys.modules["numba"].set_num_threads(threads)
+    if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
 
 
@@ -359,11 +361,14 @@ class Services:
         return _recommender_title(self.recommender(), movie_id)
 
     def warm_up(self) -> dict[str, str]:
-        """Load everything now (the CLI does this before serving); returns what failed, why."""
+        """Load everything now (each serving worker does it in a thread while it serves);
+        returns what failed, why. The recommender comes first: it needs NumPy alone, and the
+        movie routes should not wait for torch's import (seconds), which the classifier
+        needs."""
         failures: dict[str, str] = {}
         loads: tuple[tuple[str, Callable[[], object]], ...] = (
-            ("mnist", self._mnist.get), ("classifier", self._classifier.get),
-            ("recommender", self._recommender.get),
+            ("recommender", self._recommender.get), ("mnist", self._mnist.get),
+            ("classifier", self._classifier.get),
         )
         from convrec.web.timeline import mark
 

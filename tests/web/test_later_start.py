@@ -1,0 +1,157 @@
+"""A later start of the studio (issue 16, ``benchmarks/bench_studio_start.py``): a database at
+the newest revision is not migrated again, the command's database check imports neither
+Alembic nor FastAPI, a worker pins its thread pools without importing numba or torch, and it
+serves while its models load, the recommender first."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from tests.web.conftest import tiny_mnist
+
+from convrec.settings import Settings
+from convrec.web import Services, db
+
+
+def _fresh_python(code: str) -> Any:
+    """Run ``code`` in a fresh interpreter; it prints one JSON value, returned here."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_head_revision_is_alembics_head() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(db.MIGRATIONS_DIR))
+    assert ScriptDirectory.from_config(config).get_current_head() == db.HEAD_REVISION
+
+
+def test_a_current_schema_is_not_migrated_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'studio.db'}"
+    calls: list[object] = []
+    real_migrate = db.migrate
+    monkeypatch.setattr(db, "migrate", lambda target: (calls.append(target),
+                                                       real_migrate(target))[1])
+    db.check_database(url).dispose()  # a new database: migrated
+    assert len(calls) == 1
+    engine = db.check_database(url)  # at the head now: only looked at
+    assert len(calls) == 1
+    assert db.schema_revision(engine) == db.HEAD_REVISION
+    engine.dispose()
+
+
+def test_an_older_schema_is_still_migrated(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    url = f"sqlite:///{tmp_path / 'studio.db'}"
+    engine = db.make_engine(url)
+    config = Config()
+    config.set_main_option("script_location", str(db.MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0002")
+    assert db.schema_revision(engine) == "0002"
+    db.check_database(url).dispose()
+    assert db.schema_revision(engine) == db.HEAD_REVISION
+    engine.dispose()
+
+
+def test_the_commands_check_of_a_current_database_imports_no_alembic_nor_fastapi(
+    tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'studio.db'}"
+    db.check_database(url).dispose()
+    loaded = _fresh_python(
+        "import json, sys\n"
+        "from convrec.web.db import check_database\n"
+        f"check_database({url!r}).dispose()\n"
+        "print(json.dumps(sorted(m for m in ('alembic', 'fastapi', 'torch') "
+        "if m in sys.modules)))")
+    assert loaded == []
+
+
+def test_pinning_a_worker_imports_neither_numba_nor_torch() -> None:
+    loaded = _fresh_python(
+        "import json, sys\n"
+        "from convrec.web.services import pin_thread_pools\n"
+        "pin_thread_pools(1)\n"
+        "print(json.dumps(sorted(m for m in ('numba', 'torch') if m in sys.modules)))")
+    assert loaded == []
+
+
+def test_pinning_still_reaches_numba_when_it_is_loaded() -> None:
+    threads = _fresh_python(
+        "import json, numba\n"
+        "from convrec.web.services import pin_thread_pools\n"
+        "pin_thread_pools(1)\n"
+        "print(json.dumps(numba.get_num_threads()))")
+    assert threads == 1
+
+
+def _wait_until(condition: Any, what: str) -> None:
+    """Poll ``condition()`` (a thread of the app is loading); fail naming ``what``."""
+    for _ in range(3000):
+        if condition():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{what} never happened")
+
+
+def test_a_worker_serves_while_its_models_load_the_recommender_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, movie_recommender: Any,
+    digit_classifier: Any,
+) -> None:
+    import convrec.web.app as app_module
+    import convrec.web.services as services_module
+
+    torch_free = threading.Event()  # the classifier's load (torch) waits for the test
+    loaded: list[str] = []
+
+    def load_classifier() -> Any:
+        torch_free.wait(60)
+        loaded.append("classifier")
+        return digit_classifier
+
+    def load_recommender() -> Any:
+        loaded.append("recommender")
+        return movie_recommender
+
+    settings = Settings(cache_dir=tmp_path / "cache", offline=True)
+    services = Services(settings, load_classifier=load_classifier,
+                        load_recommender=load_recommender, mnist=tiny_mnist())
+    monkeypatch.setattr(Services, "defaults", classmethod(lambda _cls, *_a, **_k: services))
+    monkeypatch.setattr(services_module, "pin_thread_pools", lambda _threads=1: None)
+    frozen = threading.Event()
+    monkeypatch.setattr(app_module, "freeze_loaded_objects", lambda: frozen.set() or 0)
+    monkeypatch.setenv("CONVREC_CACHE", str(settings.cache_dir))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'studio.db'}")
+    monkeypatch.delenv("CONVREC_STUDIO_LAZY", raising=False)
+    try:
+        with TestClient(app_module.studio_app()) as client:
+            assert client.get("/").status_code == 200  # the classifier is not loaded yet
+            _wait_until(lambda: services.status()["recommender"], "the recommender's load")
+            assert loaded == ["recommender"]  # before the classifier (torch), not after
+            similar = client.get("/api/movies/50/similar?n=3")
+            assert similar.status_code == 200, similar.text
+            assert not services.status()["classifier"]
+            torch_free.set()
+            _wait_until(frozen.is_set, "the end of the warm-up")
+            assert loaded == ["recommender", "classifier"]
+            predicted = client.post("/api/mnist/predict", json={"images": [{"mnist_index": 0}]})
+            assert predicted.status_code in (200, 422), predicted.text  # 422: "no digit"
+    finally:
+        torch_free.set()
