@@ -101,7 +101,7 @@ def test_the_fast_preset_is_the_tuned_lean_recipe() -> None:
     fast = PRESETS["fast"].validate()
     assert (fast.model, fast.epochs, fast.batch_size, fast.lr, fast.pct_start, fast.ema,
             fast.label_smoothing, fast.augment, fast.channels_last) == (
-        "lean", 4.0, 256, 0.02, 0.15, 0.99, 0.1, "none", True)
+        "lean", 4.0, 256, 0.03, 0.1, 0.99, 0.1, "none", True)
     # the plain defaults stay what old checkpoints and the live page were trained with
     assert (TrainConfig().model, TrainConfig().label_smoothing) == ("fast", 0.0)
 

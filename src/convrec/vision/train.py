@@ -232,13 +232,14 @@ class TrainConfig:
 
 #: Named recipes. ``book`` / ``book_bn`` are fastai chapter 13's, re-created in plain PyTorch.
 #: ``fast`` was tuned on full MNIST against ``book_bn`` in the same runs (benchmarks/RESULTS.md,
-#: 2026-12-02): the ``lean`` model (pooled before BatchNorm: a step of 256 digits 17.6 against
-#: 30 ms for ``fast``), label smoothing 0.1, an earlier one-cycle peak (15% of the steps) and
-#: weight averaging bring its first 99.0% forward from about 1.7 epochs to 0.75-1, and it ends
-#: near 99.4%; bigger batches (slower per digit on this CPU), shifts, bfloat16 (no native
-#: support on AVX2: 7× slower) and ``torch.compile`` (slower steps on CPU) lost.
+#: 2026-12-02, fourth session): the ``lean`` model (pooled before BatchNorm), label smoothing
+#: 0.1 (without it the first 99.0% came half an epoch later), an early one-cycle peak (10% of
+#: the steps, at lr 0.03) and weight averaging bring its first 99.0% forward from about 1.7
+#: epochs to 0.75, and it ends near 99.4%; a peak at 15% or 25% (99.0% at 1 epoch), 3 epochs,
+#: batches of 128 (slower per digit on this CPU), label smoothing 0.2, shifts, bfloat16 (no
+#: native support on AVX2: 7× slower) and ``torch.compile`` (slower steps on CPU) lost.
 PRESETS: dict[str, TrainConfig] = {
-    "fast": TrainConfig(model="lean", epochs=4.0, pct_start=0.15, ema=0.99,
+    "fast": TrainConfig(model="lean", epochs=4.0, lr=0.03, pct_start=0.1, ema=0.99,
                         label_smoothing=0.1),
     "accurate": TrainConfig(model="accurate", epochs=6, batch_size=128, lr=0.01,
                             augment="auto", eval_every=1.0),
