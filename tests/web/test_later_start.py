@@ -1,7 +1,8 @@
 """A later start of the studio (issue 16, ``benchmarks/bench_studio_start.py``): a database at
 the newest revision is not migrated again, the command's database check imports neither
 Alembic nor FastAPI, a worker pins its thread pools without importing numba or torch, and it
-serves while its models load, the recommender first."""
+serves while its models load, the recommender first; the command forks its workers after
+importing the studio's modules once; the dummy password hash is made on first use."""
 
 from __future__ import annotations
 
@@ -102,6 +103,16 @@ def test_pinning_still_reaches_numba_when_it_is_loaded() -> None:
     assert threads == 1
 
 
+def test_the_dummy_password_hash_is_made_on_first_use_not_at_import() -> None:
+    made = _fresh_python(
+        "import json\n"
+        "from convrec.web import security\n"
+        "before = security.dummy_hash.cache_info().currsize\n"
+        "unknown = security.verify_password(None, 'any password at all')\n"
+        "print(json.dumps([before, unknown, security.dummy_hash.cache_info().currsize]))")
+    assert made == [0, False, 1]
+
+
 def _wait_until(condition: Any, what: str) -> None:
     """Poll ``condition()`` (a thread of the app is loading); fail naming ``what``."""
     for _ in range(3000):
@@ -155,3 +166,69 @@ def test_a_worker_serves_while_its_models_load_the_recommender_first(
             assert predicted.status_code in (200, 422), predicted.text  # 422: "no digit"
     finally:
         torch_free.set()
+
+
+def test_the_studio_command_forks_its_workers_and_they_serve(
+    tmp_path: Path, studio_models_cache: Path, digit_classifier: Any, movie_recommender: Any,
+    shared_data: Path,
+) -> None:
+    """``convrec studio --workers 2``: the workers are forked from the command (which imported
+    the studio's modules once), not spawned afresh; both serve, and Ctrl+C stops them all."""
+    import os
+    import shutil
+    import signal
+
+    import httpx
+    from tests.web.studio_processes import free_port
+
+    from convrec.web.training import missing_models
+
+    cache = tmp_path / "cache"
+    shutil.copytree(studio_models_cache / "models", cache / "models")
+    assert missing_models(Settings(cache_dir=cache, offline=True)) == []  # nothing trains
+    trace = tmp_path / "trace"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONVREC_")}
+    env.update(CONVREC_CACHE=str(cache), CONVREC_OFFLINE="1", CONVREC_START_TRACE=str(trace),
+               CONVREC_DATA=str(shared_data),
+               DATABASE_URL=f"sqlite:///{tmp_path / 'studio.db'}")
+    port = free_port()
+    with (tmp_path / "studio.log").open("wb") as log:
+        studio = subprocess.Popen(
+            [sys.executable, "-m", "convrec", "studio", "--port", str(port), "--workers", "2"],
+            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    workers: set[int] = set()
+    try:
+        def answers() -> bool:
+            assert studio.poll() is None, (tmp_path / "studio.log").read_text()
+            try:
+                return httpx.get(base + "/", timeout=5).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        _wait_until(answers, "the first page")
+        similar = httpx.get(base + "/api/movies/50/similar?n=3", timeout=60)
+        assert similar.status_code == 200, similar.text
+        def worker_pids() -> set[int]:
+            rows = [line.split() for line in trace.read_text().splitlines()]
+            return {int(row[1]) for row in rows if row[2] == "worker"}
+
+        _wait_until(lambda: len(worker_pids()) == 2, "two workers in the trace")
+        workers = worker_pids()
+        command = Path(f"/proc/{studio.pid}/cmdline").read_bytes()
+        for pid in workers:
+            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            assert parent == studio.pid
+            # forked: the command's own command line (a spawned one runs multiprocessing's)
+            assert Path(f"/proc/{pid}/cmdline").read_bytes() == command
+    finally:
+        if studio.poll() is None:
+            os.killpg(studio.pid, signal.SIGINT)  # Ctrl+C
+        try:
+            studio.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(studio.pid, signal.SIGKILL)
+            studio.wait()
+            raise AssertionError("Ctrl+C did not stop the studio") from None
+    for pid in workers:
+        assert not Path(f"/proc/{pid}").exists(), f"worker {pid} outlived the command"

@@ -7,6 +7,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar
 
 from fastapi import FastAPI
@@ -21,7 +22,7 @@ from convrec.web.security import HashLimiter, purge_expired_tokens
 from convrec.web.services import Services
 from convrec.web.timeline import mark
 
-__all__ = ["create_app", "freeze_loaded_objects", "studio_app"]
+__all__ = ["create_app", "freeze_loaded_objects", "router_modules", "studio_app"]
 
 HERE = Path(__file__).resolve().parent
 
@@ -136,8 +137,6 @@ def create_app(
             (reachable, migrated to the newest revision, writable) here, before the app
             answers anything; :class:`convrec.web.db.DatabaseStartupError` says why not.
     """
-    from convrec.web.routers import auth, conv, mnist, movies, pages, ratings, status, training
-
     settings = settings or get_settings()
     services = services or Services.defaults(settings)
     url = database_url or settings.resolved_database_url
@@ -177,9 +176,18 @@ def create_app(
     from swagger_ui_bundle import swagger_ui_path  # Swagger UI's files, shipped on PyPI
 
     app.mount("/docs/assets", InMemoryFiles(swagger_ui_path, preload=False), name="docs-assets")
-    for module in (auth, conv, mnist, movies, ratings, status, pages, training):
+    for module in router_modules():
         app.include_router(module.router)
     return app
+
+
+def router_modules() -> tuple[ModuleType, ...]:
+    """The routers' modules, in the order the app includes them (imported on first call: they
+    bring Jinja2, the convolution code and the schemas; ``convrec studio`` calls this before
+    it forks its workers, so that they start with all of it imported)."""
+    from convrec.web.routers import auth, conv, mnist, movies, pages, ratings, status, training
+
+    return (auth, conv, mnist, movies, ratings, status, pages, training)
 
 
 def studio_app() -> FastAPI:
