@@ -99,6 +99,15 @@ _DERIVED = ("_cf_vectors", "_unit_cache", "_prior_cache", "_never_rated", "_fold
 _R = TypeVar("_R", bound="type[Recommender]")
 
 
+def concatenated_ranges(starts: NDArray[np.int64], which: NDArray[np.int64]) -> NDArray[np.int64]:
+    """``concatenate([arange(starts[w], starts[w + 1]) for w in which])`` without the loop:
+    the positions of the rows ``which`` of a CSR matrix whose ``indptr`` is ``starts``."""
+    lens = starts[which + 1] - starts[which]
+    offsets = np.repeat(starts[which] - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens)
+    out: NDArray[np.int64] = offsets + np.arange(int(lens.sum()))
+    return out
+
+
 def register_model(cls: _R) -> _R:
     """Class decorator: check that a model class has its entry in the model registry (so the
     CLI, evaluation and persistence know it); a class without one fails at import."""
@@ -324,13 +333,19 @@ class Recommender:
             scores[known] = self._score_rows(u[known])
         if (~known).any():
             scores[~known] = self.fallback_mean_ + self.fallback_item_bias_
-        never = self.item_counts_ == 0
-        scores[:, never] = -np.inf
-        if exclude_seen:
-            for row, user in enumerate(u):
-                seen = self.seen_items_[self.seen_indptr_[user]:self.seen_indptr_[user + 1]]
-                scores[row, seen] = -np.inf
+        self.mask_unrankable(scores, u, exclude_seen)
         return scores
+
+    def mask_unrankable(self, scores: NDArray[np.floating], users: NDArray[np.integer],
+                        exclude_seen: bool = True) -> None:
+        """In place, on ``scores (len(users), n_items)``: ``-inf`` for the items without
+        training ratings and, when ``exclude_seen``, for each user's training items (what
+        every ranking of known users leaves out: here and in ``scale.recommend_all``)."""
+        scores[:, self.item_counts_ == 0] = -np.inf
+        if exclude_seen:
+            u = np.asarray(users, dtype=np.int64)
+            rows = np.repeat(np.arange(len(u)), self.seen_indptr_[u + 1] - self.seen_indptr_[u])
+            scores[rows, self.seen_items_[concatenated_ranges(self.seen_indptr_, u)]] = -np.inf
 
     def _top(self, scores: NDArray[np.float64], n: int) -> NDArray[np.int64]:
         from convrec.recsys._topn import top_n

@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from convrec.data.ratings import COLUMN_NAMES, read_ratings_file
-from convrec.recsys.base import Recommender
+from convrec.recsys.base import Recommender, concatenated_ranges
 from convrec.recsys.ratings import Ratings
 
 __all__ = ["COLUMN_NAMES", "load_ratings", "recommend_all", "synthetic_ratings"]
@@ -103,8 +103,6 @@ def recommend_all(model: Recommender, n: int = 10, batch_size: int = 1024,
     factor = model.has_factors and Q.shape[1] > 0
     Qt = np.ascontiguousarray(Q.T, dtype=np.float32)  # (k, n_items)
     bias = np.asarray(getattr(model, "item_bias_", np.zeros(n_items)), dtype=np.float32)
-    dead = model.item_counts_ == 0
-    indptr, seen = model.seen_indptr_, model.seen_items_
     for lo in range(0, n_users, batch_size):
         hi = min(lo + batch_size, n_users)
         if factor:
@@ -112,20 +110,8 @@ def recommend_all(model: Recommender, n: int = 10, batch_size: int = 1024,
             scores += bias
         else:
             scores = model.score_users(np.arange(lo, hi), exclude_seen=False).astype(np.float32)
-        scores[:, dead] = -np.inf
-        if exclude_seen:
-            a, b = indptr[lo], indptr[hi]
-            rows = np.repeat(np.arange(hi - lo), np.diff(indptr[lo:hi + 1]))
-            scores[rows, seen[a:b]] = -np.inf
+        model.mask_unrankable(scores, np.arange(lo, hi), exclude_seen)
         top_n_rows(scores, out[lo:hi])  # the one top-N kernel (recsys/_topn.py)
-    return out
-
-
-def _ranges(starts: NDArray[np.int64], which: NDArray[np.int64]) -> NDArray[np.int64]:
-    """Concatenated ``arange(starts[w], starts[w + 1])`` for each ``w`` in ``which``."""
-    lens = starts[which + 1] - starts[which]
-    offsets = np.repeat(starts[which] - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens)
-    out: NDArray[np.int64] = offsets + np.arange(int(lens.sum()))
     return out
 
 
@@ -193,11 +179,11 @@ def synthetic_ratings(n_ratings: int = 25_000_000, n_users: int = 162_000,
         items[starts[u]:starts[u + 1]] = np.argpartition(keys, m - 1)[:m]
     # light users: draw with replacement, then redraw repeats among the users that have any
     light = np.flatnonzero(counts <= 1000)
-    rows = _ranges(starts, light)
+    rows = concatenated_ranges(starts, light)
     items[rows] = draw(len(rows))
     bad = light
     for _ in range(500):
-        rows = _ranges(starts, bad)
+        rows = concatenated_ranges(starts, bad)
         key = users[rows].astype(np.int64) * n_items + items[rows]
         order = np.argsort(key, kind="stable")
         dup_sorted = np.zeros(len(key), dtype=bool)
