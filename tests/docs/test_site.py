@@ -1,7 +1,8 @@
 """The documentation site builds strictly, and a broken reference fails the build.
 
-The notebooks are rendered as stored here (``CONVREC_DOCS_EXECUTE=false``); they are executed
-by ``test_tutorials.py``. ``make docs`` builds the same site with the notebooks executed.
+The notebooks are rendered as stored (``CONVREC_DOCS_EXECUTE=false``, as ``make docs`` builds
+them too): ``make notebooks`` stores one complete run, and ``test_tutorials.py`` executes them.
+``CONVREC_DOCS_EXECUTE=true make docs`` re-runs them during the build instead.
 """
 
 from __future__ import annotations
