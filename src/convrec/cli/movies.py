@@ -12,7 +12,7 @@ from rich.text import Text
 
 from convrec.cli.common import UserError, check_png_path, console
 from convrec.data.movielens import DEFAULT_RELEASE, releases
-from convrec.recsys.registry import DEFAULT_MODEL, MODELS, model_spec
+from convrec.recsys.registry import DEFAULT_MODEL, ENGINES, MODELS, model_spec, models_on
 
 if TYPE_CHECKING:
     from convrec.recsys.catalog import MovieRecommender, ScoredMovie
@@ -133,8 +133,9 @@ def train(
                                        f"studio and the API serve: "
                                        f"{MODELS[DEFAULT_MODEL].label}.")]
     = DEFAULT_MODEL,
-    engine: Annotated[str, typer.Option("--engine", help="local or spark (Spark MLlib; for "
-                                        "--model-type als or explicit-als)")] = "local",
+    engine: Annotated[str, typer.Option("--engine", help=f"{' or '.join(ENGINES)} (Spark "
+                                        f"MLlib; for --model-type "
+                                        f"{' or '.join(models_on('spark'))})")] = "local",
     master: Annotated[str | None, typer.Option("--master", help="Spark master URL, e.g. "
                                                "local[*] (default) or spark://host:7077")]
     = None,
@@ -149,13 +150,13 @@ def train(
     on Spark: [bold]convrec movies train --model-type explicit-als --engine spark[/]
     """
     spec = model_spec(model)  # a typo fails here, before any data is read
-    if engine not in ("local", "spark"):
-        raise UserError(f"--engine must be one of local, spark, got {engine!r}")
+    if engine not in ENGINES:
+        raise UserError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if master is not None and engine != "spark":
         raise UserError(f"--master {master!r} names a Spark cluster: add --engine spark")
     if (engine != "local" or master is not None) and engine not in spec.engines:
         raise UserError(f"--engine spark and --master train "
-                        f"{', '.join(n for n, s in MODELS.items() if 'spark' in s.engines)}, "
+                        f"{', '.join(models_on('spark'))}, "
                         f"not --model-type {model!r}")
     name = _release_name(dataset)
     if ratings_file is not None and name is not None:

@@ -23,11 +23,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MODEL",
+    "ENGINES",
     "MODELS",
     "SHARED_STATE",
     "ModelSpec",
     "model_names",
     "model_spec",
+    "models_on",
     "spec_of",
 ]
 
@@ -123,6 +125,13 @@ MODELS: dict[str, ModelSpec] = {s.name: s for s in (
 #: ``--model-type`` writes the release's default model file)
 DEFAULT_MODEL = "hybrid"
 assert DEFAULT_MODEL in MODELS
+#: every training engine some model runs on (``movies train --engine``), ``local`` first
+ENGINES: tuple[str, ...] = tuple(dict.fromkeys(e for s in MODELS.values() for e in s.engines))
+
+
+def models_on(engine: str) -> tuple[str, ...]:
+    """The CLI names of the models that train on ``engine``."""
+    return tuple(name for name, spec in MODELS.items() if engine in spec.engines)
 
 
 def model_names() -> tuple[str, ...]:
