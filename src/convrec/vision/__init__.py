@@ -9,7 +9,8 @@ Modules:
                   ``first_batch(split="valid")`` → ``(64, 1, 28, 28)``.
     ``edges``     ``edge_features(batch)`` → ``(N, 4, 26, 26)``, ``edge_figure``,
                   ``compare_features`` (logistic regression on pixels vs pooled edges).
-    ``models``    ``simple_cnn(batchnorm)``, ``fast_cnn`` (default), ``accurate_cnn``,
+    ``models``    ``simple_cnn(batchnorm)``, ``fast_cnn``, ``lean_cnn`` (the default
+                  ``fast`` preset's), ``accurate_cnn``,
                   ``build_model(name)``, ``shape_trace(model)`` (via :mod:`convrec.shapes`).
     ``train``     ``TrainConfig``, ``PRESETS`` (fast, accurate, book, book_bn), ``train``,
                   ``evaluate``, ``most_confused``, ``save_checkpoint`` / ``load_checkpoint``.

@@ -15,7 +15,7 @@ name           layers                                                      param
 ``lean``       ours, the ``fast`` preset's: conv 1→32 k5 s2 → maxpool 2 →  ~54k
                BN → ReLU → conv 32→64 k3 → maxpool 2 → BN → ReLU → linear
                256→128 → BN → ReLU → linear 128→10
-``accurate``   ours, for ≥ 99.5%: conv 1→32 k5 → pool → conv 32→64 k3 →    ~100k
+``accurate``   ours, for ≥ 99.5%: conv 1→32 k5 → pool → conv 32→64 k3 →    ~105k
                pool → conv 64→128 k3 → linear 1152→10 (BN + ReLU after each
                conv); trained with random affine augmentation
 =============  ==========================================================  ===========
@@ -28,8 +28,9 @@ pooling, a linear head instead of a 10-channel conv).
 
 Why ``lean`` is faster still (issue 17, benchmarks/RESULTS.md): it max-pools straight after
 each conv and applies BatchNorm and ReLU to the pooled maps, a quarter of the values, so
-those layers' forward and backward passes (a third of a step of ``fast`` on this CPU) shrink
-fourfold: 17.6 against 30 ms a step of 256 digits. Its hidden layer of 128 makes it learn
+those layers' forward and backward passes shrink fourfold: 12.1 against 14.3 ms a training
+step of 256 digits (medians, 2 threads, channels-last, fused AdamW; benchmarks/RESULTS.md,
+2026-12-02 fourth session, the accurate preset). Its hidden layer of 128 makes it learn
 faster per epoch: with label smoothing and weight averaging it passes 99.0% after 0.75-1
 epoch, where ``fast`` needs 1.5-1.7.
 """
