@@ -114,6 +114,38 @@ def test_recommendations_follow_your_ratings_at_once(
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "n"]
 
 
+def test_recommendations_answer_every_field_as_defined(
+    movies_client: TestClient, signup: Any, movie_recommender: Any
+) -> None:
+    """The whole answer (ids, titles, years, genres, scores, reasons) for many rating sets
+    and lengths is the recommender's list with the catalogue's metadata: the route builds
+    each movie once, and must give what a movie built from its parts gives."""
+    import numpy as np
+
+    me = signup(movies_client, "carol")
+    base = f"/api/users/{me['user']['id']}/ratings"
+    rng = np.random.default_rng(16)
+    rated: list[int] = []
+    for case in range(12):
+        for movie in rated:
+            movies_client.delete(f"{base}/{movie}").raise_for_status()
+        ratings = {int(m): int(rng.integers(1, 6))
+                   for m in rng.choice(np.arange(1, 1683), size=1 + 3 * case, replace=False)}
+        rate_all(movies_client, me, ratings)
+        rated = list(ratings)
+        for n in (1, 10, 37):
+            body = movies_client.get("/api/me/recommendations", params={"n": n}).json()
+            want = []
+            for pick in movie_recommender.recommend_for_ratings(ratings, n=n):
+                info = movie_recommender.catalog.get(pick.movie_id)
+                assert pick.title == info.title
+                want.append({"movie_id": info.movie_id, "title": info.title,
+                             "year": info.year if info.year > 0 else None,
+                             "genres": list(info.genres), "score": round(pick.score, 4),
+                             "explanation": pick.explanation})
+            assert body["based_on"] == len(ratings) and body["recommendations"] == want
+
+
 def test_recommendations_use_only_your_own_ratings(
     make_client: Any, movie_recommender: Any, signup: Any
 ) -> None:

@@ -440,7 +440,8 @@ class MovieRecommender:
         vec = self.model.fold_in(checked)
         exclude = list(checked) if exclude_seen else []
         recs = self.model.recommend_vector(vec, n, exclude=exclude, rated=checked)
-        mean = float(np.mean(list(checked.values()))) if checked else None  # once per call
+        # once per call; ratings on the scale's steps sum exactly, so this is np.mean's value
+        mean = sum(checked.values()) / len(checked) if checked else None
         return [self._scored(r, checked, mean) for r in recs]
 
     def similar_items(self, movie_id: int, n: int = 10) -> list[ScoredMovie]:
