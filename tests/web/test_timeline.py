@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,6 @@ def test_mark_appends_steps_after_the_process_start(
     trace = tmp_path / "trace"
     monkeypatch.setenv(timeline.TRACE_VARIABLE, str(trace))
     monkeypatch.setattr(timeline, "_started_for", [])
-    before = time.time()
     timeline.mark("worker", "app built (database checked)")
     timeline.mark("worker", "recommender loaded")
     lines = [line.split(" ", 3) for line in trace.read_text().splitlines()]
@@ -38,17 +36,24 @@ def test_mark_appends_steps_after_the_process_start(
         (str(os.getpid()), "worker", "recommender loaded"),
     ]
     started, first, second = (float(stamp) for stamp, *_ in lines)
-    assert started <= before <= first <= second
+    assert started < first <= second  # this process started before the test ran
 
 
-def test_process_start_time_of_a_child_is_when_it_started(tmp_path: Path) -> None:
-    before = time.time()
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+def test_process_start_time_orders_processes_by_when_they_started() -> None:
+    # no clock reading here: this test process started seconds before the two children,
+    # which start in turn (/proc counts 10 ms ticks, so those two may tie). Asked in the
+    # reverse order, so that an answer of "now" would fail
+    sleep = [sys.executable, "-c", "import time; time.sleep(30)"]
+    first = subprocess.Popen(sleep)
+    second = subprocess.Popen(sleep)
     try:
-        started = timeline.process_start_time(child.pid)
+        later = timeline.process_start_time(second.pid)
+        earlier = timeline.process_start_time(first.pid)
+        own = timeline.process_start_time()
     finally:
-        child.kill()
-        child.wait()
-    assert started is not None
-    assert before - 0.05 <= started <= time.time() + 0.05  # /proc counts in 10 ms ticks
+        for child in (first, second):
+            child.kill()
+            child.wait()
+    assert own is not None and earlier is not None and later is not None
+    assert own < earlier <= later
     assert timeline.process_start_time(2**22 + 1) is None  # no such process

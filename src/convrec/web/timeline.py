@@ -12,6 +12,7 @@ Without the variable, :func:`mark` does nothing but read it. Imports only the st
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 
@@ -23,6 +24,16 @@ TRACE_VARIABLE = "CONVREC_START_TRACE"
 _started_for: list[int] = []  # the pid whose "process started" line was written
 
 
+@functools.cache
+def _boot_time() -> float:
+    """When the machine booted, in Unix seconds: read once per process, so that the start
+    times of several processes are measured from one origin (``time.time() − uptime`` moves
+    by up to the 10 ms of ``/proc/uptime``'s resolution from one reading to the next)."""
+    with open("/proc/uptime", encoding="ascii") as f:
+        uptime = float(f.read().split()[0])  # seconds since boot
+    return time.time() - uptime
+
+
 def process_start_time(pid: int | None = None) -> float | None:
     """When process ``pid`` (default: this one) started, in Unix seconds, from
     ``/proc/<pid>/stat`` and ``/proc/uptime`` (10 ms resolution); ``None`` where ``/proc``
@@ -31,12 +42,9 @@ def process_start_time(pid: int | None = None) -> float | None:
         with open(f"/proc/{pid or os.getpid()}/stat", encoding="ascii") as f:
             # field 22 (starttime, in clock ticks after boot); the name (field 2) may hold spaces
             ticks = int(f.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/uptime", encoding="ascii") as f:
-            uptime = float(f.read().split()[0])  # seconds since boot, 10 ms resolution
-        now = time.time()
+        return _boot_time() + ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
-    return now - (uptime - ticks / os.sysconf("SC_CLK_TCK"))
 
 
 def mark(role: str, step: str) -> None:
