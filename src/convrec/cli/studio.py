@@ -35,15 +35,14 @@ def _fork_workers_from_here() -> None:
     uvicorn (pinned in constraints.txt) takes its process context from
     ``uvicorn._subprocess.spawn``; a test checks that the workers are forked and serve.
     """
-    import importlib
     import multiprocessing
 
     import uvicorn._subprocess
 
+    import convrec.recsys  # noqa: F401 - the recommender's loader (NumPy only), before the fork
     from convrec.web.app import router_modules
 
     router_modules()
-    importlib.import_module("convrec.recsys")  # the recommender's loader (NumPy only)
     uvicorn._subprocess.spawn = multiprocessing.get_context("fork")  # type: ignore[assignment]
 
 

@@ -60,6 +60,7 @@ __all__ = [
     "load_checkpoint",
     "machine_threads",
     "most_confused",
+    "predict_logits",
     "predict_proba",
     "save_checkpoint",
     "train",
@@ -337,11 +338,11 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return moved + background  # (B, 1, 28, 28)
 
 
-def predict_proba(
+def predict_logits(
     model: nn.Module, images: NDArray[np.uint8] | torch.Tensor, normalize: Normalization = True,
     batch_size: int = 2000,
 ) -> torch.Tensor:
-    """Class probabilities ``(N, 10)`` for uint8 digits ``(N, 28, 28)``."""
+    """The logits ``(N, 10)`` for uint8 digits ``(N, 28, 28)``, ``batch_size`` at a time."""
     model.eval()
     if isinstance(images, torch.Tensor):
         x_all = images
@@ -352,8 +353,16 @@ def predict_proba(
     with torch.no_grad():
         for i in range(0, len(x_all), batch_size):
             x = to_float_batch(x_all[i : i + batch_size], normalize)  # (B, 1, 28, 28)
-            out.append(F.softmax(model(x.to(device)), dim=1).cpu())  # (B, 10)
+            out.append(model(x.to(device)).cpu())  # (B, 10)
     return torch.cat(out) if out else torch.zeros(0, 10)
+
+
+def predict_proba(
+    model: nn.Module, images: NDArray[np.uint8] | torch.Tensor, normalize: Normalization = True,
+    batch_size: int = 2000,
+) -> torch.Tensor:
+    """Class probabilities ``(N, 10)`` for uint8 digits ``(N, 28, 28)``."""
+    return F.softmax(predict_logits(model, images, normalize, batch_size), dim=1)
 
 
 @dataclass(frozen=True)
@@ -585,14 +594,9 @@ def fit_temperature(
     model is underconfident; above 1: overconfident)."""
     if len(images) == 0:
         raise ValueError("cannot fit a temperature on 0 digits")
-    model.eval()
-    device = next(model.parameters()).device
-    x_all = torch.from_numpy(np.require(images, np.uint8, ["C", "W"]))  # (N, 28, 28)
-    with torch.no_grad():
-        logits = torch.cat([model(to_float_batch(x_all[i : i + 2000], normalize).to(device)).cpu()
-                            for i in range(0, len(x_all), 2000)]).double()  # (N, 10)
-        y = torch.from_numpy(np.asarray(labels, np.int64))  # (N,)
-        losses = torch.stack([F.cross_entropy(logits / t, y) for t in TEMPERATURES.double()])
+    logits = predict_logits(model, images, normalize).double()  # (N, 10)
+    y = torch.from_numpy(np.asarray(labels, np.int64))  # (N,)
+    losses = torch.stack([F.cross_entropy(logits / t, y) for t in TEMPERATURES.double()])
     return float(TEMPERATURES[int(losses.argmin())])
 
 

@@ -63,16 +63,10 @@ def _movie(recommender: RecommenderLike, movie_id: int) -> MovieOut:
 
 def _scored(recommender: RecommenderLike, scored: ScoredMovie,
             explanation: str | None = None) -> ScoredMovieOut:
-    """A :class:`convrec.recsys.ScoredMovie` with the movie's year and genres: one catalogue
-    lookup and one validation (not a :class:`MovieOut` built, dumped and validated again)."""
-    try:
-        info = recommender.catalog.get(scored.movie_id)
-    except KeyError:
-        _movie(recommender, scored.movie_id)  # the 404 naming the id
-        raise
+    """A :class:`convrec.recsys.ScoredMovie` with the movie's year and genres."""
+    movie = _movie(recommender, scored.movie_id)
     return ScoredMovieOut(
-        movie_id=info.movie_id, title=info.title, year=info.year if info.year > 0 else None,
-        genres=list(info.genres), score=round(float(scored.score), 4),
+        **movie.model_dump(), score=round(float(scored.score), 4),
         explanation=explanation or scored.explanation,
     )
 
