@@ -103,7 +103,11 @@ def main() -> None:
                         help="a cache folder whose models/ to reuse instead of training them")
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite",
                         help="postgresql: the server named by DATABASE_URL")
+    parser.add_argument("--only", default=None,
+                        help="comma-separated rows to run (e.g. 'recommend,conv apply'); the "
+                             "anchor always runs; 'flood' names the login-flood row")
     args = parser.parse_args()
+    only = None if args.only is None else {name.strip() for name in args.only.split(",")}
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
     work = Path(tempfile.mkdtemp(prefix="convrec-bench-web-"))
@@ -186,6 +190,11 @@ def main() -> None:
             print(f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
                   f"{ratio:.1f} | {r['non_2xx']:.0f} |", flush=True)
 
+        if only is not None:
+            known = {name for name, *_ in cases} | {"flood"}
+            if only - known:
+                sys.exit(f"--only: unknown rows {sorted(only - known)}; known: {sorted(known)}")
+            cases = [c for c in cases if c[0] in only or c[0].startswith("anchor")]
         quiet_read = None
         for name, method, path, body in cases:
             r = measure(name, method, path, body)
@@ -193,6 +202,8 @@ def main() -> None:
             if name == "ratings read":
                 quiet_read = r
             row(name, r)
+        if only is not None and "flood" not in only:
+            return
         # the same read while 100 connections send wrong passwords
         flood_script = work / "flood.lua"
         flood_script.write_text(LUA.format(
