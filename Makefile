@@ -52,9 +52,12 @@ PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --maxprocesses 4 --dist loadgroup
 # mypy (about 90 s on a fresh clone, one core) checks beside the tests; either failing fails.
 # The tests write bytecode even where PYTHONDONTWRITEBYTECODE is set: the install compiles
 # nothing, so each of their processes would otherwise compile torch & co. again from source.
+# scripts/warm_caches.py writes that bytecode and the numba kernels' cache once, beside mypy,
+# before the workers start (each worker compiled the same ~50 s of kernels for itself).
 test: $(STAMP) sysdeps
 	$(VENV)/bin/ruff check src tests benchmarks
 	log=$$(mktemp); $(VENV)/bin/mypy >"$$log" 2>&1 & mypy=$$!; \
+	PYTHONDONTWRITEBYTECODE= $(PY) scripts/warm_caches.py || echo "warm caches failed: each test process compiles for itself"; \
 	tests=0; PYTHONDONTWRITEBYTECODE= $(VENV)/bin/pytest -q $(PYTEST_PARALLEL) || tests=$$?; \
 	typed=0; wait $$mypy || typed=$$?; echo "== mypy"; cat "$$log"; rm -f "$$log"; \
 	test $$tests -eq 0 && test $$typed -eq 0
