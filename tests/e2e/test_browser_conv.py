@@ -36,11 +36,19 @@ def open_playground(start_studio: Any, page: Any) -> Any:
 
 
 def hover_output(page: Any, i: int, j: int) -> None:
+    """Hover output pixel (i, j). The canvas may be redrawn at a new cell size after the
+    hover (the shape is shown at once, the map when the API answers), so hover again, at
+    the cell size of the moment, until the page names the pixel (15 s, as the page waits)."""
     from playwright.sync_api import expect
 
-    cell = float(page.locator("#out-canvas").get_attribute("data-cell"))
-    page.locator("#out-canvas").hover(position={"x": j * cell + cell / 2, "y": i * cell + cell / 2})
-    expect(page.locator("#pixel-title")).to_have_text(f"output pixel ({i}, {j})")
+    canvas, title = page.locator("#out-canvas"), page.locator("#pixel-title")
+    for _ in range(30):
+        cell = float(canvas.get_attribute("data-cell"))
+        canvas.hover(position={"x": j * cell + cell / 2, "y": i * cell + cell / 2})
+        if title.text_content() == f"output pixel ({i}, {j})":
+            return
+        page.wait_for_timeout(500)
+    expect(title).to_have_text(f"output pixel ({i}, {j})")
 
 
 def shown_products(page: Any) -> np.ndarray:
