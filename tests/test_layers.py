@@ -53,8 +53,9 @@ FACE_LIBRARIES = {
     "alembic": 3,
     "argon2": 3,
 }
-# the core's own dependencies (numba compiles the stencil engine)
-CORE_LIBRARIES = {"numpy", "scipy", "torch", "numba"}
+# the core's own dependencies (numba compiles the stencil engine; lazy_loader, itself stdlib
+# only, resolves each package's public names on first use)
+CORE_LIBRARIES = {"numpy", "scipy", "torch", "numba", "lazy_loader"}
 
 
 @dataclass(frozen=True)

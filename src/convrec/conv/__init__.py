@@ -6,8 +6,9 @@ resolved lazily (PEP 562) so that ``convrec conv shape`` answers without importi
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+import lazy_loader
 
 if TYPE_CHECKING:
     from convrec.conv.functional import (
@@ -67,7 +68,6 @@ _HOMES = {
         "transposed_output_size",
     ),
 }
-_WHERE = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
     "EDGE_KERNEL_NAMES",
@@ -107,12 +107,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        module = importlib.import_module(f"convrec.conv.{_WHERE[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module 'convrec.conv' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+# PEP 562 through scientific-python's lazy_loader: a name's submodule is imported on first use
+__getattr__, __dir__, _ = lazy_loader.attach(__name__, submod_attrs=_HOMES)

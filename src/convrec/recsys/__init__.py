@@ -28,7 +28,9 @@ load any saved model with :func:`load_model` (:mod:`convrec.recsys.persistence`)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+import lazy_loader
 
 from convrec.recsys.base import (
     NotFittedError,
@@ -87,20 +89,14 @@ __all__ = [
 ]
 
 
-#: the model classes by class name, imported on first use (numba and torch load only with a
-#: model), so that ``convrec --help`` and the model registry stay light; the registry says
-#: where each class lives
-_LAZY_MODELS = {spec.class_name: spec.module for spec in MODELS.values()}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY_MODELS.get(name)
-    if module is not None:
-        import importlib
-
-        return getattr(importlib.import_module(module), name)
-    raise AttributeError(f"module 'convrec.recsys' has no attribute {name!r}")
-
+#: the model classes, imported on first use (numba and torch load only with a model), so that
+#: ``convrec --help`` and the model registry stay light; the registry says where each class
+#: lives (PEP 562 via lazy_loader)
+_MODEL_HOMES: dict[str, list[str]] = {}
+for _spec in MODELS.values():
+    _MODEL_HOMES.setdefault(_spec.module.removeprefix(f"{__name__}."), []).append(_spec.class_name)
+del _spec
+__getattr__, _, _ = lazy_loader.attach(__name__, submod_attrs=_MODEL_HOMES)
 
 if TYPE_CHECKING:
     from convrec.recsys.models.als import ALS

@@ -43,8 +43,7 @@ it never downloads) and saves it there; a damaged file is an error naming
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+import lazy_loader
 
 # the names the README promises as ``convrec.vision.NAME``, imported on first use (so that
 # ``import convrec.vision`` stays free of torch and matplotlib); ``train`` is not one of them:
@@ -55,16 +54,4 @@ _HOMES = {
     "models": ("fast_cnn", "simple_cnn"),
     "predict": ("DigitClassifier", "get_default_classifier"),
 }
-_WHERE = {name: module for module, names in _HOMES.items() for name in names}
-
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"convrec.vision.{_WHERE[name]}"), name)
-    raise AttributeError(f"module 'convrec.vision' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs=_HOMES)

@@ -23,8 +23,9 @@ Layout: ``app.py`` (factory, error handlers, limits), ``deps.py`` (dependencies)
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+import lazy_loader
 
 if TYPE_CHECKING:
     from convrec.web.app import create_app
@@ -33,19 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Services", "create_app", "migrate"]
 
-#: public name -> the module that defines it (imported on first use)
-_HOMES = {"create_app": "convrec.web.app", "migrate": "convrec.web.db",
-          "Services": "convrec.web.services"}
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value  # once: later lookups do not come here
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+#: the module that defines each public name (imported on first use, PEP 562 via lazy_loader)
+_HOMES = {"app": ("create_app",), "db": ("migrate",), "services": ("Services",)}
+__getattr__, __dir__, _ = lazy_loader.attach(__name__, submod_attrs=_HOMES)
