@@ -45,6 +45,10 @@ def test_evaluate_leave_last_out_writes_csv(shared_data: Path, tmp_path: Path) -
 @pytest.mark.parametrize("args,message", [
     (["movies", "rate", "star wars=9"], "must be one of integers 1-5, got 9"),
     (["movies", "evaluate", "--protocol", "u7"], "protocol must be one of"),
+    (["movies", "download", "ml-99k"],
+     "'ml-99k' is not a MovieLens release; use one of ml-100k, ml-1m, ml-10m, "),
+    (["movies", "similar", "toy story", "--dataset", "ml-2m"],
+     "--dataset ml-2m is not a MovieLens release; use one of ml-100k, "),
 ])
 def test_user_errors_are_one_line_exit_2(shared_data: Path, args: list[str], message: str) -> None:
     env = {**os.environ, "CONVREC_DATA": str(shared_data)}

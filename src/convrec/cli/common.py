@@ -79,6 +79,25 @@ def check_png_path(flag: str, path: Path) -> None:
         raise UserError(f"{flag} {path}: the folder {path.parent} does not exist")
 
 
+def release_names() -> str:
+    """The MovieLens releases, comma-separated, for help texts and messages."""
+    from convrec.data.movielens import releases
+
+    return ", ".join(releases())
+
+
+def check_release(name: str | None, given: str, example: str = "--dataset") -> str | None:
+    """``name`` unchanged when it is a MovieLens release or ``None``; otherwise one line naming
+    what the user set (``given``: ``"--dataset ml-99k"``, ``"CONVREC_DATASET=ml-99k"``) and
+    the releases, with an example (``example`` followed by the default release)."""
+    from convrec.data.movielens import DEFAULT_RELEASE, releases
+
+    if name is not None and name not in releases():
+        raise UserError(f"{given} is not a MovieLens release; use one of {release_names()} "
+                        f"(e.g. {example} {DEFAULT_RELEASE})")
+    return name
+
+
 def debug_requested() -> bool:
     """True when ``CONVREC_DEBUG`` asks for full tracebacks (``1``, ``true``, ``yes``)."""
     return os.environ.get("CONVREC_DEBUG", "").lower() in ("1", "true", "yes")

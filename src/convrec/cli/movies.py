@@ -10,8 +10,14 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from convrec.cli.common import UserError, check_png_path, console
-from convrec.data.movielens import DEFAULT_RELEASE, releases
+from convrec.cli.common import (
+    UserError,
+    check_png_path,
+    check_release,
+    console,
+    release_names,
+)
+from convrec.data.movielens import DEFAULT_RELEASE
 from convrec.recsys.registry import DEFAULT_MODEL, ENGINES, MODELS, model_spec, models_on
 
 if TYPE_CHECKING:
@@ -23,7 +29,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-_RELEASES = ", ".join(releases())
+_RELEASES = release_names()
 MAX_QUERY_CHARS = 200  # fuzzy matching a 5,000-character query takes seconds; titles are short
 
 DatasetOption = Annotated[
@@ -50,9 +56,7 @@ ModelOption = Annotated[
 
 
 def _release_name(dataset: str | None) -> str | None:
-    if dataset is not None and dataset not in releases():
-        raise UserError(f"--dataset must be one of {_RELEASES}, got {dataset!r}")
-    return dataset
+    return check_release(dataset, f"--dataset {dataset}")
 
 
 def _recommender(dataset: str | None, data_dir: Path | None, model: Path | None = None
@@ -90,7 +94,8 @@ def download(
     """
     from convrec.data.movielens import download_release, load_movielens, release as entry_of
 
-    entry = entry_of(_release_name(release) or release)
+    check_release(release, repr(release), example="convrec movies download")
+    entry = entry_of(release)
     console.print(Text(entry.licence, style="dim"))  # the terms, before anything is fetched
     folder = download_release(release)
     data = load_movielens(release, data_dir=folder)

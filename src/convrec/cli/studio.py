@@ -6,8 +6,16 @@ from typing import Annotated
 
 import typer
 
-from convrec.cli.common import DataDirOption, UserError, console, err_console, fail
-from convrec.data.movielens import DEFAULT_RELEASE, releases
+from convrec.cli.common import (
+    DataDirOption,
+    UserError,
+    check_release,
+    console,
+    err_console,
+    fail,
+    release_names,
+)
+from convrec.data.movielens import DEFAULT_RELEASE
 
 
 def _check_host(host: str) -> None:
@@ -21,7 +29,7 @@ def _check_host(host: str) -> None:
                         f"resolves ({exc}); use e.g. --host 127.0.0.1 or --host 0.0.0.0"
                         ) from None
 
-_RELEASES = ", ".join(releases())
+_RELEASES = release_names()
 
 
 def _fork_workers_from_here() -> None:
@@ -109,11 +117,8 @@ def studio(
     settings = get_settings(data_dir=data_dir, host=host, port=port, database_url=database_url,
                             dataset=dataset)
     _check_host(settings.host)
-    if settings.dataset is not None and settings.dataset not in releases():
-        given = f"--dataset {dataset}" if dataset is not None else (
-            f"CONVREC_DATASET={settings.dataset}")
-        raise UserError(f"{given} is not a MovieLens release; use one of {_RELEASES} "
-                        f"(e.g. --dataset {DEFAULT_RELEASE})")
+    given = f"--dataset {dataset}" if dataset is not None else f"CONVREC_DATASET={settings.dataset}"
+    check_release(settings.dataset, given)
     try:  # the database first: a bad URL is one line now, before any model loads
         check_database(settings.resolved_database_url).dispose()
     except DatabaseStartupError as exc:
