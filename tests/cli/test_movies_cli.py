@@ -56,3 +56,12 @@ def test_user_errors_are_one_line_exit_2(shared_data: Path, args: list[str], mes
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_download_of_a_local_release_checks_and_summarises_it(shared_data: Path) -> None:
+    env = {**os.environ, "CONVREC_DATA": str(shared_data)}
+    proc = subprocess.run([sys.executable, "-m", "convrec.cli.main", "movies", "download",
+                           "ml-100k"], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "ml-100k: 100,000 ratings, 1,682 movies in" in proc.stdout
+    assert "checksum:" in proc.stdout

@@ -92,15 +92,16 @@ def download(
 
     Example: [bold]convrec movies download ml-latest-small[/]
     """
-    from convrec.data.movielens import download_release, load_movielens, release as entry_of
+    from convrec.data.movielens import check_counts, load_movielens, release as entry_of
 
     check_release(release, repr(release), example="convrec movies download")
     entry = entry_of(release)
     console.print(Text(entry.licence, style="dim"))  # the terms, before anything is fetched
-    folder = download_release(release)
-    data = load_movielens(release, data_dir=folder)
+    # one read of the ratings serves both the count check and the summary line
+    data = load_movielens(release, download=True)
+    check_counts(release, data.ratings)
     console.print(f"{release}: {len(data.ratings):,} ratings, {len(data.movies):,} movies in "
-                  f"{folder}")
+                  f"{data.folder}")
     console.print(Text(f"checksum: {entry.checksum_source}", style="dim"))
 
 
