@@ -92,14 +92,12 @@ def download(
 
     Example: [bold]convrec movies download ml-latest-small[/]
     """
-    from convrec.data.movielens import check_counts, load_movielens, release as entry_of
+    from convrec.data.movielens import download_release, release as entry_of
 
     check_release(release, repr(release), example="convrec movies download")
     entry = entry_of(release)
     console.print(Text(entry.licence, style="dim"))  # the terms, before anything is fetched
-    # one read of the ratings serves both the count check and the summary line
-    data = load_movielens(release, download=True)
-    check_counts(release, data.ratings)
+    data = download_release(release)
     console.print(f"{release}: {len(data.ratings):,} ratings, {len(data.movies):,} movies in "
                   f"{data.folder}")
     console.print(Text(f"checksum: {entry.checksum_source}", style="dim"))

@@ -328,17 +328,22 @@ def locate_release(name: str, settings: Settings, download: bool = True) -> Path
     return locate(name, settings=settings, download=download)
 
 
-def download_release(name: str, settings: Settings | None = None) -> Path:
+def download_release(name: str, settings: Settings | None = None) -> MovieLensData:
     """Download a release zip from GroupLens into the cache (checked against its published
-    checksum), extract it, and check its record counts. The terms of use are the entry's
-    ``licence``: the faces show them, the library never prints.
+    checksum), extract it, check its record counts, and return what was read for the check.
+    The terms of use are the entry's ``licence``: the faces show them, the library never
+    prints.
+
+    Returns:
+        :class:`MovieLensData`: ``(N,)`` ratings with original ids, the movies, the folder.
 
     Raises:
         DatasetNotFoundError: offline, or the download failed (one line with the fix).
+        RatingsFormatError: the copy's record counts are not the release's.
     """
-    folder = locate_release(name, resolve_settings(settings), download=True)
-    check_counts(name, _ratings_in(folder, name))
-    return folder
+    data = load_movielens(name, settings=settings, download=True)
+    check_counts(name, data.ratings)  # the ratings read once serve the check and the caller
+    return data
 
 
 def load_movielens(
