@@ -23,18 +23,22 @@ from __future__ import annotations
 
 import argparse
 import collections
+import importlib.util
 import os
 import re
 import subprocess
 import sys
 import tempfile
 import time
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 RATE = ["movies", "rate", "star wars=5", "toy story=4", "titanic=1"]
-FRAMEWORK = "import numpy, typer, typer._adapters, rich.console, rich.table"
+# typer's own parsing: typer 0.29 builds a pydantic adapter per parameter (typer._adapters)
+_ADAPTERS = ", typer._adapters" if importlib.util.find_spec("typer._adapters") else ""
+FRAMEWORK = f"import numpy, typer{_ADAPTERS}, rich.console, rich.table"
 LIBRARY = ("from convrec.recsys import load_recommender\n"
            "rec = load_recommender()\n"
            "pairs = rec.parse_ratings(['star wars=5', 'toy story=4', 'titanic=1'])\n"
@@ -99,7 +103,7 @@ def main() -> None:
         '`python -c "import numpy"`': [py, "-c", "import numpy"],
         "floor: numpy + read the model file (np.load, every array)": [py, "-c", FLOOR,
                                                                       str(model)],
-        "numpy + typer (+ pydantic, which typer 0.29 coerces every parameter with) + rich":
+        f"numpy + typer {metadata.version('typer')} (+ its parsing) + rich":
             [py, "-c", FRAMEWORK],
         "the same answer through the library, no CLI (load_recommender, parse, recommend)":
             [py, "-c", LIBRARY],

@@ -166,7 +166,7 @@ def test_the_real_convrec_alone_prints_its_help(capsys: pytest.CaptureFixture[st
     ("args", "message"),
     [
         (["no-such-command"], "error: No such command 'no-such-command'."),
-        (["conv", "shape", "not-a-number"], "error: Invalid value for 'n': "),
+        (["conv", "shape", "not-a-number"], "error: Invalid value for 'N': "),
         (["conv", "shape", "28", "--no-such-option"], "error: No such option: --no-such-option"),
         (["movies", "recommend"], "error: Missing option '--user'."),
         (["studio", "--port", "99999"], "error: Invalid value for '--port': "),
@@ -217,4 +217,4 @@ def test_python_dash_m_convrec_works() -> None:
         check=False,
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
-    assert bad.stderr.splitlines()[-1].startswith("error: Invalid value for 'n'")
+    assert bad.stderr.splitlines()[-1].startswith("error: Invalid value for 'N'")

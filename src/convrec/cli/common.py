@@ -26,6 +26,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 from rich.text import Text
+from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer exports neither
 
 console = Console()
 err_console = Console(stderr=True)
@@ -112,22 +113,7 @@ def _pop_debug_flag(argv: list[str]) -> tuple[list[str], bool]:
     return kept, True
 
 
-def _usage_error_message(exc: typer.TyperException) -> str:
-    """Click's message for a usage error, with the offending value added where click omits it."""
-    message = exc.format_message()
-    cause = exc.__cause__
-    errors = getattr(cause, "errors", None)  # a pydantic ValidationError from typer's coercion
-    if callable(errors):
-        try:
-            given = errors()[0].get("input")
-        except (IndexError, TypeError, AttributeError):
-            given = None
-        if given is not None and repr(given) not in message:
-            message = f"{message} (got {given!r})"
-    return message
-
-
-def _show_usage_error(exc: typer.TyperException) -> None:
+def _show_usage_error(exc: ClickException) -> None:
     """Usage line, the help hint and one ``error:`` line, on stderr."""
     ctx = getattr(exc, "ctx", None)
     if ctx is not None:
@@ -135,7 +121,7 @@ def _show_usage_error(exc: typer.TyperException) -> None:
         if ctx.command.get_help_option(ctx) is not None:
             hint = f"Try '{ctx.command_path} {ctx.help_option_names[0]}' for help."
             err_console.print(Text(hint), soft_wrap=True)
-    print_error(_usage_error_message(exc))
+    print_error(exc.format_message())
 
 
 def _network_failure(exc: BaseException) -> str | None:
@@ -217,14 +203,13 @@ def run_app(app: typer.Typer) -> None:
 def _run(app: typer.Typer, argv: list[str], debug: bool) -> None:
     try:
         # with standalone_mode=False click returns the code of typer.Exit instead of exiting,
-        # and hands its usage errors to us instead of printing them its own way
-        code = app(args=argv, standalone_mode=False)
+        # and hands its usage errors to us instead of printing them its own way; the name is
+        # given because click guesses it from sys.argv ("python -m convrec", pytest's own)
+        code = app(args=argv, prog_name="convrec", standalone_mode=False)
     except typer.Abort:
         print_error("aborted")
         sys.exit(1)
-    except typer.TyperException as exc:  # typer's own (vendored) click exceptions
-        from typer._click.exceptions import NoArgsIsHelpError  # typer exports no public name
-
+    except ClickException as exc:  # typer's own (vendored) click's usage errors
         if isinstance(exc, NoArgsIsHelpError):
             # typer has printed the help on stdout while building the exception
             if exc.format_message():
