@@ -196,3 +196,96 @@ def test_enabling_tuning_stops_torch_page_faulting_its_buffers_on_every_call(
         F.conv2d(x, w)
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
     assert faults < 1000  # 51 MB is 12,500 pages: the blocks were reused, not mapped again
+
+
+def _scripted_probe(monkeypatch: pytest.MonkeyPatch, ms: dict[str, float]) -> None:
+    """Every timed probe call of an engine takes ``ms[engine]`` (no clock in the test)."""
+    monkeypatch.setattr(tuning, "_seconds", lambda run: ms[run()] / 1e3)
+
+
+def _confirm(
+    wisdom: tuning.Wisdom, whole_ms: dict[str, float], outlier: str | None = None
+) -> list[tuple[str, bool]]:
+    """Play the real calls that confirm ``"sig"``: each runs what ``confirming`` names and
+    takes ``whole_ms`` of it, but the first timed call of ``outlier`` takes 10 times that."""
+    steps = []
+    while (step := wisdom.confirming("sig")) is not None:
+        steps.append(step)
+        slow = step == (outlier, True) and steps.count(step) == 1
+        wisdom.record_whole("sig", step[0], whole_ms[step[0]] * (10 if slow else 1) / 1e3)
+    return steps
+
+
+def test_a_close_runner_up_on_the_probe_is_confirmed_on_the_whole_batch(
+    tuned: tuning.Wisdom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (256, 1, 28, 28) × 64 kernels on one run of the crossover sweep: im2col fastest on the
+    # first 36 images, torch on all 256 once im2col's columns overflow the caches
+    _scripted_probe(monkeypatch, {"stencil": 2.56, "im2col": 1.38, "torch": 1.72})
+    candidates = {name: partial(str, name) for name in ("stencil", "im2col", "torch")}
+    assert tuned.measure("sig", candidates, probe_images=36, batch_images=256) == "im2col"
+    steps = _confirm(tuned, {"stencil": 18.3, "im2col": 17.1, "torch": 14.1})
+    # the pick twice then the runner-up twice, each second call timed; all of it twice
+    assert steps == [("im2col", False), ("im2col", True), ("torch", False), ("torch", True)] * 2
+    entry = tuned.choices["sig"]
+    assert entry["engine"] == "torch" == tuned.lookup("sig")
+    assert entry["whole_ms"] == {"im2col": 17.1, "torch": 14.1}
+    assert json.loads(tuned.path.read_text())["choices"]["sig"]["engine"] == "torch"  # saved
+
+
+def test_the_probe_pick_stays_unless_the_runner_up_is_clearly_faster_on_the_whole_batch(
+    tuned: tuning.Wisdom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _scripted_probe(monkeypatch, {"stencil": 1.0, "im2col": 1.2, "torch": 9.0})
+    candidates = {name: partial(str, name) for name in ("stencil", "im2col", "torch")}
+    tuned.measure("sig", candidates, probe_images=8, batch_images=64)
+    assert tuned.choices["sig"]["runner_up"] == "im2col"  # torch was not close: never tried
+    _confirm(tuned, {"stencil": 10.0, "im2col": 9.5})  # 5% faster: within the noise
+    assert tuned.lookup("sig") == "stencil"
+
+
+def test_one_slow_whole_batch_timing_does_not_decide(
+    tuned: tuning.Wisdom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _scripted_probe(monkeypatch, {"torch": 1.9, "im2col": 2.4})
+    tuned.measure("sig", {name: partial(str, name) for name in ("torch", "im2col")}, 142, 256)
+    _confirm(tuned, {"torch": 3.7, "im2col": 4.3}, outlier="torch")  # torch once took 37 ms
+    assert tuned.lookup("sig") == "torch" and tuned.choices["sig"]["whole_ms"]["torch"] == 3.7
+
+
+@pytest.mark.parametrize(
+    ("probe", "batch", "ms", "why"),
+    [
+        (64, 64, {"stencil": 1.0, "im2col": 1.1}, "the probe was the whole batch"),
+        (8, 64, {"stencil": 1.0, "im2col": 1.6}, "the runner-up was not close on the probe"),
+        (8, 4096, {"stencil": 1.0, "im2col": 1.2}, "one runner-up call would take 0.6 s"),
+    ],
+)
+def test_no_whole_batch_confirmation_when_it_cannot_change_the_pick_or_costs_too_much(
+    tuned: tuning.Wisdom, monkeypatch: pytest.MonkeyPatch, probe: int, batch: int,
+    ms: dict[str, float], why: str,
+) -> None:
+    _scripted_probe(monkeypatch, ms)
+    tuned.measure("sig", {name: partial(str, name) for name in ms}, probe, batch)
+    assert tuned.confirming("sig") is None, why
+    assert "runner_up" not in tuned.choices["sig"]
+
+
+def test_confirming_calls_return_the_right_result_whichever_engine_runs(
+    tuned: tuning.Wisdom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tuning, "PROBE_MULTIPLY_ADDS", 10**5)  # probe 11 of the 40 images
+    for name in ("CONFIRM_WITHIN", "CLEARLY_SLOWER", "CONFIRM_MAX_S"):
+        monkeypatch.setattr(tuning, name, 1e9)  # whatever the timings, a runner-up confirms
+    x = np.random.default_rng(4).random((40, 1, 16, 16), dtype=np.float32)
+    expected = F.conv2d(torch.from_numpy(x), torch.from_numpy(edge_weights()), padding=1)
+    out = np.empty((40, 4, 16, 16), np.float32)
+    for _ in range(1 + len(tuning.CONFIRM_STEPS)):
+        got = conv2d(x, edge_weights(), padding=1, out=out)
+        assert got is out
+        np.testing.assert_allclose(out, expected.numpy(), atol=1e-5)
+        out[:] = np.nan  # a call that wrote nothing would fail the next comparison
+    (entry,) = tuned.choices.values()
+    assert entry["whole_calls"] == len(tuning.CONFIRM_STEPS)
+    assert set(entry["whole_ms"]) == {entry["pick"], entry["runner_up"]}
+    assert entry["engine"] in (entry["pick"], entry["runner_up"])

@@ -28,6 +28,16 @@ itself, im2col 10.7 against 5.4), a cost that a program calling one shape over a
 pays. A single timing per engine (the first version) picked
 im2col for W2 p0, 1.35× slower than the stencil, on a shared machine.
 
+A probe can mislead where the whole batch no longer fits the caches: im2col took 1.38 ms on
+the first 36 of 256 images of (256, 1, 28, 28) × 64 kernels but 17 ms on all 256, where torch
+took 14 (a 1.24× miss on the crossover sweep). So when the probe was not the whole batch and
+another engine came within :data:`CONFIRM_WITHIN` of the pick, the next real calls of that
+shape confirm it (:meth:`Wisdom.confirming`): the pick runs twice, then the runner-up twice,
+each second call timed on the whole batch, all of it twice (:data:`CONFIRM_STEPS`); the
+runner-up takes over if its lower time was below :data:`SWITCH_BELOW` of the pick's. These
+are the caller's own calls, with the right result; confirming costs at most four calls of
+the runner-up, and never runs when one of them would take more than :data:`CONFIRM_MAX_S`.
+
 Tuning is off until a face enables it (``convrec conv apply``, the benchmarks):
 ``enable(settings.cache_dir)``. Library calls and the test suite therefore get the same,
 machine-independent rule; only speed, never a result beyond float rounding, depends on it.
@@ -41,7 +51,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
@@ -50,11 +60,14 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "CONFIRM_MAX_S",
+    "CONFIRM_WITHIN",
     "MEASURE_MAX_MULTIPLY_ADDS",
     "PROBE_MIN_IMAGES",
     "PROBE_MULTIPLY_ADDS",
     "REUSE_BLOCKS_BELOW_BYTES",
     "ROUNDS",
+    "SWITCH_BELOW",
     "Wisdom",
     "disable",
     "enable",
@@ -84,8 +97,19 @@ SHAPE_BUDGET_S = 0.4
 #: timed further: it cannot win, and timing it costs the most. (Not judged on the warm-up,
 #: which carries one-off costs such as numba loading its compiled code.)
 CLEARLY_SLOWER = 4.0
+#: A runner-up this close to the pick on the probe is tried on the whole batch as well.
+CONFIRM_WITHIN = 1.5
+#: ... and takes over when its whole-batch call took less than this share of the pick's.
+SWITCH_BELOW = 0.9
+#: No whole-batch confirmation when the runner-up's call is expected to take longer than this.
+CONFIRM_MAX_S = 0.5
+#: The real calls that confirm a probe's pick: (which engine, whether this call is timed).
+#: Each timed call follows an untimed one of its engine; two timings each, the lower kept (a
+#: single whole-batch timing of torch once read 7.3 ms where it typically takes 3.7).
+CONFIRM_STEPS = (("pick", False), ("pick", True), ("runner_up", False), ("runner_up", True)) * 2
 #: Bumped when the way of measuring changes: wisdom measured the old way is not reused.
-METHOD = "first images of the batch; warm-up, interleaved rounds, median (3)"
+METHOD = ("first images of the batch; warm-up, interleaved rounds, median (3); "
+          "close runner-up confirmed on whole-batch calls")
 
 
 def probe_images(n_batch: int, multiply_adds: int) -> int:
@@ -161,8 +185,9 @@ class Wisdom:
     def measure(
         self,
         signature: str,
-        candidates: dict[str, Callable[[], Any]],
+        candidates: Mapping[str, Callable[[], Any]],
         probe_images: int | None = None,
+        batch_images: int | None = None,
     ) -> str:
         """Time every candidate (see the module docstring), record the fastest (saved at once)
         and return it.
@@ -170,7 +195,9 @@ class Wisdom:
         The entry kept is ``{"engine": name, "ms": {engine: median ms}, "rounds": n}``, plus
         ``"probe_images": n`` when the candidates run on the first ``n`` images of the batch
         (:func:`probe_images`); an engine dropped after the first round has that round's
-        time instead.
+        time instead. When the probe is smaller than the batch (``batch_images``) and a
+        runner-up came within :data:`CONFIRM_WITHIN`, the entry also names it
+        (``"runner_up"``, ``"pick"``) for :meth:`confirming`.
         """
         spent = 0.0
         for run in candidates.values():  # warm-up, untimed for the choice
@@ -199,8 +226,51 @@ class Wisdom:
         }
         if probe_images is not None:
             self.choices[signature]["probe_images"] = probe_images
+        others = sorted((name for name in alive if name != best), key=typical.__getitem__)
+        if (
+            probe_images is not None
+            and batch_images is not None
+            and probe_images < batch_images
+            and others
+            and typical[others[0]] <= CONFIRM_WITHIN * typical[best]
+            and typical[others[0]] * batch_images / probe_images <= CONFIRM_MAX_S
+        ):
+            self.choices[signature].update(
+                {"pick": best, "runner_up": others[0], "whole_calls": 0, "whole_ms": {}}
+            )
         self.save()
         return best
+
+    def confirming(self, signature: str) -> tuple[str, bool] | None:
+        """``(engine, timed)`` for this real call of ``signature`` while its probe's pick
+        awaits confirmation on the whole batch (the module docstring), else ``None``.
+
+        The caller runs that engine and reports with :meth:`record_whole`.
+        """
+        entry = self.choices.get(signature)
+        if entry is None or "runner_up" not in entry:
+            return None
+        step = int(entry["whole_calls"])
+        if step >= len(CONFIRM_STEPS):
+            return None
+        role, timed = CONFIRM_STEPS[step]
+        return str(entry[role]), timed
+
+    def record_whole(self, signature: str, engine: str, seconds: float) -> None:
+        """Count one real call of :meth:`confirming`'s engine; after the last, keep the faster
+        of the pick and the runner-up (saved), with both whole-batch times (``"whole_ms"``)."""
+        entry = self.choices[signature]
+        step = int(entry["whole_calls"])
+        if CONFIRM_STEPS[step][1]:
+            ms = round(seconds * 1e3, 4)
+            entry["whole_ms"][engine] = min(ms, entry["whole_ms"].get(engine, ms))
+        entry["whole_calls"] = step + 1
+        if step + 1 == len(CONFIRM_STEPS):
+            whole = entry["whole_ms"]
+            pick, runner_up = entry["pick"], entry["runner_up"]
+            if whole[runner_up] < SWITCH_BELOW * whole[pick]:
+                entry["engine"] = runner_up
+            self.save()
 
     def save(self) -> None:
         """Write the file atomically (a torn file would be read as no wisdom, never crash)."""
