@@ -11,8 +11,8 @@ repeats one shape). The engines'
 start-up (numba importing and loading its compiled kernels, oneDNN's and OpenBLAS's first
 call), which any process pays on its first call of each engine, is timed first on a tiny
 input and reported apart from the measuring. All five are timed *interleaved*: after one
-warm-up each, every repetition runs each of them twice back to back, in an order that
-rotates, and times the second call (the first after another engine pays for that engine's
+warm-up each, every repetition runs each of them twice back to back, in a shuffled order,
+and times the second call (the first after another engine pays for that engine's
 thread pool still spinning, which a program repeating one shape never sees), so a burst of
 load from another process falls on all columns alike; each column's figure is its median.
 Prints each case's ratio to the best engine (1.00 = as fast as the best), the worst case of
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -46,15 +47,19 @@ TOLERANCE = 1.10
 
 
 def interleaved_medians(fns: dict[str, Callable[[], object]], reps: int) -> dict[str, float]:
-    """Median seconds of each function: one warm-up each, then ``reps`` rotating rounds, each
-    timing the second of two back-to-back calls."""
+    """Median seconds of each function: one warm-up each, then ``reps`` rounds in a shuffled
+    order, each timing the second of two back-to-back calls.
+
+    Shuffled, not rotated: a rotation keeps each function after the same one every round, so
+    one column always paid for its neighbour's threads (torch after im2col's OpenBLAS pool ran
+    0.82-0.90x the time of the same engine after itself)."""
     for fn in fns.values():
         fn()
     names = list(fns)
+    order = random.Random(len(names) * 1000 + reps)  # the same orders in every run
     times: dict[str, list[float]] = {name: [] for name in names}
-    for rep in range(reps):
-        shift = rep % len(names)
-        for name in names[shift:] + names[:shift]:
+    for _ in range(reps):
+        for name in order.sample(names, len(names)):
             fns[name]()  # untimed: pays for the previous engine's threads still spinning
             start = time.perf_counter()
             fns[name]()
