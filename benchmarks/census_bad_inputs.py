@@ -290,13 +290,11 @@ def _cli_process(args: list[str], names: tuple[str, ...] = (),
 
 
 def _param_kind(param: Any) -> str:
-    import typing
-
-    annotation = param.type_descriptor.annotation
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if args and typing.get_origin(annotation) is not None:  # list[int], int | None
-        annotation = args[0]
-    return {int: "int", float: "float", Path: "path"}.get(annotation, "other")
+    """click's type of the parameter (of each item for ``list[int]``): int, float, path."""
+    name = param.type.name  # typer's vendored click: "integer", "float", "path", "directory"
+    kinds = {"integer": "int", "integer range": "int", "float": "float", "float range": "float",
+             "path": "path", "directory": "path", "file": "path"}
+    return kinds.get(name, "other")
 
 
 def _filler(param: Any, fx: Fixtures) -> str:

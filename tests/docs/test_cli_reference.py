@@ -16,7 +16,7 @@ def test_every_command_has_a_section_with_its_options(cli_reference: ModuleType)
     for path in paths:
         assert f"`{' '.join(path)}`\n" in text, path
     # options of a leaf command, with click's default notes kept (rich must not eat them)
-    assert "`-k, --kernel <int>` | option | Kernel size. [default: 3] |" in text
+    assert "`-k, --kernel INTEGER` | option | Kernel size. [default: 3] |" in text
     assert "[required]" in text
 
 
@@ -40,5 +40,5 @@ def test_a_new_command_appears_without_editing_the_docs(cli_reference: ModuleTyp
 
     text = cli_reference.render(typer.main.get_command(extra), name="greet")
     assert "### `greet hello`" in text and "Say hello." in text
-    assert "`--name <str>` | option | Who to greet. [default: world] |" in text
+    assert "`--name TEXT` | option | Who to greet. [default: world] |" in text
     assert app.info.name == "convrec"  # the real app is untouched
