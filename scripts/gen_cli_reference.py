@@ -133,10 +133,14 @@ def on_files(files: Any, config: Any) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Print (or write) the CLI reference page.")
+    parser.add_argument("out", nargs="?", type=Path, help="the markdown file to write")
+    out = parser.parse_args(argv).out  # an argument parser: `--help` is never a file name
     text = render()
-    if args:
-        Path(args[0]).write_text(text, encoding="utf-8")
+    if out is not None:
+        out.write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
     return 0
