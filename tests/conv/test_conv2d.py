@@ -230,3 +230,24 @@ def test_auto_routes_few_channel_kernels_to_stencil_and_wide_layers_to_torch() -
     assert choose_engine((16, 16, 56, 56), (4, 16, 3, 3)) == "stencil"  # 1.93 against 3.87 ms
     assert choose_engine((16, 16, 56, 56), (16, 16, 3, 3)) == "torch"  # 4.76 against 3.82 ms
     assert choose_engine((64, 1, 28, 28), (4, 1, 3, 3), needs_grad=True) == "torch"
+
+
+@pytest.mark.parametrize(
+    ("good", "bad"),
+    [
+        ({"padding": 1}, {"padding": True}),
+        ({"stride": (1, 1)}, {"stride": (1, True)}),
+        ({"dilation": 1}, {"dilation": 1.0}),
+        ({"groups": 1}, {"groups": True}),
+    ],
+)
+def test_a_bad_argument_equal_to_a_good_one_is_refused_after_it(
+    good: dict[str, object], bad: dict[str, object]
+) -> None:
+    # plans of repeated calls are remembered by their arguments, and True == 1 == 1.0 with
+    # one hash: the remembered plan of the good call must not answer the bad one
+    x = np.ones((1, 1, 8, 8), np.float32)
+    first = conv2d(x, edge_weights(), **good)  # type: ignore[call-overload]
+    assert first.shape[1] == 4
+    with pytest.raises(ShapeError, match=next(iter(bad))):
+        conv2d(x, edge_weights(), **bad)  # type: ignore[call-overload]
