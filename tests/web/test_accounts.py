@@ -167,6 +167,21 @@ def _age_failures(client: Any, seconds: int) -> None:
         session.commit()
 
 
+@pytest.fixture
+def frozen_login_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The throttle's clock stands still: the first back-off is 1 s, and on a busy machine
+    five argon2 log-ins can take longer than that, which let the refused try through.
+    The tests age the failures explicitly instead (``_age_failures``)."""
+    from types import SimpleNamespace
+
+    from convrec.web import security
+
+    now = time.time()
+    monkeypatch.setattr(security, "time", SimpleNamespace(time=lambda: now,
+                                                          monotonic=time.monotonic))
+
+
+@pytest.mark.usefixtures("frozen_login_clock")
 def test_failed_logins_back_off_per_account(client, signup) -> None:
     signup(client, "mallory-target", "the real password")
     client.cookies.clear()
@@ -191,6 +206,7 @@ def test_failed_logins_back_off_per_account(client, signup) -> None:
     assert counts == {"address:testclient": FREE_FAILURES + 1}  # the address keeps its own
 
 
+@pytest.mark.usefixtures("frozen_login_clock")
 def test_failed_logins_back_off_per_address(client, signup) -> None:
     """One address guessing across many accounts is slowed down too."""
     signup(client, "victim-z", "victim's password")
