@@ -212,7 +212,7 @@ def _confirm(
     while (step := wisdom.confirming("sig")) is not None:
         steps.append(step)
         slow = step == (outlier, True) and steps.count(step) == 1
-        wisdom.record_whole("sig", step[0], whole_ms[step[0]] * (10 if slow else 1) / 1e3)
+        wisdom.record_whole("sig", whole_ms[step[0]] * (10 if slow else 1) / 1e3)
     return steps
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import replace
-from functools import cache, partial
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, get_args, overload
 
 import numpy as np
@@ -380,7 +380,7 @@ def conv2d(
             chosen = confirm[0]
             start = time.perf_counter()
             result = run(chosen)
-            tuning.record_whole(signature, chosen, time.perf_counter() - start)
+            tuning.record_whole(signature, time.perf_counter() - start)
     if confirm is None:
         result = run(chosen)
     if drop and result is not out:
@@ -390,7 +390,7 @@ def conv2d(
     return cast(ArrayOrTensor, result)
 
 
-@cache
+@lru_cache(maxsize=256)  # bounded: a long-running program meets many shapes
 def _signature(
     x4_shape: tuple[int, ...],
     w4_shape: tuple[int, ...],
@@ -446,10 +446,10 @@ _PLANS_MAX = 256
 
 
 def _typed(value: Any) -> Any:
-    """``value`` with the type of it and of each item, so that ``True`` and ``1`` (equal and
-    of one hash) never share a plan: one of them is refused."""
+    """``value`` with the type of it and of every item, at any depth, so that ``True`` and
+    ``1`` (equal and of one hash) never share a plan: one of them is refused."""
     if isinstance(value, (tuple, list)):
-        return (type(value), tuple((type(v), v) for v in value))
+        return (type(value), tuple(_typed(v) for v in value))
     return (type(value), value)
 
 

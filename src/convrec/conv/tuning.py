@@ -256,13 +256,15 @@ class Wisdom:
         role, timed = CONFIRM_STEPS[step]
         return str(entry[role]), timed
 
-    def record_whole(self, signature: str, engine: str, seconds: float) -> None:
-        """Count one real call of :meth:`confirming`'s engine; after the last, keep the faster
-        of the pick and the runner-up (saved), with both whole-batch times (``"whole_ms"``)."""
+    def record_whole(self, signature: str, seconds: float) -> None:
+        """Count one real call of the engine :meth:`confirming` named, which took ``seconds``;
+        after the last, keep the faster of the pick and the runner-up (saved), with both
+        whole-batch times (``"whole_ms"``)."""
         entry = self.choices[signature]
         step = int(entry["whole_calls"])
-        if CONFIRM_STEPS[step][1]:
-            ms = round(seconds * 1e3, 4)
+        role, timed = CONFIRM_STEPS[step]
+        if timed:
+            engine, ms = str(entry[role]), round(seconds * 1e3, 4)
             entry["whole_ms"][engine] = min(ms, entry["whole_ms"].get(engine, ms))
         entry["whole_calls"] = step + 1
         if step + 1 == len(CONFIRM_STEPS):
