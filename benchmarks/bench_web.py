@@ -1,7 +1,8 @@
 """Load test of the studio on loopback: requests/s and p50/p99 latency at 50 clients.
 
-Starts the studio as ``convrec studio --workers N`` does (uvicorn workers running
-:func:`convrec.web.app.studio_app`: thread pools pinned, saved models loaded) on a temporary
+Starts the studio with ``convrec studio --workers N`` (:func:`convrec.cli.serve.serve`: uvicorn
+workers on asyncio's loop running :func:`convrec.web.app.studio_app`: thread pools pinned,
+saved models loaded) on a temporary
 SQLite database, or on PostgreSQL with ``--database postgresql`` (``DATABASE_URL``), then
 drives it with ``wrk`` (Debian package) for a bounded time per endpoint. Run it under the
 shared lock: ``flock /tmp/convrec-bench.lock python benchmarks/bench_web.py``. Endpoints:
@@ -114,7 +115,8 @@ def main() -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(CONVREC_CACHE=str(work), CONVREC_OFFLINE="1")
+    trace = work / "start-trace.txt"  # each worker writes "warm-up done" there (timeline.mark)
+    env.update(CONVREC_CACHE=str(work), CONVREC_OFFLINE="1", CONVREC_START_TRACE=str(trace))
     if args.database == "postgresql":
         url = os.environ.get("DATABASE_URL", "")
         if not url.startswith("postgresql"):
@@ -129,9 +131,8 @@ def main() -> None:
 
     check_database(env["DATABASE_URL"]).dispose()
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "convrec.web.app:studio_app", "--factory",
-         "--workers", str(args.workers), "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning"], env=env)
+        [sys.executable, "-m", "convrec", "studio", "--workers", str(args.workers),
+         "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 300  # the default recommender trains first (~15 s)
         while True:
@@ -163,7 +164,13 @@ def main() -> None:
         recs = httpx.get(base + "/api/me/recommendations", headers=headers, timeout=60)
         for _ in range(4 * args.workers):  # new connections: every worker has its models
             httpx.get(base + "/api/me/recommendations", headers=headers, timeout=60)
-        time.sleep(3)  # each worker freezes what it loaded out of the GC after its warm-up
+        # measured once every worker has loaded its models, warmed its conv engines and frozen
+        # what it loaded out of the GC (a worker's warm-up imports torch: seconds of its loop)
+        while sum("warm-up done" in line for line in
+                  (trace.read_text().splitlines() if trace.exists() else [])) < args.workers:
+            if server.poll() is not None or time.monotonic() > deadline:
+                sys.exit("the studio's workers did not finish their warm-up")
+            time.sleep(0.2)
         if recs.status_code == 200:
             assert recs.json()["based_on"] == 20, recs.text
             cases.append(("recommend", "GET", "/api/me/recommendations", None))
@@ -173,7 +180,7 @@ def main() -> None:
         database = ("PostgreSQL" if args.database == "postgresql"
                     else "SQLite WAL synchronous=FULL")
         print(f"{args.connections} connections, {args.seconds} s each, wrk -t2, "
-              f"{args.workers} uvicorn workers, {database}, {os.cpu_count()} cores, "
+              f"{args.workers} studio workers (asyncio), {database}, {os.cpu_count()} cores, "
               f"load average before: {os.getloadavg()[0]:.2f}")
         print("| endpoint | requests/s | p50 ms | p99 ms | p99 / anchor p99 | non-2xx |")
         print("|---|---:|---:|---:|---:|---:|")

@@ -32,28 +32,6 @@ def _check_host(host: str) -> None:
 _RELEASES = release_names()
 
 
-def _fork_workers_from_here() -> None:
-    """Have uvicorn fork its workers from this process once the studio's modules are imported
-    here, instead of spawning fresh interpreters that each import FastAPI, SQLAlchemy, NumPy,
-    Jinja2 and the routers again: on 2 cores that took each worker 1.4-1.6 s of a later
-    start (RESULTS, "a later start"). Everything a worker owns (its app, database engine,
-    thread pools, models, warm-up thread) is still made in the worker, by uvicorn's call of
-    :func:`convrec.web.app.studio_app` after the fork; torch is never imported here.
-
-    uvicorn (pinned in constraints.txt) takes its process context from
-    ``uvicorn._subprocess.spawn``; a test checks that the workers are forked and serve.
-    """
-    import multiprocessing
-
-    import uvicorn._subprocess
-
-    import convrec.recsys  # noqa: F401 - the recommender's loader (NumPy only), before the fork
-    from convrec.web.app import router_modules
-
-    router_modules()
-    uvicorn._subprocess.spawn = multiprocessing.get_context("fork")  # type: ignore[assignment]
-
-
 def studio(
     host: Annotated[
         str | None,
@@ -102,8 +80,6 @@ def studio(
     from convrec.web.timeline import mark
 
     mark("cli", "studio command running (CLI imported, arguments parsed)")
-    import uvicorn
-
     from convrec.settings import get_settings
     from convrec.web.db import DatabaseStartupError, check_database
     from convrec.web.training import start_background_training
@@ -149,17 +125,10 @@ def studio(
                   f"worker{'s' if count > 1 else ''}, movies from "
                   f"{settings.dataset or DEFAULT_RELEASE}  (Ctrl+C stops)")
     mark("cli", "uvicorn starting")
-    try:
-        if count == 1:
-            from convrec.web.app import studio_app
+    from convrec.cli.serve import serve
 
-            uvicorn.run(studio_app(), host=settings.host, port=settings.port,
-                        log_level="warning")
-        else:
-            _fork_workers_from_here()
-            mark("cli", "studio modules imported, forking the workers")
-            uvicorn.run("convrec.web.app:studio_app", factory=True, workers=count,
-                        host=settings.host, port=settings.port, log_level="warning")
+    try:
+        serve(settings.host, settings.port, count)
     finally:
         if trainer is not None and trainer.poll() is None:
             trainer.terminate()  # a model half trained is not saved (saves are atomic)

@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # the heavy rooms load lazily, inside the loaders
     from convrec.vision.predict import DigitClassifier, DigitPrediction
 
 __all__ = ["MOVIES_MISSING", "ServiceUnavailableError", "Services", "movies_missing",
-           "pin_thread_pools"]
+           "pin_thread_pools", "warm_conv_engines"]
 
 #: The release the studio serves when neither ``--dataset`` nor ``CONVREC_DATASET`` names one:
 #: the library's default release (the data registry's entry, 16 ms to import)
@@ -365,11 +365,11 @@ class Services:
         """Load everything now (each serving worker does it in a thread while it serves);
         returns what failed, why. The recommender comes first: it needs NumPy alone, and the
         movie routes should not wait for torch's import (seconds), which the classifier
-        needs."""
+        needs. Then the convolution engines (:func:`warm_conv_engines`), before torch."""
         failures: dict[str, str] = {}
         loads: tuple[tuple[str, Callable[[], object]], ...] = (
-            ("recommender", self._recommender.get), ("mnist", self._mnist.get),
-            ("classifier", self._classifier.get),
+            ("recommender", self._recommender.get), ("conv engines", warm_conv_engines),
+            ("mnist", self._mnist.get), ("classifier", self._classifier.get),
         )
         from convrec.web.timeline import mark
 
@@ -389,6 +389,16 @@ class Services:
             "recommender": self._recommender.loaded,
             "mnist": self._mnist.loaded,
         }
+
+
+def warm_conv_engines() -> None:
+    """Run the playground's first request once (a 28×28 image, four 3×3 kernels): the first
+    ``conv2d`` of a process imports numba and loads the stencil's compiled kernels from its
+    cache, 0.85 s here, which would otherwise stall a serving worker's event loop (and every
+    request queued on it) on its first conv apply."""
+    from convrec.conv import conv2d
+
+    conv2d(np.zeros((28, 28), np.float32), np.zeros((4, 3, 3), np.float32))
 
 
 def _embedded_digits(settings: Settings) -> Digits:
