@@ -1,4 +1,5 @@
-"""How the studio serves: the workers' shared socket turns Nagle's algorithm off.
+"""How the studio serves: the workers' shared socket turns Nagle's algorithm off, and the
+workers deal new connections between them (the burst test: ``tests/web/test_later_start.py``).
 
 With Nagle on, an answer written in two pieces (uvicorn writes the headers, then the body)
 waits for the client's delayed ACK: ~40 ms a request, 1,135 req/s for a static answer with two
@@ -9,11 +10,16 @@ accepted from a socket whose ``proto`` says TCP.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import subprocess
+import sys
 
+import pytest
 import uvicorn
 
-from convrec.cli.serve import APP, HTTP, LOOP, tcp_listening_socket
+import convrec.cli.serve as serve_module
+from convrec.cli.serve import APP, DEFER_MAX_S, HTTP, LOOP, AcceptBalance, tcp_listening_socket
 
 
 def _nodelay_of_an_accepted_connection(listening: socket.socket) -> int:
@@ -52,3 +58,36 @@ def test_a_socket_already_tcp_comes_back_as_it_is() -> None:
         assert tcp_listening_socket(sock) is sock
     finally:
         sock.close()
+
+
+def test_a_worker_leaves_a_connection_to_a_less_busy_one_but_not_for_long(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [100.0]
+    monkeypatch.setattr(serve_module.time, "monotonic", lambda: clock[0])
+    balance = AcceptBalance(2)
+    balance.join()  # this process: slot 0
+    balance._pids[1] = os.getppid()  # another live process holds slot 1
+    balance.opened()
+    assert balance.may_accept() is False  # 1 open here, 0 there: leave it to the other
+    clock[0] += DEFER_MAX_S / 2
+    assert balance.may_accept() is False
+    clock[0] += DEFER_MAX_S  # waited long enough: the other is busy or stuck
+    assert balance.may_accept() is True
+    balance._open[1] = 1  # as many open there: no reason to wait
+    assert balance.may_accept() is True
+    balance.closed()
+    assert balance.may_accept() is True  # fewer here
+
+
+def test_a_dead_workers_slot_neither_blocks_nor_stays_taken() -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    balance = AcceptBalance(2)
+    balance._pids[0], balance._open[0] = dead.pid, 0  # died with no connections open
+    balance._pids[1] = os.getppid()
+    balance.join()  # the dead worker's slot is taken over, its count reset
+    assert balance._pids[0] == os.getpid()
+    balance.opened()
+    balance._open[1] = 5
+    assert balance.may_accept() is True

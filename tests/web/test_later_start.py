@@ -168,12 +168,37 @@ def test_a_worker_serves_while_its_models_load_the_recommender_first(
         torch_free.set()
 
 
-def test_the_studio_command_forks_its_workers_and_they_serve(
+def _connections_held_by(workers: set[int], port: int, count: int) -> dict[int, int]:
+    """Open ``count`` keep-alive connections at once, have each answered once, and count
+    the server ends each worker holds (while the connections are still open)."""
+    import socket
+
+    import psutil
+
+    clients = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(count)]
+    try:
+        for client in clients:
+            client.sendall(b"GET /static/common.js HTTP/1.1\r\nHost: x\r\n\r\n")
+        for client in clients:  # answered: accepted by some worker
+            assert client.recv(64).startswith(b"HTTP/1.1 200"), "no answer"
+        ours = {c.getsockname()[1] for c in clients}
+        return {pid: sum(1 for c in psutil.Process(pid).net_connections(kind="tcp")
+                         if c.laddr and c.laddr.port == port and c.raddr
+                         and c.raddr.port in ours)
+                for pid in workers}
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_the_studio_command_forks_its_workers_they_share_the_connections_and_serve(
     tmp_path: Path, studio_models_cache: Path, digit_classifier: Any, movie_recommender: Any,
     shared_data: Path,
 ) -> None:
     """``convrec studio --workers 2``: the workers are forked from the command (which imported
-    the studio's modules once), not spawned afresh; both serve, and Ctrl+C stops them all."""
+    the studio's modules once), not spawned afresh; a burst of keep-alive connections is
+    dealt between them (asyncio alone let one worker take all 50 of a load test's), both
+    serve, and Ctrl+C stops them all."""
     import os
     import shutil
     import signal
@@ -221,6 +246,11 @@ def test_the_studio_command_forks_its_workers_and_they_serve(
             assert parent == studio.pid
             # forked: the command's own command line (a spawned one runs multiprocessing's)
             assert Path(f"/proc/{pid}/cmdline").read_bytes() == command
+        # each worker's warm-up imports torch, holding its loop for a while: not a fair start
+        _wait_until(lambda: trace.read_text().count("warm-up done") == 2, "both warm-ups")
+        held = _connections_held_by(workers, port, count=20)
+        assert sum(held.values()) == 20, held
+        assert min(held.values()) >= 5, f"connections per worker: {held}"
     finally:
         if studio.poll() is None:
             os.killpg(studio.pid, signal.SIGINT)  # Ctrl+C

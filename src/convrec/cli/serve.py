@@ -13,14 +13,24 @@ tail: the event loop and Nagle"):
   accepted sockets whose ``proto`` is TCP, so every answer sent in two writes waited for
   the client's delayed ACK (~40 ms): 1,135 req/s for a static answer with 2 workers, against
   16,047 with the socket re-made from its descriptor (the kernel then reports TCP).
+- **Connections dealt evenly between the workers.** The workers share one listening socket,
+  and whichever wakes first accepts; asyncio then accepts every connection waiting, so one
+  worker could take 34 of 50 clients and answer them half as fast as the other
+  (:class:`AcceptBalance`: a worker leaves a new connection to a worker with fewer open).
 """
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
+import os
 import socket
+import time
+from collections.abc import Callable
+from typing import Any
 
-#: The event loop and HTTP parser every studio process serves with (see the module's notes).
+#: The event loop and HTTP parser every studio process serves with (see the module's notes;
+#: several workers run :class:`BalancedEventLoop`, asyncio's with a balanced accept).
 LOOP = "asyncio"
 HTTP = "httptools"
 APP = "convrec.web.app:studio_app"
@@ -38,6 +48,151 @@ def tcp_listening_socket(sock: socket.socket) -> socket.socket:
     remade = socket.socket(fileno=sock.detach())  # family, type and proto read from the fd
     remade.set_inheritable(inheritable)
     return remade
+
+
+#: How long a worker leaves a waiting connection to the others before it takes it anyway
+#: (a worker busy for longer, or stopped, must not keep a client waiting) and how often it
+#: looks again meanwhile.
+DEFER_MAX_S = 0.05
+RECHECK_S = 0.001
+
+
+class AcceptBalance:
+    """The open connections of each worker, in memory the workers share (made before they
+    are forked): a worker accepts a waiting connection only when no other live worker has
+    fewer open, or when it has left it waiting for :data:`DEFER_MAX_S`.
+
+    Shapes: two int64 arrays of ``workers`` slots, the pid that holds each slot and its
+    count of open connections.
+    """
+
+    def __init__(self, workers: int) -> None:
+        context = multiprocessing.get_context("fork")
+        self._pids = context.Array("q", workers, lock=False)
+        self._open = context.Array("q", workers, lock=False)
+        self._claim = context.Lock()
+        self._slot = -1
+        self._waiting_since: float | None = None
+
+    def join(self) -> None:
+        """Take a free slot (or a dead worker's: uvicorn restarts a worker that dies)."""
+        with self._claim:
+            for i, pid in enumerate(self._pids):
+                if pid == 0 or not _alive(pid):
+                    self._pids[i], self._open[i], self._slot = os.getpid(), 0, i
+                    return
+
+    def may_accept(self) -> bool:
+        """Whether this worker should accept the connection waiting now."""
+        if self._slot < 0:
+            return True
+        mine = self._open[self._slot]
+        fewer = any(n < mine and self._pids[i] and _alive(self._pids[i])
+                    for i, n in enumerate(self._open) if i != self._slot)
+        now = time.monotonic()
+        if not fewer or (self._waiting_since is not None
+                         and now - self._waiting_since >= DEFER_MAX_S):
+            self._waiting_since = None
+            return True
+        if self._waiting_since is None:
+            self._waiting_since = now
+        return False
+
+    def opened(self) -> None:
+        if self._slot >= 0:
+            self._open[self._slot] += 1
+
+    def closed(self) -> None:
+        if self._slot >= 0:
+            self._open[self._slot] -= 1
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process took the pid: not ours any more
+        return False
+    return True
+
+
+class _CountedProtocol(asyncio.Protocol):
+    """uvicorn's protocol for one connection, counted open until its connection is lost."""
+
+    __slots__ = ("_balance", "_inner")
+
+    def __init__(self, inner: asyncio.Protocol, balance: AcceptBalance) -> None:
+        self._inner, self._balance = inner, balance
+        balance.opened()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received()
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._balance.closed()
+        self._inner.connection_lost(exc)
+
+
+_BALANCE: AcceptBalance | None = None  # set in the supervisor, inherited by the forked workers
+
+
+class BalancedEventLoop(asyncio.SelectorEventLoop):
+    """asyncio's loop, accepting one connection at a time and only when
+    :meth:`AcceptBalance.may_accept` says so; otherwise it stops watching the listening
+    socket for :data:`RECHECK_S` and looks again, as asyncio itself does when it runs out of
+    file descriptors. Relies on asyncio's ``_accept_connection`` and ``_start_serving``
+    (CPython 3.10-3.13; ``tests/cli/test_serve.py`` checks the workers still split evenly).
+    """
+
+    def __init__(self, balance: AcceptBalance) -> None:
+        super().__init__()
+        self._balance = balance
+
+    def _accept_connection(  # type: ignore[override]
+        self, protocol_factory: Callable[[], asyncio.Protocol], sock: socket.socket,
+        sslcontext: Any = None, server: Any = None, backlog: int = 100, *rest: Any,
+    ) -> None:
+        if not self._balance.may_accept():
+            self._remove_reader(sock.fileno())  # type: ignore[attr-defined]
+            self.call_later(RECHECK_S, self._watch_again, protocol_factory, sock, sslcontext,
+                            server, backlog, *rest)
+            return
+        balance = self._balance
+
+        def counted() -> asyncio.Protocol:
+            return _CountedProtocol(protocol_factory(), balance)
+
+        super()._accept_connection(  # type: ignore[misc]
+            counted, sock, sslcontext, server, 1, *rest)
+
+    def _watch_again(self, protocol_factory: Callable[[], asyncio.Protocol],
+                     sock: socket.socket, sslcontext: Any, server: Any, *rest: Any) -> None:
+        if sock.fileno() == -1 or (server is not None and not server.is_serving()):
+            return  # the server closed meanwhile
+        self._start_serving(  # type: ignore[attr-defined]
+            protocol_factory, sock, sslcontext, server, *rest)
+
+
+def new_worker_loop() -> asyncio.AbstractEventLoop:
+    """The event loop of a serving process (uvicorn's ``loop=`` import string): balanced
+    between the workers when :func:`serve` made them, else asyncio's own."""
+    if _BALANCE is None:
+        return asyncio.SelectorEventLoop()
+    _BALANCE.join()
+    return BalancedEventLoop(_BALANCE)
 
 
 def _fork_workers_from_here() -> None:
@@ -80,10 +235,14 @@ def serve(host: str, port: int, workers: int, log_level: str = "warning") -> Non
         return
     from convrec.web.timeline import mark
 
+    global _BALANCE
     _fork_workers_from_here()
     mark("cli", "studio modules imported, forking the workers")
+    _BALANCE = AcceptBalance(workers)
+    # ws="none": no route speaks WebSocket, and a switched protocol would escape the count
     config = uvicorn.Config(APP, factory=True, host=host, port=port, workers=workers,
-                            log_level=log_level, loop=LOOP, http=HTTP)
+                            log_level=log_level, loop=f"{__name__}:new_worker_loop",
+                            http=HTTP, ws="none")
     sock = tcp_listening_socket(config.bind_socket())
     try:
         Multiprocess(config, sockets=[sock]).run()
