@@ -80,6 +80,18 @@ def test_a_worker_leaves_a_connection_to_a_less_busy_one_but_not_for_long(
     assert balance.may_accept() is True  # fewer here
 
 
+def test_a_new_wait_is_not_cut_short_by_an_old_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [100.0]
+    monkeypatch.setattr(serve_module.time, "monotonic", lambda: clock[0])
+    balance = AcceptBalance(2)
+    balance.join()
+    balance._pids[1] = os.getppid()
+    balance.opened()
+    assert balance.may_accept() is False  # the other worker then took that connection
+    clock[0] += 10.0  # a new connection, long after: it waits for the other worker again
+    assert balance.may_accept() is False
+
+
 def test_a_dead_workers_slot_neither_blocks_nor_stays_taken() -> None:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

@@ -1,7 +1,7 @@
 """Serve the studio with uvicorn: one process, or several workers sharing one listening socket.
 
-Two choices here set the studio's latency under load (benchmarks/RESULTS.md, "The studio's
-tail: the event loop and Nagle"):
+Three choices here set the studio's latency under load (benchmarks/RESULTS.md, "What set
+conv apply's and recommend's tail: uvloop's order, Nagle, the split"):
 
 - **asyncio's event loop, not uvloop.** Each request the studio answers inline (conv apply,
   recommend) holds its worker's loop for a few milliseconds. asyncio's loop runs the ready
@@ -72,7 +72,8 @@ class AcceptBalance:
         self._open = context.Array("q", workers, lock=False)
         self._claim = context.Lock()
         self._slot = -1
-        self._waiting_since: float | None = None
+        self._waiting_since: float | None = None  # the first decline of the current wait
+        self._last_declined = 0.0
 
     def join(self) -> None:
         """Take a free slot (or a dead worker's: uvicorn restarts a worker that dies)."""
@@ -90,12 +91,17 @@ class AcceptBalance:
         fewer = any(n < mine and self._pids[i] and _alive(self._pids[i])
                     for i, n in enumerate(self._open) if i != self._slot)
         now = time.monotonic()
-        if not fewer or (self._waiting_since is not None
-                         and now - self._waiting_since >= DEFER_MAX_S):
+        if not fewer:
             self._waiting_since = None
             return True
-        if self._waiting_since is None:
+        # declines come every RECHECK_S while one connection waits; a long gap means another
+        # worker took that one, and this is a new wait
+        if self._waiting_since is None or now - self._last_declined > 2 * DEFER_MAX_S:
             self._waiting_since = now
+        self._last_declined = now
+        if now - self._waiting_since >= DEFER_MAX_S:
+            self._waiting_since = None
+            return True
         return False
 
     def opened(self) -> None:
@@ -154,7 +160,8 @@ class BalancedEventLoop(asyncio.SelectorEventLoop):
     :meth:`AcceptBalance.may_accept` says so; otherwise it stops watching the listening
     socket for :data:`RECHECK_S` and looks again, as asyncio itself does when it runs out of
     file descriptors. Relies on asyncio's ``_accept_connection`` and ``_start_serving``
-    (CPython 3.10-3.13; ``tests/cli/test_serve.py`` checks the workers still split evenly).
+    (CPython 3.10-3.13; ``tests/web/test_later_start.py`` checks the workers still split
+    evenly).
     """
 
     def __init__(self, balance: AcceptBalance) -> None:
