@@ -36,12 +36,14 @@ def compile_kernels() -> int:
     from convrec.recsys import Ratings
     from convrec.recsys._topn import _KERNEL_ROWS, top_n
     from convrec.recsys.registry import MODELS
+    from convrec.vision._activation_kernel import summarise
 
     rng = np.random.default_rng(0)
     x = rng.random((256, 1, 28, 28), dtype=np.float32)
     weight = rng.random((4, 1, 3, 3), dtype=np.float32)
     conv2d(x[:1], weight, engine="stencil")  # one image: the serial kernel
     conv2d(x, weight, engine="stencil")  # past PARALLEL_MIN_WORK: the parallel one
+    summarise(x, 0.05, 0.0, 10.0, 40)  # the activation statistics of a watched training run
     for dtype in (np.float64, np.float32):  # many users' rows at once: the top-N kernel
         top_n(rng.random((_KERNEL_ROWS, 60)).astype(dtype), 5)
     users, items = rng.integers(0, 40, 800), rng.integers(0, 60, 800)

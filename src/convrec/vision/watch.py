@@ -95,6 +95,32 @@ def watched_layers(model: nn.Module, which: str = "relu") -> list[tuple[str, nn.
     return chosen
 
 
+def _layer_summary(x: Any) -> tuple[float, float, float, NDArray[np.float32]]:
+    """Mean, std, share near zero and histogram of one activation tensor.
+
+    On the CPU one numba pass over the values (:mod:`convrec.vision._activation_kernel`; torch's
+    five passes cost five times the forward); elsewhere torch's operations on the device, read
+    back in one transfer.
+    """
+    import torch
+
+    if x.device.type == "cpu":
+        from convrec.vision._activation_kernel import summarise
+
+        if x.dtype not in (torch.float32, torch.float64):
+            x = x.float()
+        if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(
+                memory_format=torch.channels_last):
+            x = x.permute(0, 2, 3, 1)  # the same values in memory order: no copy
+        return summarise(x.contiguous().numpy(), NEAR_ZERO, *HIST_RANGE, HIST_BINS)
+    x = x.float()
+    mean, std = x.mean(), x.std()
+    zero = (x.abs() <= NEAR_ZERO).float().mean()
+    row = torch.cat([torch.stack([mean, std, zero]),
+                     torch.histc(x, HIST_BINS, *HIST_RANGE)]).cpu().numpy()
+    return float(row[0]), float(row[1]), float(row[2]), row[3:].astype(np.float32)
+
+
 class ActivationStats:
     """Per-layer activation statistics recorded at every training step (a ``Watcher``).
 
@@ -156,12 +182,7 @@ class ActivationStats:
             if not module.training or (self._step + 1) % self.every:
                 return
             with torch.no_grad():
-                x = output.detach().float()
-                hist = torch.histc(x, HIST_BINS, *HIST_RANGE).cpu().numpy()  # (40,)
-                self._current[index] = (
-                    float(x.mean()), float(x.std()),
-                    float((x.abs() <= NEAR_ZERO).float().mean()), hist.astype(np.float32),
-                )
+                self._current[index] = _layer_summary(output.detach())
 
         return record
 
