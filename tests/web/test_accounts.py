@@ -4,6 +4,9 @@ concurrent hashes, the purge of expired sessions and the origin check."""
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 import time
 from typing import Any
 
@@ -15,6 +18,7 @@ from tests.web.async_helpers import run_async
 from convrec.web.models import AuthToken, LoginFailure, User
 from convrec.web.security import (
     FREE_FAILURES,
+    HASH_NICE,
     HashLimiter,
     HashQueueFullError,
     common_passwords,
@@ -160,11 +164,14 @@ def test_usernames_are_unique_after_nfkc_case_folding(client, signup) -> None:
 
 # ---------------------------------------------------------------- throttling
 def _age_failures(client: Any, seconds: int) -> None:
-    """Move every recorded failure ``seconds`` into the past (as if that time had passed)."""
+    """Move every recorded failure ``seconds`` into the past (as if that time had passed):
+    the worker's memory of blocked keys (trusted for ``login_gate.TRUST_S``) is out of date
+    then, as it would be after that time."""
     with client.app.state.db.sessions() as session:
         session.execute(update(LoginFailure).values(
             last_failure_at=LoginFailure.last_failure_at - seconds))
         session.commit()
+    client.app.state.login_memory.forget()
 
 
 @pytest.fixture
@@ -247,6 +254,20 @@ def test_the_hash_limiter_bounds_concurrency_and_the_queue() -> None:
     assert peak == 2  # never more than two hashes at once
     assert refused == 5  # 2 hashing + 3 waiting were taken; the other 5 answered at once
     assert limiter.waiting == 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_hashes_run_at_a_lower_priority_than_the_routes() -> None:
+    """argon2's lanes inherit the hashing thread's nice value: under load the other routes
+    go first (the login flood row of benchmarks/RESULTS.md)."""
+    limiter = HashLimiter(concurrent=1)
+
+    def nice_of_this_thread() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    before = nice_of_this_thread()
+    assert run_async(limiter.run, nice_of_this_thread) == max(HASH_NICE, before)
+    assert nice_of_this_thread() == before  # the caller's own priority is left as it was
 
 
 # ---------------------------------------------------------------- sessions and origins

@@ -7,23 +7,22 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from convrec.web.routers import auth
-
 
 def test_a_second_log_in_while_the_first_is_checked_gets_429_and_then_works(
     client: TestClient, signup: Callable[..., dict[str, Any]]
 ) -> None:
     signup(client, "alice", "correct horse battery")
-    auth._checking.add("alice")  # as if a request of this worker were being hashed
+    checking = client.app.state.login_memory.checking
+    checking.add("alice")  # as if a request of this worker were being hashed
     try:
         refused = client.post("/api/auth/login",
                               json={"username": "ALICE", "password": "correct horse battery"})
     finally:
-        auth._checking.discard("alice")
+        checking.discard("alice")
     assert refused.status_code == 429
     assert refused.headers["retry-after"] == "1"
     assert refused.json()["detail"][0]["loc"] == ["body", "username"]
     ok = client.post("/api/auth/login",
                      json={"username": "alice", "password": "correct horse battery"})
     assert ok.status_code == 200 and ok.json()["token"]
-    assert auth._checking == set()  # nothing left behind by either request
+    assert checking == set()  # nothing left behind by either request

@@ -18,6 +18,7 @@ from convrec.settings import Settings, get_settings
 from convrec.web.assets import InMemoryFiles
 from convrec.web.db import Database, check_database
 from convrec.web.errors import error_body, install_error_handlers, too_large_message
+from convrec.web.login_gate import LoginGate, LoginMemory
 from convrec.web.security import HashLimiter, purge_expired_tokens
 from convrec.web.services import Services
 from convrec.web.timeline import mark
@@ -169,7 +170,10 @@ def create_app(
         purge_expired_tokens(session, force=True)
         session.commit()
 
+    app.state.login_memory = LoginMemory()  # what the log-in throttle knows (login_gate.py)
     install_error_handlers(app, max_body)
+    # innermost: a throttled log-in is answered after the body limit, before FastAPI
+    app.add_middleware(LoginGate, memory=app.state.login_memory)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body)
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", InMemoryFiles(HERE / "static"), name="static")

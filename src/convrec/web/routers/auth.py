@@ -1,7 +1,7 @@
 """``/api/auth``: sign up, log in, log out, who am I.
 
-Sign-up and log-in are ``async``: the argon2 hash (64 MiB, ~50 ms of a core) runs under the
-app's :class:`convrec.web.security.HashLimiter`, so a flood of log-ins waits in the event
+Sign-up and log-in are ``async``: the argon2 hash (64 MiB, ~0.28 s of CPU over 4 lanes) runs
+under the app's :class:`convrec.web.security.HashLimiter`, so a flood of log-ins waits in the event
 loop instead of holding the worker threads that every other route needs; the database work
 runs in those threads, one short step at a time.
 """
@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from convrec.web.deps import CurrentUser, SessionDep, request_token
 from convrec.web.errors import field_error
+from convrec.web.login_gate import THROTTLED_ANSWER_DELAY_S, LoginMemory, throttled_error
 from convrec.web.models import User
 from convrec.web.schemas import CredentialsIn, SignupIn, TokenOut, UserOut
 from convrec.web.security import (
@@ -30,16 +31,13 @@ from convrec.web.security import (
     HashQueueFullError,
     create_token,
     hash_password,
-    login_retry_after,
+    login_blocked_until,
     record_login_failure,
     record_login_success,
     revoke_token,
     username_key,
     verify_password,
 )
-
-#: Seconds a throttled log-in waits for its 429 (at most its ``Retry-After``).
-THROTTLED_ANSWER_DELAY_S = 1.0
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -140,50 +138,51 @@ async def login(
     """
     address = _address(request)
     account = username_key(body.username)
-    if account in _checking:
+    memory: LoginMemory = request.app.state.login_memory
+    if account in memory.checking:
         # this account's password is being checked for another request of this worker: a
         # person does not log in twice at once, a flood does; without this, every queued
         # try would reach the hash (and the cores) the moment a back-off window ends
         await _refuse_throttled(body.username, 1)
-    _checking.add(account)
+    memory.checking.add(account)
     try:
         return await _log_in(body, request, response, session, address)
     finally:
-        _checking.discard(account)
-
-
-#: Accounts whose password this worker is checking right now (see :func:`login`).
-_checking: set[str] = set()
+        memory.checking.discard(account)
 
 
 async def _refuse_throttled(username: str, wait: int) -> NoReturn:
     """429 with ``Retry-After: wait``, after a pause that holds no thread, no connection and
     no CPU (a tarpit): a client hammering a throttled account gets one answer a second per
-    connection instead of thousands, and the other routes keep their latency."""
+    connection instead of thousands, and the other routes keep their latency. The next tries
+    of a blocked account or address are answered the same way by
+    :class:`convrec.web.login_gate.LoginGate`, before FastAPI."""
     await anyio.sleep(min(wait, THROTTLED_ANSWER_DELAY_S))
-    raise field_error(
-        ["body", "username"], username,
-        f"too many failed log-ins for this account or from your address; try again in "
-        f"{wait} s", status=429, kind="too_many_requests", headers={"Retry-After": str(wait)},
-    )
+    body, headers = throttled_error(username, wait)
+    detail = body["detail"][0]
+    raise field_error(detail["loc"], username, detail["msg"], status=429, kind=detail["type"],
+                      headers=headers)
 
 
 async def _log_in(
     body: CredentialsIn, request: Request, response: Response, session: Session,
     address: str | None,
 ) -> TokenOut:
-    def look_up() -> tuple[int, User | None]:
+    def look_up() -> tuple[dict[str, int], User | None]:
         try:
-            return (login_retry_after(session, body.username, address),
+            return (login_blocked_until(session, body.username, address),
                     _find_user(session, body.username))
         finally:
             # the connection goes back to the pool before the (queued) hash: a flood of
             # log-ins waiting for the hash limiter must not hold every pooled connection
             session.commit()
 
-    wait, user = await run_in_threadpool(look_up)
-    if wait > 0:
-        await _refuse_throttled(body.username, wait)
+    blocked, user = await run_in_threadpool(look_up)
+    if blocked:
+        memory: LoginMemory = request.app.state.login_memory
+        memory.remember(blocked)  # the gate answers the next tries of these keys
+        wait = max(blocked.values()) - int(memory.now())
+        await _refuse_throttled(body.username, max(wait, 1))
     ok = await _hashing(request, verify_password, user.password_hash if user else None,
                         body.password)
     if not ok or user is None:
