@@ -19,7 +19,7 @@ from convrec.web.assets import InMemoryFiles
 from convrec.web.db import Database, check_database
 from convrec.web.errors import error_body, install_error_handlers, too_large_message
 from convrec.web.login_gate import LoginGate, LoginMemory
-from convrec.web.security import HashLimiter, purge_expired_tokens
+from convrec.web.security import HashLimiter, SessionMemory, purge_expired_tokens
 from convrec.web.services import Services
 from convrec.web.timeline import mark
 
@@ -171,6 +171,7 @@ def create_app(
         session.commit()
 
     app.state.login_memory = LoginMemory()  # what the log-in throttle knows (login_gate.py)
+    app.state.session_memory = SessionMemory()  # sessions read in the last second
     install_error_handlers(app, max_body)
     # innermost: a throttled log-in is answered after the body limit, before FastAPI
     app.add_middleware(LoginGate, memory=app.state.login_memory)

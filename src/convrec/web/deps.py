@@ -116,11 +116,12 @@ async def optional_user(request: Request) -> SessionUser | None:
     token, _ = request_token(request)
     if not token:
         return None
-    return user_for_token(request.app.state.db, token)
+    return user_for_token(request.app.state.db, token, request.app.state.session_memory)
 
 
 async def current_user(request: Request) -> SessionUser:
-    """The logged-in user, or 401 naming what is missing (one indexed read, inline)."""
+    """The logged-in user, or 401 naming what is missing (one indexed read, inline, at most
+    once a second per token and worker: ``security.SessionMemory``)."""
     token, from_cookie = request_token(request)
     if token is None and from_cookie:
         raise field_error(
@@ -128,7 +129,8 @@ async def current_user(request: Request) -> SessionUser:
             "cross-site requests cannot use the session cookie (CSRF protection)", status=403,
             kind="csrf",
         )
-    user = user_for_token(request.app.state.db, token) if token else None
+    user = (user_for_token(request.app.state.db, token, request.app.state.session_memory)
+            if token else None)
     if user is None:
         raise field_error(
             ["header", "authorization"], None if token is None else "<token>",

@@ -54,9 +54,11 @@ __all__ = [
     "HASH_NICE",
     "MAX_BACKOFF_S",
     "MIN_PASSWORD_LENGTH",
+    "SESSION_TRUST_S",
     "TOKEN_LIFETIME_S",
     "HashLimiter",
     "HashQueueFullError",
+    "SessionMemory",
     "SessionUser",
     "common_passwords",
     "create_token",
@@ -320,30 +322,95 @@ class SessionUser:
     username: str
 
 
-#: The session check of every authenticated request: (id, username) of a live token's user.
+#: The session check of every authenticated request: (id, username, token expiry) of a live
+#: token's user.
 SESSION_USER = (
-    select(User.id, User.username)
+    select(User.id, User.username, AuthToken.expires_at)
     .join(AuthToken, AuthToken.user_id == User.id)
     .where(AuthToken.token_hash == bindparam("token_hash"),
            AuthToken.expires_at >= bindparam("now"))
 )
 
 
-def user_for_token(database: Database | Session | Connection, token: str) -> SessionUser | None:
+#: Seconds a worker trusts a session it read from the database before reading it again.
+SESSION_TRUST_S = 1.0
+
+
+class SessionMemory:
+    """One worker's recent session checks: token hash -> (user, trusted until, monotonic s).
+
+    Every authenticated request checks its token; on PostgreSQL that read was half of a
+    worker's event-loop time under load (a round trip, and the loopback's kernel work,
+    ``benchmarks/RESULTS.md``). A live session read from the database is trusted for
+    :data:`SESSION_TRUST_S`: a log-out on this worker forgets it at once, one on another
+    worker (or a token deleted by hand) is obeyed within that second. Unknown tokens are never
+    remembered, and a token is never trusted past its expiry.
+    """
+
+    #: entries at most (a client cycling tokens must not grow it without end)
+    max_entries = 10_000
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock  # seconds, for the second of trust (tests move it)
+        self._users: dict[str, tuple[SessionUser, float]] = {}
+
+    def get(self, hashed: str) -> SessionUser | None:
+        """The user of this token hash if it was read live less than a second ago."""
+        found = self._users.get(hashed)
+        if found is None:
+            return None
+        if found[1] <= self.clock():
+            self._users.pop(hashed, None)
+            return None
+        return found[0]
+
+    def remember(self, hashed: str, user: SessionUser, expires_at: int) -> None:
+        """Trust ``user`` for this token hash for a second (never past ``expires_at``)."""
+        if len(self._users) >= self.max_entries:
+            self._users.clear()
+        trust = min(SESSION_TRUST_S, expires_at - time.time())
+        if trust > 0:
+            self._users[hashed] = (user, self.clock() + trust)
+
+    def forget(self, hashed: str | None = None) -> None:
+        """Drop one token hash (a log-out), or every entry."""
+        if hashed is None:
+            self._users.clear()
+        else:
+            self._users.pop(hashed, None)
+
+
+def user_for_token(
+    database: Database | Session | Connection, token: str, memory: SessionMemory | None = None
+) -> SessionUser | None:
     """The user a live token belongs to, or ``None`` (unknown or expired). One read: on a
-    :class:`~convrec.web.db.Database`, its compiled-once path (the request's hot path)."""
+    :class:`~convrec.web.db.Database`, its compiled-once path (the request's hot path); none
+    when ``memory`` read it live within the last second."""
     if not token or len(token) > 128:
         return None
-    params = {"token_hash": token_hash(token), "now": int(time.time())}
+    hashed = token_hash(token)
+    if memory is not None:
+        known = memory.get(hashed)
+        if known is not None:
+            return known
+    params = {"token_hash": hashed, "now": int(time.time())}
     if isinstance(database, Database):
         rows = database.read(SESSION_USER, **params)
         row = rows[0] if rows else None
     else:
         row = database.execute(SESSION_USER, params).first()  # type: ignore[assignment]
-    return None if row is None else SessionUser(id=row[0], username=row[1])
+    if row is None:
+        return None
+    user = SessionUser(id=row[0], username=row[1])
+    if memory is not None:
+        memory.remember(hashed, user, row[2])
+    return user
 
 
-def revoke_token(session: Session, token: str) -> None:
-    """Delete a token (log out); unknown tokens are ignored."""
+def revoke_token(session: Session, token: str, memory: SessionMemory | None = None) -> None:
+    """Delete a token (log out); unknown tokens are ignored. ``memory``: this worker's
+    :class:`SessionMemory`, which forgets it at once."""
     session.execute(delete(AuthToken).where(AuthToken.token_hash == token_hash(token)))
     session.commit()
+    if memory is not None:
+        memory.forget(token_hash(token))

@@ -203,10 +203,11 @@ async def _log_in(
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
 def logout(request: Request, session: SessionDep, user: CurrentUser) -> Response:
-    """End this login (the token stops working at once)."""
+    """End this login (the token stops working at once on this worker, within a second on
+    the others: ``security.SessionMemory``)."""
     token, _ = request_token(request)
     if token:
-        revoke_token(session, token)
+        revoke_token(session, token, request.app.state.session_memory)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     response.delete_cookie(COOKIE_NAME, path="/")
     return response
