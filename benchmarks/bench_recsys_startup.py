@@ -10,8 +10,10 @@ summed by top-level package (self times), says where the rest goes.
 
 The default model is trained into a scratch ``CONVREC_CACHE`` first (the warm-up run, not
 timed); ``--cache DIR`` uses an existing cache instead. The package's bytecode is compiled
-first, as ``pip install`` does (with ``PYTHONDONTWRITEBYTECODE=1`` set, an edited module is
-otherwise compiled again in every process: ~30-50 ms here). ``--before SRC`` adds the same
+first, and each command runs once untimed writing the bytecode of what it imports, as ``pip
+install`` compiles a package and its dependencies (``make install`` passes ``--no-compile``;
+with ``PYTHONDONTWRITEBYTECODE=1`` set, an uncompiled module is compiled again in every
+process: rich's emoji table alone took 35 ms here). ``--before SRC`` adds the same
 ``movies rate`` with ``PYTHONPATH=SRC`` (e.g. ``git archive <commit> src | tar -x -C DIR``), so
 a change is measured against the code before it in the same run.
 
@@ -64,6 +66,12 @@ def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
     return wall, usage.ru_maxrss / 1024, proc.returncode
 
 
+def writing_bytecode(env: dict[str, str]) -> dict[str, str]:
+    """``env`` without ``PYTHONDONTWRITEBYTECODE``: a process run with it writes the bytecode
+    of each module it imports."""
+    return {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def import_profile(argv: list[str], env: dict[str, str]) -> list[tuple[str, float]]:
     """Self import times (ms) summed by top-level package, largest first."""
     out = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], env=env,
@@ -93,8 +101,11 @@ def main() -> None:
         subprocess.run([py, "-m", "compileall", "-q", str(tree)], check=True)
     cache = args.cache or Path(tempfile.mkdtemp(prefix="convrec-startup-"))
     env = dict(os.environ, CONVREC_CACHE=str(cache))
+    # the warm-up runs write the bytecode of every module they import, as `pip install`
+    # does for a package and its dependencies (`make install` skips it: --no-compile)
+    warm_env = writing_bytecode(env)
     convrec = [py, "-m", "convrec.cli.main"]
-    wall, _, code = run_once([*convrec, *RATE], env)  # trains and saves the default model
+    wall, _, code = run_once([*convrec, *RATE], warm_env)  # trains and saves the default model
     if code != 0:
         sys.exit(f"the warm-up `convrec {' '.join(RATE)}` failed (exit {code})")
     model = cache / "models" / "ml-100k-hybrid.npz"
@@ -116,6 +127,8 @@ def main() -> None:
         run_once([*convrec, *RATE], before_env)  # its own catalogue parse, not timed
         commands["the same `movies rate`, code before the change (`--before`)"] = [*convrec,
                                                                                    *RATE]
+    for label, argv in commands.items():  # bytecode written, nothing timed
+        run_once(argv, writing_bytecode(before_env if "before" in label else env))
     load_before = os.getloadavg()
     times: dict[str, list[float]] = {k: [] for k in commands}
     rss: dict[str, float] = dict.fromkeys(commands, 0.0)
