@@ -85,7 +85,7 @@ def test_receptive_field_of_every_conv_equals_the_gradient(entry: Entry) -> None
                                      entry.input_size[spatial], strict=True):
             if lo > 0 and hi < n - 1:
                 assert hi - lo + 1 <= size, name
-                if row.jump is not None and all(j.denominator == 1 for j in row.jump):
+                if row.rf_note != "at most":  # an exact field is what the centre sees
                     assert hi - lo + 1 == size, name
 
 
@@ -159,3 +159,17 @@ def test_broken_merges_are_explained_with_both_shapes(entry: Entry) -> None:
         assert f.kind == "matmul" and "(2, 5, 8) @ (2, 5, 8)" in f.summary
         assert "q (Linear)" in f.cause[0] and "k (Linear)" in f.cause[1]
         assert any("b.transpose(-2, -1)" in x for x in f.fixes)
+
+
+def test_pieces_keep_their_fields_and_resampled_fields_are_bounds(
+        traced: dict[str, Any]) -> None:
+    """A chunk keeps the stem's field (it once became "whole input"); a layer wrapping one
+    op (nn.Upsample around F.interpolate) has that op's field; after a resize the field is
+    a bound, and says so."""
+    _, t = traced["pieces and resamplers"]
+    by = {r.name: r for r in t.layers}
+    assert (by["a"].receptive_field, by["a"].jump) == ((5, 5), (2, 2))
+    assert (by["b"].receptive_field, by["b"].rf_note) == ((7, 7), "")
+    assert by["up"].receptive_field == by["up.interpolate()"].receptive_field == (10, 10)
+    assert by["up"].sources == (by["avg_pool2d()"].index,)
+    assert {by[n].rf_note for n in ("shuffle", "up", "mix", "top", "head")} == {"at most"}

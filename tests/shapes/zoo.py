@@ -139,6 +139,37 @@ class UNet(nn.Module):
         return self.head(d1)
 
 
+class PiecesNet(nn.Module):
+    """Pieces of tensors and resamplers, each read by a conv: ``chunk`` (channels), a
+    spatial ``split`` and ``narrow``, ``unbind`` + ``stack``, ``nn.Upsample``,
+    ``nn.PixelShuffle`` and ``nn.PixelUnshuffle`` (as in FPNs, ESPCN super-resolution and
+    GAN generators). A piece taken without a row once made every later field "whole input"."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.a = nn.Conv2d(4, 4, 3, stride=2, padding=1)
+        self.b = nn.Conv2d(4, 4, 5, stride=2, padding=2)
+        self.shuffle = nn.PixelShuffle(2)
+        self.up = nn.Upsample(scale_factor=2, mode="bilinear")
+        self.mix = nn.Conv2d(2, 4, 3, padding=1)
+        self.top = nn.Conv2d(4, 4, 3)
+        self.bottom = nn.Conv2d(4, 4, 3, dilation=2)
+        self.right = nn.Conv2d(4, 4, 3)
+        self.unshuffle = nn.PixelUnshuffle(2)
+        self.head = nn.Conv2d(16, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        p, q = self.stem(x).chunk(2, dim=1)
+        y = self.shuffle(torch.cat([self.a(p), F.relu(self.b(q))], 1))  # (2, H)
+        z = self.mix(y + self.up(F.avg_pool2d(y, 2)))
+        upper, lower = z.split([z.shape[2] // 2, z.shape[2] - z.shape[2] // 2], dim=2)
+        flipped = torch.stack(z.unbind(1)[::-1], 1)
+        return (self.top(upper), self.bottom(F.relu(lower)),
+                self.right(z.narrow(3, 5, z.shape[3] - 5)),
+                self.head(self.unshuffle(flipped)))
+
+
 class LSTMTagger(nn.Module):
     """Token ids (N, L) → embeddings → bidirectional LSTM → one tag per token."""
 
@@ -210,6 +241,7 @@ ZOO: tuple[Entry, ...] = (
     Entry("U-Net", UNet, (1, 1, 32, 32), cnn=True),
     Entry("small ResNet", SmallResNet, (1, 3, 32, 32), cnn=True),
     Entry("bottleneck net", BottleneckNet, (1, 3, 64, 64), cnn=True),
+    Entry("pieces and resamplers", PiecesNet, (1, 3, 32, 32), cnn=True),
     Entry("LSTM tagger", LSTMTagger, (4, 20), dtypes="long"),
     Entry("broken add (ResNet, no projection)", broken_resnet, (1, 3, 32, 32), broken="add"),
     Entry("broken cat (U-Net on 30×30)", UNet, (1, 1, 30, 30), broken="cat"),

@@ -51,34 +51,41 @@ class AxisField:
             upsampling of the input resolution).
         start: where element 0's field begins (``-p`` for a first conv with padding ``p``).
         axis: ``"x"`` (the input's name) and dimension, e.g. ``"x:3"`` for W of (N, C, H, W).
+        exact: ``size`` is what an element sees (windows on an exact field); ``False``
+            after a transposed conv, a resize or a pixel shuffle (their outputs see
+            different amounts, or are not evenly spaced), where ``size`` is only a bound
+            ("at most").
     """
 
     size: Fraction
     jump: Fraction
     start: Fraction
     axis: str
+    exact: bool = True
 
     def window(self, kernel: int, stride: int, dilation: int, pad_before: int) -> AxisField:
         k_eff = dilation * (kernel - 1) + 1
         return AxisField(self.size + (k_eff - 1) * self.jump, self.jump * stride,
-                         self.start - pad_before * self.jump, self.axis)
+                         self.start - pad_before * self.jump, self.axis, self.exact)
 
     def transposed(self, kernel: int, stride: int, dilation: int, padding: int) -> AxisField:
         k_eff = dilation * (kernel - 1) + 1
         extra = (k_eff - 1) // stride  # a closed interval of length L holds <= floor(L)+1 ints
         return AxisField(self.size + extra * self.jump, self.jump / stride,
                          self.start + Fraction(padding - (k_eff - 1), stride) * self.jump,
-                         self.axis)
+                         self.axis, self.exact and stride == 1)
 
     def resize(self, n_in: int, n_out: int, window: int) -> AxisField:
         """Each output reads ``window`` neighbouring inputs around ``o*n_in/n_out``."""
         return AxisField(self.size + (window - 1) * self.jump,
-                         self.jump * Fraction(n_in, n_out), self.start, self.axis)
+                         self.jump * Fraction(n_in, n_out), self.start, self.axis, exact=False)
 
     def union(self, other: AxisField) -> AxisField:
         start = min(self.start, other.start)
         end = max(self.start + self.size, other.start + other.size)
-        return AxisField(end - start, max(self.jump, other.jump), start, self.axis)
+        # branches with other jumps drift apart along the axis: the hull is then a bound
+        return AxisField(end - start, max(self.jump, other.jump), start, self.axis,
+                         self.exact and other.exact and self.jump == other.jump)
 
 
 @dataclass(frozen=True)
@@ -90,12 +97,17 @@ class Tag:
         fields: one :class:`AxisField` (or ``None``) per tensor dimension.
         whole: every element depends on the whole input (a global pool, attention, ...).
         lost: the spatial layout was reshaped away (a flatten, an unknown op).
+        view: for a piece of the node's output taken without a row of its own (a
+            ``chunk``, ``split``, ``unbind``, ``narrow`` or ``select``): maps an index box
+            of this tensor to the box of the node's output it occupies; ``None`` when the
+            tensor is the node's output itself.
     """
 
     node: int
     fields: tuple[AxisField | None, ...]
     whole: bool = False
     lost: bool = False
+    view: Callable[[Box], Box] | None = field(default=None, compare=False)
 
     @property
     def spatial(self) -> bool:
@@ -131,6 +143,50 @@ def keep_dims_tag(node: int, tag: Tag, keep: Sequence[int | None]) -> Tag:
     carried = {k for k in keep if k is not None}
     dropped = any(f is not None and d not in carried for d, f in enumerate(tag.fields))
     return Tag(node, fields, tag.whole, tag.lost or dropped)
+
+
+def slice_tag(tag: Tag, dim: int, offset: int, removed: bool) -> Tag:
+    """The tag of the piece of a tensor that starts at ``offset`` along ``dim`` (a chunk,
+    split or narrow; ``removed``: the dim is indexed away, as by ``unbind`` or ``select``).
+
+    The piece keeps every other dim's field; along ``dim`` its element 0 is the tensor's
+    element ``offset``, so the field's start moves by ``offset * jump`` (or, when the dim is
+    removed, the field is reshaped away). Its view maps its boxes back onto the node's
+    output through the tensor's own view.
+    """
+    fields = list(tag.fields)
+    f = fields[dim] if dim < len(fields) else None
+    lost = tag.lost
+    if removed:
+        fields.pop(dim)
+        lost = lost or f is not None
+    elif f is not None:
+        fields[dim] = AxisField(f.size, f.jump, f.start + offset * f.jump, f.axis, f.exact)
+    prev = tag.view
+
+    def view(box: Box) -> Box:
+        if removed:
+            mapped = (*box[:dim], (offset, offset), *box[dim:])
+        else:
+            lo, hi = box[dim]
+            mapped = (*box[:dim], (lo + offset, hi + offset), *box[dim + 1:])
+        return prev(mapped) if prev is not None else mapped
+
+    return Tag(tag.node, tuple(fields), tag.whole, lost, view)
+
+
+def through_view(back: BackMap, tag: Tag, shape: Shape) -> BackMap:
+    """``back`` (an op's map from its output box to its input of ``shape``) followed by the
+    input's view onto its node's output."""
+    view = tag.view
+    if view is None:
+        return back
+
+    def composed(box: Box, src: Shape) -> Box | None:
+        mapped = back(box, shape)
+        return None if mapped is None else view(mapped)
+
+    return composed
 
 
 # ----------------------------------------------------------------------------- backward maps
@@ -272,6 +328,39 @@ def linear_window(n_in: int, n_out: int, scale: float | None,
     return f
 
 
+def back_pixel_shuffle(factor: int) -> BackMap:
+    """``pixel_shuffle`` by ``r``: output ``(c, h, w)`` is input ``(c*r² + (h%r)*r + w%r,
+    h//r, w//r)`` over the last three dims."""
+
+    def back(box: Box, src: Shape) -> Box | None:
+        (c_lo, c_hi), (h_lo, h_hi), (w_lo, w_hi) = box[-3:]
+        r2 = factor * factor
+        return (*box[:-3], (c_lo * r2, min((c_hi + 1) * r2, src[-3]) - 1),
+                (h_lo // factor, h_hi // factor), (w_lo // factor, w_hi // factor))
+
+    return back
+
+
+def back_pixel_unshuffle(factor: int) -> BackMap:
+    """``pixel_unshuffle`` by ``r``: output ``(c*r² + i*r + j, h, w)`` is input ``(c,
+    h*r + i, w*r + j)``: the channel box says which sub-positions ``(i, j)`` are read."""
+
+    def back(box: Box, src: Shape) -> Box | None:
+        (c_lo, c_hi), (h_lo, h_hi), (w_lo, w_hi) = box[-3:]
+        r2 = factor * factor
+        i_lo, i_hi, j_lo, j_hi = 0, factor - 1, 0, factor - 1
+        if c_lo // r2 == c_hi // r2:  # one input channel: only some sub-positions
+            s_lo, s_hi = c_lo % r2, c_hi % r2
+            i_lo, i_hi = s_lo // factor, s_hi // factor
+            if i_lo == i_hi:
+                j_lo, j_hi = s_lo % factor, s_hi % factor
+        return (*box[:-3], (c_lo // r2, c_hi // r2),
+                (h_lo * factor + i_lo, h_hi * factor + i_hi),
+                (w_lo * factor + j_lo, w_hi * factor + j_hi))
+
+    return back
+
+
 def back_cat(dim: int, offset: int) -> BackMap:
     """The source occupies ``[offset, offset + n)`` along ``dim`` of the output."""
 
@@ -367,7 +456,8 @@ def fmt_fraction(value: Fraction) -> str:
 
 def describe_fields(tag: Tag | None) -> tuple[tuple[int, ...] | None, tuple[Fraction, ...] | None,
                                               str]:
-    """(sizes, jumps, note) for a row: the spatial fields, or ``"whole input"``."""
+    """(sizes, jumps, note) for a row: the spatial fields (note ``"at most"`` when one of
+    them is only a bound), or ``"whole input"``."""
     if tag is None:
         return None, None, ""
     if tag.whole:
@@ -376,7 +466,7 @@ def describe_fields(tag: Tag | None) -> tuple[tuple[int, ...] | None, tuple[Frac
     if not fields:
         return None, None, ""
     sizes = tuple(math.ceil(f.size) for f in fields)
-    return sizes, tuple(f.jump for f in fields), ""
+    return sizes, tuple(f.jump for f in fields), "" if all(f.exact for f in fields) else "at most"
 
 
 def input_tag(node: int, name: str, shape: Shape, integer: bool) -> Tag:

@@ -65,7 +65,8 @@ def _rf(row: Row) -> str:
         else:
             size = "×".join(str(v) for v in sizes)
             jump = "×".join(_frac(j) for j in jumps)
-        return f"{size} j{jump}"
+        bound = "≤" if row.rf_note == "at most" else ""
+        return f"{bound}{size} j{jump}"
     return row.rf_note
 
 

@@ -49,7 +49,9 @@ class Row:
         jump: distance in input pixels between neighbouring outputs, per dimension (a
             ``Fraction`` below 1 after an upsampling).
         rf_note: ``"whole input"`` (a global pool, attention, a Linear over a spatial
-            dimension) or ``""``.
+            dimension), ``"at most"`` (after a transposed conv, a resize or a pixel
+            shuffle the field is a bound: outputs see different amounts; the table shows
+            ``≤``) or ``""``.
         notes: warnings about this row.
         sources: the rows whose outputs this op consumed (row indices; ``-1 - k`` for the
             model's k-th input).

@@ -136,15 +136,21 @@ _CALLS = (
     "F.max_pool1d", "F.max_pool2d", "F.avg_pool1d", "F.avg_pool2d", "F.adaptive_avg_pool1d",
     "F.adaptive_avg_pool2d", "F.adaptive_max_pool2d", "F.linear", "F.pad", "F.interpolate",
     "F.scaled_dot_product_attention", "Tensor.mean", "torch.mean", "Tensor.sum", "torch.sum",
+    "F.pixel_shuffle", "F.pixel_unshuffle",
 )
+# ops that hand out pieces of one tensor (views, no row of their own): each piece keeps its
+# place in the tensor, so fields and receptive boxes follow it
+_SPLITS = ("torch.chunk", "Tensor.chunk", "torch.split", "Tensor.split", "torch.tensor_split",
+           "Tensor.tensor_split", "torch.unbind", "Tensor.unbind", "torch.narrow",
+           "Tensor.narrow", "torch.select", "Tensor.select")
 
 
-def _call_table() -> dict[Callable[..., Any], str]:
+def _call_table(displays: Sequence[str] = _CALLS) -> dict[Callable[..., Any], str]:
     import torch
     import torch.nn.functional as F
 
     table: dict[Callable[..., Any], str] = {}
-    for display in _CALLS:
+    for display in displays:
         owner_name, attr = display.split(".", 1)
         owner: Any = {"F": F, "torch": torch, "Tensor": torch.Tensor}[owner_name]
         fn = getattr(owner, attr, None)
@@ -462,6 +468,7 @@ class _Recorder:
         self.graph = graph
         self.failed: _Failed | None = None
         self.functions = _call_table()
+        self.splits = _call_table(_SPLITS)
         self.inside_leaf = 0
         self.warnings: list[str] = []
         self._specs_cache: dict[int, Any] = {}
@@ -500,9 +507,17 @@ class _Recorder:
         return ls, notes
 
     def add_node(self, slot: int, name: str, type_: str, out_tensors: list[Any],
-                 in_tensors: list[Any], flow: _Flow | None, out_shape: Shape | None) -> G.Tag:
+                 in_tensors: list[Any], flow: _Flow | None, out_shape: Shape | None,
+                 inner: G.Tag | None = None) -> G.Tag:
+        """The graph node of a row. ``inner``: the tag of the module's output as the rows
+        recorded inside it left it (a layer with no formula of its own, such as
+        ``nn.Upsample`` around ``F.interpolate``): the node then leads to those rows."""
         node = G.Node(name, out_shape)
         tags: list[G.Tag] = []
+        if inner is not None and out_shape is not None:
+            node.sources.append((inner.node, self._node_shape(inner.node) or out_shape,
+                                 G.through_view(G.back_elementwise, inner, out_shape)))
+            in_tensors = []
         for i, t in enumerate(in_tensors):
             tag = self.tag_of(t)
             if tag is None:
@@ -511,7 +526,10 @@ class _Recorder:
             shape = tuple(int(v) for v in t.shape)
             src_shape = self._node_shape(tag.node)
             back = flow.backs[min(i, len(flow.backs) - 1)] if flow and flow.backs else G.back_full
-            if src_shape != shape:
+            if tag.view is not None:  # a piece of the node's output (a chunk, a split)
+                back = G.through_view(back, tag, shape)
+                shape = src_shape or shape
+            elif src_shape != shape:
                 back = G.back_full  # the tensor was rearranged on its way (no row)
                 shape = src_shape or shape
             node.sources.append((tag.node, shape, back))
@@ -534,8 +552,8 @@ class _Recorder:
     def fill(self, slot: int, *, name: str, type_: str, kind: str, depth: int, spec: Any,
              in_tensors: list[Any], output: Any, params: int, module: Any = None,
              extra: tuple[str, ...] = (), flow_spec: Any = None,
-             flow_fn: Callable[[list[G.Tag], list[Shape], Shape], _Flow] | None = None
-             ) -> None:
+             flow_fn: Callable[[list[G.Tag], list[Shape], Shape], _Flow] | None = None,
+             inner: G.Tag | None = None) -> None:
         shapes = [tuple(int(v) for v in t.shape) for t in in_tensors]
         outs = _tensors(output)
         out_shape = tuple(int(v) for v in outs[0].shape) if outs else None
@@ -548,14 +566,17 @@ class _Recorder:
         flow: _Flow | None = None
         if tagged and out_shape is not None:
             tagged_shapes = [s for s, t in zip(shapes, tags, strict=True) if t is not None]
-            if flow_fn is not None:
+            if inner is not None:
+                flow = _Flow(inner.fields, [G.back_elementwise], inner.whole, inner.lost)
+            elif flow_fn is not None:
                 flow = flow_fn(tagged, tagged_shapes, out_shape)
             elif (flow_spec or spec) is not None and len(tagged) == 1 and tags[0] is not None:
                 flow = _spec_flow(flow_spec or spec, tagged, tagged_shapes, out_shape)
             else:
                 flow = _flow_generic(tagged, tagged_shapes, out_shape)
         tagged_in = [t for t in in_tensors if self.tag_of(t) is not None]
-        out_tag = self.add_node(slot, name, type_, outs, tagged_in, flow, out_shape)
+        out_tag = self.add_node(slot, name, type_, outs, tagged_in, flow, out_shape,
+                                inner if flow is not None else None)
         sizes, jumps, rf_note = G.describe_fields(out_tag)
         macs, macs_formula = (0, "")
         if module is not None and next(iter(module.children()), None) is None:
@@ -568,7 +589,8 @@ class _Recorder:
             formulas=(ls.formulas if ls else ()) + extra, params=params,
             mult_adds=macs, mult_adds_formula=macs_formula,
             receptive_field=sizes, jump=jumps, rf_note=rf_note, notes=tuple(notes),
-            sources=tuple(s for s, _, _ in self.graph.nodes[slot].sources),
+            sources=tuple(tag.node for tag in tagged) if inner is not None and flow is not None
+            else tuple(s for s, _, _ in self.graph.nodes[slot].sources),
             input_shapes=tuple(shapes) if len(shapes) > 1 else (),
             kernel_shape=kernel,
             output_bytes=sum(t.numel() * t.element_size() for t in outs[:1]),
@@ -619,9 +641,17 @@ class _Recorder:
             n0, n1 = frame.in_tensors[0].shape[:2]
             extra = (f"note: dim 0 ({n0}) is read as the sequence and dim 1 ({n1}) as the "
                      f"batch; if your batch comes first, set batch_first=True",)
+        # a layer with no formula of its own whose output came from rows recorded inside it
+        # (nn.Upsample: F.interpolate): its fields and receptive boxes are theirs
+        inner = None
+        if spec is None:
+            outs = _tensors(output)
+            found = self.tag_of(outs[0]) if outs else None
+            if found is not None and found.node > frame.slot:
+                inner = found
         self.fill(frame.slot, name=frame.name, type_=type_, kind="module", depth=frame.depth,
                   spec=spec, in_tensors=in_tensors, output=output,
-                  params=_param_count(module), module=module, extra=extra)
+                  params=_param_count(module), module=module, extra=extra, inner=inner)
 
     # -- function calls
     def call(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -647,6 +677,13 @@ class _Recorder:
         outs = _tensors(out)
         if not outs:
             return out
+        if tags[0] is not None and func in self.splits:
+            pieces = _split_pieces(self.splits[func], args, kwargs,
+                                   tuple(int(v) for v in in_tensors[0].shape), outs)
+            if pieces is not None:
+                for t, (dim, offset, removed) in zip(outs, pieces, strict=True):
+                    t.__dict__[TAG] = G.slice_tag(tags[0], dim, offset, removed)
+                return out
         shapes = [tuple(int(v) for v in t.shape) for t in in_tensors]
         out_shape = tuple(int(v) for v in outs[0].shape)
         if display is not None and self._is_row(display, tags, shapes, out_shape):
@@ -658,6 +695,9 @@ class _Recorder:
         if any(s == out_shape for _, s in tagged):
             same = [t for t, s in tagged if len(s) == len(out_shape)] or [first]
             merged = G.merge_tags(first.node, same, len(out_shape))
+            if first.view is not None and all(
+                    t.node == first.node and t.view is first.view for t, _ in tagged):
+                merged = dataclasses.replace(merged, view=first.view)  # still that piece
         else:
             merged = G.Tag(first.node, (None,) * len(out_shape), first.whole,
                            lost=first.spatial or first.lost)
@@ -734,6 +774,11 @@ class _Recorder:
             flow_fn = lambda tags, shapes, o: _flow_whole(tags, len(o))  # noqa: E731
         elif display in ("Tensor.mean", "torch.mean", "Tensor.sum", "torch.sum"):
             flow_fn = self._reduce_flow(args, kwargs)
+        elif display in ("F.pixel_shuffle", "F.pixel_unshuffle"):
+            unshuffle = display == "F.pixel_unshuffle"
+            key = "downscale_factor" if unshuffle else "upscale_factor"
+            flow_fn = _pixel_flow(int(kwargs.get(key, args[1] if len(args) > 1 else 1)),
+                                  unshuffle)
         elif display == "F.interpolate":
             holder: list[str] = []
 
@@ -846,6 +891,54 @@ _SINGLE_SPECS = (ConvSpec, PoolSpec, AdaptivePoolSpec, LinearSpec, FlattenSpec, 
                  UnflattenSpec, PadSpec, SameShapeSpec)
 
 
+def _split_pieces(display: str, args: tuple[Any, ...], kwargs: Mapping[str, Any],
+                  shape: Shape, outs: Sequence[Any]) -> list[tuple[int, int, bool]] | None:
+    """Where each output of a split-like op sits in its input: ``(dim, offset, removed)``
+    per output (``removed``: the dim is indexed away). ``None`` when the call does not
+    read as expected (the piece is then treated as an unknown op's output)."""
+    op = display.split(".", 1)[1]
+    rank = len(shape)
+    try:
+        if op in ("narrow", "select"):
+            dim = int(kwargs.get("dim", args[1] if len(args) > 1 else 0)) % rank
+            at = int(kwargs.get("start" if op == "narrow" else "index", args[2]))
+            return [(dim, at % shape[dim], op == "select")]
+        pos = 2 if op in ("chunk", "split", "tensor_split") else 1
+        dim = int(kwargs.get("dim", args[pos] if len(args) > pos else 0)) % rank
+    except (IndexError, KeyError, TypeError, ValueError, ZeroDivisionError):
+        return None
+    if op == "unbind":
+        return [(dim, k, True) for k in range(len(outs))] if len(outs) == shape[dim] else None
+    pieces: list[tuple[int, int, bool]] = []
+    offset = 0
+    for t in outs:  # consecutive pieces along dim
+        if len(t.shape) != rank:
+            return None
+        pieces.append((dim, offset, False))
+        offset += int(t.shape[dim])
+    return pieces if offset == shape[dim] else None
+
+
+def _pixel_flow(factor: int, unshuffle: bool
+                ) -> Callable[[list[G.Tag], list[Shape], Shape], _Flow]:
+    """``pixel_shuffle`` by ``r`` moves channels into space: each output sees one input
+    pixel and neighbours are ``1/r`` input pixels apart; ``pixel_unshuffle`` is a window of
+    ``r`` with stride ``r`` (over all its channels)."""
+
+    def flow(tags: list[G.Tag], shapes: list[Shape], out: Shape) -> _Flow:
+        tag = tags[0]
+        fields = list(tag.fields)
+        for d in (-2, -1):
+            f = fields[d]
+            if f is not None:
+                fields[d] = (f.window(factor, factor, 1, 0) if unshuffle else
+                             G.AxisField(f.size, f.jump / factor, f.start, f.axis, exact=False))
+        back = G.back_pixel_unshuffle(factor) if unshuffle else G.back_pixel_shuffle(factor)
+        return _Flow(tuple(fields), [back], tag.whole, tag.lost)
+
+    return flow
+
+
 def _getitem_flow(index: Any) -> Callable[[list[G.Tag], list[Shape], Shape], _Flow] | None:
     """Basic indexing (ints, slices, ``...``): a slice keeps its dim's field, shifted by its
     start and scaled by its step; an int removes the dim. Anything else: generic."""
@@ -871,7 +964,7 @@ def _getitem_flow(index: Any) -> Callable[[list[G.Tag], list[Shape], Shape], _Fl
             start, _, step = it.indices(shape[d])
             f = tag.fields[d]
             fields.append(None if f is None else G.AxisField(
-                f.size, f.jump * step, f.start + start * f.jump, f.axis))
+                f.size, f.jump * step, f.start + start * f.jump, f.axis, f.exact))
             plan.append((d, start, step))
         lost = tag.lost or any(tag.fields[d] is not None for d in fixed)
 
