@@ -170,6 +170,28 @@ class PiecesNet(nn.Module):
                 self.head(self.unshuffle(flipped)))
 
 
+class WrapNet(nn.Module):
+    """Padding that reads the image itself, and same-shape reorderings: a circular conv
+    (periodic data, as in climate grids), reflect and replicate padding, ``torch.roll`` (as
+    Swin's shifted windows) and ``torch.flip``. A circular pad at the top reads the bottom
+    rows, which a zero-padding box would miss."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wrap = nn.Conv2d(1, 2, (3, 5), stride=(2, 1), padding=(1, 2),
+                              padding_mode="circular")
+        self.mirror = nn.Conv2d(2, 2, 3, padding=2, padding_mode="reflect")
+        self.edge = nn.Conv2d(2, 2, 3)
+        self.shifted = nn.Conv2d(2, 2, 3, stride=2)
+        self.pad = nn.CircularPad2d(2)
+        self.head = nn.Conv2d(2, 1, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.edge(F.pad(self.mirror(self.wrap(x)), (3, 1, 2, 0), mode="replicate"))
+        y = self.shifted(torch.roll(y, shifts=(3, -2), dims=(2, 3)) + torch.flip(y, [3]))
+        return self.head(self.pad(y))
+
+
 class LSTMTagger(nn.Module):
     """Token ids (N, L) → embeddings → bidirectional LSTM → one tag per token."""
 
@@ -242,6 +264,7 @@ ZOO: tuple[Entry, ...] = (
     Entry("small ResNet", SmallResNet, (1, 3, 32, 32), cnn=True),
     Entry("bottleneck net", BottleneckNet, (1, 3, 64, 64), cnn=True),
     Entry("pieces and resamplers", PiecesNet, (1, 3, 32, 32), cnn=True),
+    Entry("padding modes, roll and flip", WrapNet, (1, 1, 17, 19), cnn=True),
     Entry("LSTM tagger", LSTMTagger, (4, 20), dtypes="long"),
     Entry("broken add (ResNet, no projection)", broken_resnet, (1, 3, 32, 32), broken="add"),
     Entry("broken cat (U-Net on 30×30)", UNet, (1, 1, 30, 30), broken="cat"),

@@ -175,6 +175,26 @@ def slice_tag(tag: Tag, dim: int, offset: int, removed: bool) -> Tag:
     return Tag(tag.node, tuple(fields), tag.whole, lost, view)
 
 
+def remap_tag(tag: Tag, shape: Shape, maps: dict[int, Callable[[Interval], Interval]]) -> Tag:
+    """The tag of a same-shape reordering along some dims (``flip``, ``roll``): ``maps``
+    takes an index interval of the result along dim ``d`` to the hull it reads. Element
+    ``i`` then sees another element's field, so each such dim's field becomes the bound
+    over all of them (start of element 0, size to the last one's end)."""
+    fields = list(tag.fields)
+    for d in maps:
+        f = fields[d]
+        if f is not None:
+            fields[d] = AxisField(f.size + (shape[d] - 1) * f.jump, f.jump, f.start, f.axis,
+                                  exact=False)
+    prev = tag.view
+
+    def view(box: Box) -> Box:
+        mapped = tuple(maps[d](iv) if d in maps else iv for d, iv in enumerate(box))
+        return prev(mapped) if prev is not None else mapped
+
+    return Tag(tag.node, tuple(fields), tag.whole, tag.lost, view)
+
+
 def through_view(back: BackMap, tag: Tag, shape: Shape) -> BackMap:
     """``back`` (an op's map from its output box to its input of ``shape``) followed by the
     input's view onto its node's output."""
@@ -231,10 +251,38 @@ def back_permute(order: Sequence[int]) -> BackMap:
     return back
 
 
+def wrap(iv: Interval, n: int) -> Interval:
+    """The hull of ``iv``'s indices taken modulo ``n`` (circular padding, ``torch.roll``):
+    an interval that crosses the edge holds both ends, so its hull is the whole axis."""
+    lo, hi = iv
+    if hi - lo + 1 >= n:
+        return (0, n - 1)
+    a, b = lo % n, hi % n
+    return (a, b) if a <= b else (0, n - 1)
+
+
+def padded_hull(iv: Interval, n: int, mode: str) -> Interval | None:
+    """The input indices that padded positions ``iv`` read, as a hull (``None``: only
+    zeros). ``mode`` as PyTorch names it: ``zeros``/``constant`` read nothing outside,
+    ``replicate`` the edge, ``reflect`` the mirror image (without the edge), ``circular``
+    the opposite edge."""
+    lo, hi = iv
+    if mode == "circular":
+        return wrap(iv, n)
+    if mode == "replicate":
+        return (min(max(lo, 0), n - 1), max(min(hi, n - 1), 0))
+    if mode == "reflect" and n > 1:
+        seen = [abs(i) if i < 0 else 2 * (n - 1) - i if i > n - 1 else i
+                for i in range(lo, hi + 1)]
+        return (max(min(seen), 0), min(max(seen), n - 1))
+    return _clip(iv, n)
+
+
 def back_window(nd: int, windows: Sequence[tuple[int, int, int, int]],
-                mix_channels: bool) -> BackMap:
+                mix_channels: bool, padding_mode: str = "zeros") -> BackMap:
     """Conv/pool over the last ``nd`` dims; ``windows`` = (kernel, stride, dilation,
-    pad_before) per spatial dim. A conv reads every channel (of its group)."""
+    pad_before) per spatial dim. A conv reads every channel (of its group); a window over
+    the edge reads what its ``padding_mode`` puts there (:func:`padded_hull`)."""
 
     def back(box: Box, src: Shape) -> Box | None:
         lead = len(src) - nd
@@ -242,7 +290,8 @@ def back_window(nd: int, windows: Sequence[tuple[int, int, int, int]],
         if mix_channels and lead >= 1:
             out[lead - 1] = (0, src[lead - 1] - 1)
         for (lo, hi), (k, s, d, p), n in zip(box[lead:], windows, src[lead:], strict=True):
-            clipped = _clip((lo * s - p, hi * s - p + d * (k - 1)), n)
+            iv = (lo * s - p, hi * s - p + d * (k - 1))
+            clipped = padded_hull(iv, n, padding_mode)
             if clipped is None:
                 return None
             out.append(clipped)

@@ -13,7 +13,7 @@ PyTorch would fail on. Specs are pure Python, so shapes can be computed without 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -154,6 +154,7 @@ class ConvSpec:
     transposed: bool = False
     output_padding: tuple[int, ...] = ()
     label: str = "Conv2d"
+    padding_mode: str = "zeros"  # "circular" pads with the opposite edge (receptive boxes wrap)
 
     def pads(self, spatial: Shape) -> tuple[tuple[int, int], ...]:
         """Padding ``(before, after)`` per spatial dim, resolving ``'same'``/``'valid'``."""
@@ -616,6 +617,7 @@ def spec_of(module: nn.Module) -> Spec | None:
             dilation=tuple(module.dilation), groups=module.groups,
             transposed=bool(module.transposed),
             output_padding=tuple(module.output_padding), label=name,
+            padding_mode=str(module.padding_mode),
         )
     if isinstance(module, nn.modules.pooling._MaxPoolNd | nn.modules.pooling._AvgPoolNd):
         nd = _pool_nd(name)
@@ -750,32 +752,3 @@ def spec_of_call(
         return PadSpec(tuple(int(v) for v in _arg(args, kwargs, 1, "pad", ())),
                        str(_arg(args, kwargs, 2, "mode", "constant")), label=name)
     return None
-
-
-# Functions worth a row of their own when called inside a forward (others, such as
-# element-wise maths, keep the shape and are not shown).
-TRACED_FUNCTIONS: tuple[str, ...] = (
-    "F.conv1d", "F.conv2d", "F.conv3d", "F.conv_transpose1d", "F.conv_transpose2d",
-    "F.max_pool1d", "F.max_pool2d", "F.avg_pool1d", "F.avg_pool2d",
-    "F.adaptive_avg_pool2d", "F.adaptive_max_pool2d", "F.linear", "F.pad", "F.interpolate",
-    "torch.flatten", "Tensor.flatten", "Tensor.view", "Tensor.reshape", "torch.reshape",
-    "torch.cat", "torch.stack", "Tensor.permute", "torch.permute", "Tensor.transpose",
-    "torch.transpose", "Tensor.squeeze", "Tensor.unsqueeze", "torch.squeeze",
-    "torch.unsqueeze", "torch.matmul", "Tensor.matmul", "Tensor.__matmul__", "Tensor.mean",
-    "torch.mean",
-)
-
-
-def traced_function_table() -> dict[Callable[..., Any], str]:
-    """Map each traced torch callable to its display name (imports torch)."""
-    import torch
-    import torch.nn.functional as F
-
-    table: dict[Callable[..., Any], str] = {}
-    for display in TRACED_FUNCTIONS:
-        owner_name, attr = display.split(".", 1)
-        owner: Any = {"F": F, "torch": torch, "Tensor": torch.Tensor}[owner_name]
-        fn = getattr(owner, attr, None)
-        if fn is not None:
-            table[fn] = display
-    return table

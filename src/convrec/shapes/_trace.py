@@ -143,6 +143,8 @@ _CALLS = (
 _SPLITS = ("torch.chunk", "Tensor.chunk", "torch.split", "Tensor.split", "torch.tensor_split",
            "Tensor.tensor_split", "torch.unbind", "Tensor.unbind", "torch.narrow",
            "Tensor.narrow", "torch.select", "Tensor.select")
+# same-shape reorderings (no row): each element reads another's place
+_REORDERS = ("torch.flip", "Tensor.flip", "torch.roll", "Tensor.roll")
 
 
 def _call_table(displays: Sequence[str] = _CALLS) -> dict[Callable[..., Any], str]:
@@ -289,8 +291,9 @@ def _flow_window(tag: G.Tag, spec: ConvSpec | PoolSpec, shape: Shape) -> _Flow:
     for i, (k, s, d, p) in enumerate(windows):
         f = fields[lead + i]
         fields[lead + i] = f.window(k, s, d, p) if f is not None else None
-    return _Flow(tuple(fields), [G.back_window(nd, windows, isinstance(spec, ConvSpec))],
-                 tag.whole, tag.lost)
+    mode = spec.padding_mode if isinstance(spec, ConvSpec) else "zeros"
+    return _Flow(tuple(fields), [G.back_window(nd, windows, isinstance(spec, ConvSpec),
+                                               mode)], tag.whole, tag.lost)
 
 
 def _flow_resize(tag: G.Tag, shape: Shape, out: Shape, nd: int,
@@ -361,10 +364,10 @@ def _spec_flow(spec: Any, tags: Sequence[G.Tag], shapes: Sequence[Shape], out: S
             iv: list[G.Interval] = []
             for d, (lo, hi) in enumerate(box):
                 b = befores.get(d, 0)
-                lo2, hi2 = max(lo - b, 0), min(hi - b, src[d] - 1)
-                if lo2 > hi2:
+                read = G.padded_hull((lo - b, hi - b), src[d], spec.mode)
+                if read is None:
                     return None
-                iv.append((lo2, hi2))
+                iv.append(read)
             return tuple(iv)
 
         return _Flow(tuple(fields), [back], tag.whole, tag.lost)
@@ -469,6 +472,7 @@ class _Recorder:
         self.failed: _Failed | None = None
         self.functions = _call_table()
         self.splits = _call_table(_SPLITS)
+        self.reorders = _call_table(_REORDERS)
         self.inside_leaf = 0
         self.warnings: list[str] = []
         self._specs_cache: dict[int, Any] = {}
@@ -683,6 +687,12 @@ class _Recorder:
             if pieces is not None:
                 for t, (dim, offset, removed) in zip(outs, pieces, strict=True):
                     t.__dict__[TAG] = G.slice_tag(tags[0], dim, offset, removed)
+                return out
+        if tags[0] is not None and func in self.reorders:
+            shape = tuple(int(v) for v in in_tensors[0].shape)
+            maps = _reorder_maps(self.reorders[func], args, kwargs, shape)
+            if maps is not None and tuple(outs[0].shape) == shape:
+                outs[0].__dict__[TAG] = G.remap_tag(tags[0], shape, maps)
                 return out
         shapes = [tuple(int(v) for v in t.shape) for t in in_tensors]
         out_shape = tuple(int(v) for v in outs[0].shape)
@@ -917,6 +927,38 @@ def _split_pieces(display: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]
         pieces.append((dim, offset, False))
         offset += int(t.shape[dim])
     return pieces if offset == shape[dim] else None
+
+
+def _reorder_maps(display: str, args: tuple[Any, ...], kwargs: Mapping[str, Any],
+                  shape: Shape) -> dict[int, Callable[[G.Interval], G.Interval]] | None:
+    """Per reordered dim, the map from a result interval to the hull it reads: ``flip``
+    mirrors it, ``roll`` shifts it back (wrapping). ``None``: a roll of the flattened
+    tensor, or a call that does not read as expected."""
+    rank = len(shape)
+
+    def ints(value: Any) -> list[int]:
+        return [int(v) for v in value] if isinstance(value, list | tuple) else [int(value)]
+
+    try:
+        if display.endswith("flip"):
+            dims = ints(kwargs["dims"] if "dims" in kwargs else
+                        args[1] if len(args) == 2 else list(args[1:]))
+            return {d % rank: (lambda iv, n=shape[d % rank]: (n - 1 - iv[1], n - 1 - iv[0]))
+                    for d in dims}
+        shifts = ints(kwargs.get("shifts", args[1] if len(args) > 1 else 0))
+        raw = kwargs.get("dims", args[2] if len(args) > 2 else None)
+        if raw is None:
+            return None
+        dims = ints(raw)
+    except (IndexError, KeyError, TypeError, ValueError):
+        return None
+    if len(dims) != len(shifts):
+        return None
+    maps: dict[int, Callable[[G.Interval], G.Interval]] = {}
+    for d, k in zip(dims, shifts, strict=True):
+        n = shape[d % rank]
+        maps[d % rank] = lambda iv, n=n, k=k: G.wrap((iv[0] - k, iv[1] - k), n)
+    return maps
 
 
 def _pixel_flow(factor: int, unshuffle: bool
