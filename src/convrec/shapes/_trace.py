@@ -943,8 +943,7 @@ def _reorder_maps(display: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]
         if display.endswith("flip"):
             dims = ints(kwargs["dims"] if "dims" in kwargs else
                         args[1] if len(args) == 2 else list(args[1:]))
-            return {d % rank: (lambda iv, n=shape[d % rank]: (n - 1 - iv[1], n - 1 - iv[0]))
-                    for d in dims}
+            return {d % rank: _mirror(shape[d % rank]) for d in dims}
         shifts = ints(kwargs.get("shifts", args[1] if len(args) > 1 else 0))
         raw = kwargs.get("dims", args[2] if len(args) > 2 else None)
         if raw is None:
@@ -957,8 +956,22 @@ def _reorder_maps(display: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]
     maps: dict[int, Callable[[G.Interval], G.Interval]] = {}
     for d, k in zip(dims, shifts, strict=True):
         n = shape[d % rank]
-        maps[d % rank] = lambda iv, n=n, k=k: G.wrap((iv[0] - k, iv[1] - k), n)
+        maps[d % rank] = _rolled(n, k)
     return maps
+
+
+def _mirror(n: int) -> Callable[[G.Interval], G.Interval]:
+    def read(iv: G.Interval) -> G.Interval:
+        return (n - 1 - iv[1], n - 1 - iv[0])
+
+    return read
+
+
+def _rolled(n: int, shift: int) -> Callable[[G.Interval], G.Interval]:
+    def read(iv: G.Interval) -> G.Interval:
+        return G.wrap((iv[0] - shift, iv[1] - shift), n)
+
+    return read
 
 
 def _pixel_flow(factor: int, unshuffle: bool
