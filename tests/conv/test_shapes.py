@@ -96,6 +96,30 @@ def test_pool_output_matches_torch_including_ceil_mode() -> None:
         assert S.pool_output_size(n, k, s, p, ceil_mode=ceil) == expected
 
 
+def test_pool_sizes_equal_torch_on_every_small_case_and_say_when_torch_refuses() -> None:
+    """Every (n, k, s, p, d, ceil_mode) up to n=8, k=6: the size, or an error exactly where
+    PyTorch raises one (with ceil_mode a window larger than the input still pools once, as
+    EfficientNet's AvgPool2d(2560, ceil_mode=True) does on a 1x1 map)."""
+    import itertools
+
+    mismatches = []
+    for n, k, s, p, d, ceil in itertools.product(range(1, 9), range(1, 7), range(1, 5),
+                                                 range(4), range(1, 3), (False, True)):
+        try:
+            ours: int | None = S.pool_output_size(n, k, s, p, d, ceil_mode=ceil)
+        except ValueError:
+            ours = None
+        try:
+            theirs: int | None = torch.nn.functional.max_pool1d(
+                torch.zeros(1, 1, n), k, s, p, d, ceil_mode=ceil).shape[-1]
+        except RuntimeError:
+            theirs = None
+        if ours != theirs:
+            mismatches.append((n, k, s, p, d, ceil, ours, theirs))
+    assert not mismatches
+    assert S.pool_output_size(1, 2560, 2560, ceil_mode=True) == 1
+
+
 def test_pool_padding_over_half_kernel_is_refused() -> None:
     with pytest.raises(ValueError, match="kernel // 2"):
         S.explain_pool(8, 2, padding=2)

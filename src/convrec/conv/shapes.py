@@ -360,13 +360,21 @@ def explain_pool(
     formula = base.formula
     if padding > kernel // 2:
         rule = f"pooling padding must be <= kernel // 2 = {kernel // 2}, got padding={padding}"
-    elif rule is None and ceil_mode:
+    elif ceil_mode:
         numerator = n + 2 * padding - base.effective_kernel
         result = -(-numerator // stride) + 1
-        if (result - 1) * stride >= n + padding:
+        if result >= 1 and (result - 1) * stride >= n + padding:
             result -= 1
             notes.append("ceil_mode: the last window would start in the padding, so it is dropped")
         formula = f"ceil(({n} + 2*{padding} - {_kernel_text(kernel, dilation)})/{stride}) + 1"
+        if result >= 1 and numerator < 0:
+            # PyTorch pools a window larger than the input once, over the part that exists
+            # (EfficientNet's AvgPool2d(2560, ceil_mode=True) on its last 1x1 map)
+            rule = None
+            notes.append(
+                f"ceil_mode: the window ({base.effective_kernel}) is larger than the padded "
+                f"input ({n + 2 * padding}); PyTorch still pools it once, over the part that "
+                f"exists")
     expl = ShapeExplanation(
         kind="pool",
         n=n,
