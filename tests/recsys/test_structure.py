@@ -54,9 +54,13 @@ def test_round_trip_keeps_provenance_and_schema(fitted: dict[str, Recommender],
     header = read_header(path)
     assert header["format"] == FORMAT and header["model"] == "biases"
     assert header["provenance"] == {"dataset": "ml-latest-small",
-                                    "catalogue": "0123456789abcdef", "scale": [0.5, 5.0, 0.5]}
+                                    "catalogue": "0123456789abcdef", "scale": [0.5, 5.0, 0.5],
+                                    "ratings_file": None, "movies_file": None}
     again = load_model(path)
     assert again.provenance_ == prov  # type: ignore[attr-defined]
+    # a model trained on a ratings file keeps both files (its titles come from there)
+    from_file = Provenance(None, None, (1.0, 10.0, 1.0), "/data/r.csv", "/data/movies.csv")
+    assert load_model(model.save(tmp_path / "f.npz", from_file)).provenance_ == from_file
     with np.load(path, allow_pickle=False) as z:  # the schema, not "whatever ends in _"
         assert set(z.files) - {"__header__"} <= {
             "user_ids_", "item_ids_", "user_counts_", "item_counts_", "seen_indptr_",

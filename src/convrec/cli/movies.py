@@ -173,12 +173,20 @@ def train(
     settings = get_settings(data_dir=data_dir)
     ratings: Ratings
     if ratings_file is not None:
+        from convrec.data.registry import RatingScale
+        from convrec.recsys.persistence import Provenance
         from convrec.recsys.scale import load_ratings
 
         ratings = load_ratings(ratings_file, cache_dir=settings.cache_dir / "ratings")
         movies_path = _movies_beside(ratings_file)
         movies = read_movies(movies_path) if movies_path is not None else None
-        provenance = provenance_for(None, movies, None)
+        scale = RatingScale.of(ratings.ratings)
+        # the files themselves, so that recommend/similar/rate show this file's titles (or
+        # its ids), never another release's
+        provenance = Provenance(
+            None, movies.fingerprint() if movies is not None else None,
+            (scale.low, scale.high, scale.step), str(ratings_file.resolve()),
+            str(movies_path.resolve()) if movies_path is not None else None)
     else:
         name = name or DEFAULT_RELEASE
         data = load_movielens(name, settings=settings)
@@ -239,7 +247,7 @@ def recommend(
     Example: [bold]convrec movies recommend --user 42[/]
     """
     rec = _recommender(dataset, data_dir, model)
-    _print_movies(f"top {n} for user {user} ({rec.dataset})", rec.recommend(user, n))
+    _print_movies(f"top {n} for user {user} ({rec.catalog.source})", rec.recommend(user, n))
 
 
 @app.command("similar")
@@ -261,7 +269,7 @@ def similar(
         movie = rec.catalog.get(int(text[3:].strip()))
     else:
         movie = rec.catalog.find(text)
-    _print_movies(f"similar to {movie.title} ({rec.dataset})",
+    _print_movies(f"similar to {movie.title} ({rec.catalog.source})",
                   rec.similar_items(movie.movie_id, n), "cosine")
 
 
@@ -337,7 +345,7 @@ def rate(
     start = time.perf_counter()
     recs = rec.recommend_for_ratings(profile, n)
     ms = (time.perf_counter() - start) * 1000
-    _print_movies(f"top {n} for you ({rec.dataset}; fold-in took {ms:.1f} ms)", recs)
+    _print_movies(f"top {n} for you ({rec.catalog.source}; fold-in took {ms:.1f} ms)", recs)
 
 
 @app.command("biases")
@@ -357,7 +365,7 @@ def biases(
     rec = _recommender(dataset, data_dir, model)
     low, high = bias_extremes(rec.model, rec.catalog, n)
     for label, rows in (("lowest", low), ("highest", high)):
-        table = Table(title=f"{label} movie biases ({rec.dataset})")
+        table = Table(title=f"{label} movie biases ({rec.catalog.source})")
         table.add_column("movie")
         table.add_column("bias", justify="right")
         for title, b in rows:

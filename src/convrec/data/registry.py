@@ -61,6 +61,19 @@ class RatingScale:
     high: float
     step: float
 
+    @classmethod
+    def of(cls, values: NDArray[np.floating[Any]]) -> RatingScale:
+        """The scale a ratings file keeps to: its lowest and highest value, in the coarsest
+        of the usual steps (1, 0.5, 0.25, 0.1, 0.01) that every value sits on, else the
+        smallest gap between two values (a ``(N,)`` array of at least one rating)."""
+        v = np.unique(np.asarray(values, dtype=np.float64))
+        low, high = float(v[0]), float(v[-1])
+        for step in (1.0, 0.5, 0.25, 0.1, 0.01):
+            steps = (v - low) / step
+            if bool(np.all(np.abs(steps - np.round(steps)) <= 1e-6)):
+                return cls(low, high, step)
+        return cls(low, high, float(np.min(np.diff(v))))
+
     def describe(self) -> str:
         """``"integers 1-5"`` or ``"half stars 0.5-5"``: the words every face uses."""
         if self.step == 1:

@@ -130,9 +130,12 @@ class MovieCatalog:
     """Id → :class:`MovieInfo`, and title search that knows when nothing matches."""
 
     def __init__(self, movies: Movies, dataset: str | None = None,
-                 _keys: tuple[list[str], list[tuple[str, str]]] | None = None) -> None:
+                 _keys: tuple[list[str], list[tuple[str, str]]] | None = None,
+                 source: str | None = None) -> None:
         self.movies = movies
         self.dataset = dataset
+        # what the faces name as the catalogue's origin: the release, or a ratings file's name
+        self.source = source or dataset or "your ratings"
         self._by_id = {int(m): k for k, m in enumerate(movies.ids.tolist())}
         if _keys is None:  # the search keys; release_catalog() passes those it cached
             folded = [_fold(t) for t in movies.titles]
@@ -547,6 +550,8 @@ def _catalog_for(model: Recommender, path: Path, dataset: str | None,
             f"{path} was trained on {trained_on}, not --dataset {dataset}; use --dataset "
             f"{trained_on}, or train one for {dataset}: `convrec movies train --dataset "
             f"{dataset}`")
+    if trained_on is None and dataset is None and prov.ratings_file is not None:
+        return _file_catalog(model, path, prov)
     name = trained_on or dataset or DEFAULT_DATASET
     catalog, folder = release_catalog(name, settings)
     if prov.catalogue is not None and prov.catalogue != catalog.fingerprint():
@@ -562,6 +567,40 @@ def _catalog_for(model: Recommender, path: Path, dataset: str | None,
                 f"trained on another release; pass its --dataset or retrain: "
                 f"`{rebuild_command(path, None, name)}`")
     return catalog
+
+
+def _file_catalog(model: Recommender, path: Path, prov: Provenance) -> MovieCatalog:
+    """The catalogue of a model trained on a ratings file (``train --ratings``): the movies
+    file that lay beside it, else the model's own ids as titles ("movie 42")."""
+    from convrec.data.movielens import read_movies
+
+    fix = rebuild_command(path, None, None, prov.ratings_file)
+    if prov.movies_file is not None:
+        movies_path = Path(prov.movies_file)
+        if not movies_path.is_file():
+            raise ModelFileError(
+                f"{path} takes its titles from {movies_path}, which is not there any more; "
+                f"put it back, or train again without it: `{fix}`")
+        movies = read_movies(movies_path)
+        if prov.catalogue is not None and prov.catalogue != movies.fingerprint():
+            raise ModelFileError(
+                f"{path} was trained with the titles in {movies_path}, which have changed "
+                f"since (catalogue {prov.catalogue} against {movies.fingerprint()}); train it "
+                f"again: `{fix}`")
+        return MovieCatalog(movies, None, source=Path(prov.ratings_file or movies_path).name)
+    raw = np.asarray(model.item_ids_)
+    try:
+        ids = raw.astype(np.int64)
+    except ValueError:
+        raise ModelFileError(
+            f"{path} was trained on {prov.ratings_file}, whose item ids are not numbers (e.g. "
+            f"{str(raw[0])!r}), and the movies commands take numeric movie ids; use the Python "
+            f"API (convrec.recsys: load_model({str(path)!r}).recommend(...) takes any ids), or "
+            f"number the items and train again: `{fix}`") from None
+    n = len(ids)
+    movies = Movies(ids=ids, titles=tuple(f"movie {i}" for i in ids.tolist()),
+                    years=np.full(n, -1, dtype=np.int64), genres=((),) * n)
+    return MovieCatalog(movies, None, source=Path(prov.ratings_file or path).name)
 
 
 def load_recommender(model_path: Path | str | None = None, dataset: str | None = None,

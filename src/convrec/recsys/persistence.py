@@ -7,7 +7,7 @@ document::
      "model": "bayesian-mf", "class": "BayesianMF", "schema_version": 1,
      "params": {...}, "scalars": {...}, "absent": [...],
      "provenance": {"dataset": "ml-latest-small", "catalogue": "59301dd0cad86c37",
-                    "scale": [0.5, 5.0, 0.5]},
+                    "scale": [0.5, 5.0, 0.5], "ratings_file": null, "movies_file": null},
      "sha256": "<over every array's name, dtype, shape and bytes>"}
 
 What is written is the model's schema in :mod:`convrec.recsys.registry` (the shared fitted
@@ -63,19 +63,25 @@ class ModelFileError(ValueError):
 class Provenance:
     """What a model was trained on: the release name, the fingerprint of its movie catalogue
     (:meth:`convrec.data.movielens.Movies.fingerprint`) and its rating scale
-    ``(low, high, step)``; None where unknown (a generic ratings file has no catalogue)."""
+    ``(low, high, step)``; for a model trained on a ratings file (``train --ratings``), that
+    file and the movies file beside it, whose titles it is shown with. None where unknown
+    (a generic ratings file has no catalogue)."""
 
     dataset: str | None = None
     catalogue: str | None = None
     scale: tuple[float, float, float] | None = None
+    ratings_file: str | None = None
+    movies_file: str | None = None
 
 
-def rebuild_command(path: str | Path, model: str | None = None, dataset: str | None = None
-                    ) -> str:
+def rebuild_command(path: str | Path, model: str | None = None, dataset: str | None = None,
+                    ratings_file: str | None = None) -> str:
     """The ``convrec movies train`` command that writes ``path`` again."""
     parts = ["convrec movies train"]
     if dataset:
         parts.append(f"--dataset {dataset}")
+    elif ratings_file:
+        parts.append(f"--ratings {ratings_file}")
     if model:
         parts.append(f"--model-type {model}")
     parts.append(f"--out {path}")
@@ -146,7 +152,8 @@ def save_model(model: Recommender, path: str | Path, provenance: Provenance | No
         "params": {k: _plain(v) for k, v in model.get_params().items()},
         "scalars": scalars, "absent": absent,
         "provenance": {"dataset": prov.dataset, "catalogue": prov.catalogue,
-                       "scale": list(prov.scale) if prov.scale else None},
+                       "scale": list(prov.scale) if prov.scale else None,
+                       "ratings_file": prov.ratings_file, "movies_file": prov.movies_file},
         "sha256": _digest(arrays),
     }
     try:
@@ -279,7 +286,8 @@ def _validated(path: Path) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
     prov = header.get("provenance") if isinstance(header.get("provenance"), dict) else {}
     name = header.get("model")
     fix = rebuild_command(path, name if isinstance(name, str) else None,
-                          prov.get("dataset") if isinstance(prov, dict) else None)
+                          prov.get("dataset") if isinstance(prov, dict) else None,
+                          prov.get("ratings_file") if isinstance(prov, dict) else None)
     if header.get("format") != FORMAT:
         version = header.get("format")
         what = (f"an older convrec model file (format {version})" if isinstance(version, int)
@@ -333,5 +341,6 @@ def load_model(path: str | Path) -> Recommender:
     scale = prov.get("scale")
     model.provenance_ = Provenance(  # type: ignore[attr-defined]
         prov.get("dataset"), prov.get("catalogue"),
-        (float(scale[0]), float(scale[1]), float(scale[2])) if scale else None)
+        (float(scale[0]), float(scale[1]), float(scale[2])) if scale else None,
+        prov.get("ratings_file"), prov.get("movies_file"))
     return model
