@@ -187,6 +187,47 @@ def test_unknown_failures_keep_the_pytorch_message() -> None:
     assert f.cause == ("it received (1, 2, 3, 3) from 0 (Conv2d)",)
 
 
+def test_a_layer_fed_a_piece_of_an_output_is_told_so_and_not_to_resize_the_producer() -> None:
+    """The 3 channels come from split([3, 5]) of an 8-channel conv: changing that conv's
+    out_channels to what the next layer wants would break the split."""
+
+    class Split(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c = torch.nn.Conv2d(3, 8, 3, padding=1)
+            self.a = torch.nn.Conv2d(4, 4, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            p, _ = self.c(x).split([3, 5], dim=1)
+            return self.a(p)
+
+    f = trace(Split(), (1, 3, 16, 16)).failure
+    assert f is not None and f.kind == "channels" and f.layer == "a"
+    assert f.cause == ("it gets (1, 3, 16, 16), 3 channels, from c (Conv2d) → "
+                       "split(dim=1) piece 0",)
+    assert f.fixes == ("in_channels=3 in a (Conv2d): nn.Conv2d(3, 4, ...)",)
+
+
+def test_a_failure_raised_by_a_block_names_what_reached_it() -> None:
+    """transformers' "Input image size (64*64) doesn't match model (32*32)" is raised in a
+    block's own forward: the report gives the block's input and where it came from."""
+
+    class Embeddings(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = torch.nn.Conv2d(3, 8, 8, stride=8)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if x.shape[-1] != 32:
+                raise ValueError(f"Input image size ({x.shape[-1]}) doesn't match model (32)")
+            return self.proj(x)
+
+    f = trace(torch.nn.Sequential(Embeddings()), (1, 3, 64, 64)).failure
+    assert f is not None and f.layer == "0" and f.input_shape == (1, 3, 64, 64)
+    assert f.cause == ("it received (1, 3, 64, 64) from the model's input 'input'",)
+    assert f.error == "Input image size (64) doesn't match model (32)"
+
+
 def test_failure_text_fits_one_screen() -> None:
     f = trace(M.linear_mismatch(), (64, 1, 28, 28)).failure
     assert f is not None

@@ -175,7 +175,7 @@ def _history(ctx: _Ctx) -> tuple[str, ...]:
 
 def _producer_index(ctx: _Ctx) -> int | None:
     """The row that made the failing layer's input, as the dataflow graph recorded it."""
-    if not ctx.producers:
+    if not ctx.producers or " → " in ctx.producers[0]:  # none, or a piece of an output
         return None
     who = ctx.producers[0]
     found = next((i for i in range(len(ctx.rows) - 1, -1, -1)
@@ -298,7 +298,12 @@ def _channels(ctx: _Ctx) -> Failure:
     if producer is None and not ctx.producers:
         producer = _last_index(ctx, lambda r, s: isinstance(s, ConvSpec) or (
             s is None and r.input_shape != r.output_shape))
-    if producer is None:
+    if producer is None and ctx.producers and " → " in ctx.producers[0]:
+        # a piece of another layer's output: its channels are set by the split, not by the
+        # layer before it
+        cause.append(f"it gets {fmt_shape(shape)}, {got} channels, from {ctx.producers[0]}")
+        summary += f" (a piece of an output: {ctx.producers[0]})"
+    elif producer is None:
         where = "the model's input"
         if is_conv and len(ctx.model_input) == ctx.spec.nd + 1:  # type: ignore[attr-defined]
             cause.append(
@@ -467,7 +472,7 @@ def diagnose(
             ``nn.Sequential``): a fix must then let the whole model through, not only
             the failing layer.
         producers: who made each input of the failing layer (from the dataflow graph),
-            e.g. ``"layer1.conv2 (Conv2d)"`` or ``"the model's input x"``.
+            e.g. ``"layer1.conv2 (Conv2d)"`` or ``"the model's input 'x'"``.
         module, in_tensors, call: the failing module, the tensors that reached it and its
             call's ``(args, kwargs)``, to check fixes by re-running it (``batch_first=True``
             for an RNN, ids within an embedding).

@@ -108,6 +108,7 @@ class Tag:
     whole: bool = False
     lost: bool = False
     view: Callable[[Box], Box] | None = field(default=None, compare=False)
+    piece: str = ""  # how the piece was taken, e.g. "split(dim=1) piece 0" (for messages)
 
     @property
     def spatial(self) -> bool:
@@ -145,7 +146,7 @@ def keep_dims_tag(node: int, tag: Tag, keep: Sequence[int | None]) -> Tag:
     return Tag(node, fields, tag.whole, tag.lost or dropped)
 
 
-def slice_tag(tag: Tag, dim: int, offset: int, removed: bool) -> Tag:
+def slice_tag(tag: Tag, dim: int, offset: int, removed: bool, how: str = "") -> Tag:
     """The tag of the piece of a tensor that starts at ``offset`` along ``dim`` (a chunk,
     split or narrow; ``removed``: the dim is indexed away, as by ``unbind`` or ``select``).
 
@@ -172,7 +173,7 @@ def slice_tag(tag: Tag, dim: int, offset: int, removed: bool) -> Tag:
             mapped = (*box[:dim], (lo + offset, hi + offset), *box[dim + 1:])
         return prev(mapped) if prev is not None else mapped
 
-    return Tag(tag.node, tuple(fields), tag.whole, lost, view)
+    return Tag(tag.node, tuple(fields), tag.whole, lost, view, how)
 
 
 def remap_tag(tag: Tag, shape: Shape, maps: dict[int, Callable[[Interval], Interval]]) -> Tag:

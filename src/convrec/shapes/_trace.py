@@ -611,7 +611,9 @@ class _Recorder:
         depth = max(len(self.stack) - 1, 0)
         container = not record and bool(self.stack)
         slot = self.reserve() if (record or container) else None
-        in_tensors = _tensors((args, kwargs)) if record else []
+        # a container's inputs too: a failure raised in its own forward (transformers'
+        # "Input image size doesn't match") names the shape that reached it
+        in_tensors = _tensors((args, kwargs)) if (record or container) else []
         self.stack.append(_Frame(name, module, record, container, spec, in_tensors, depth, slot,
                                  (args, kwargs) if record else ((), {})))
         if record and spec is not None:
@@ -685,8 +687,11 @@ class _Recorder:
             pieces = _split_pieces(self.splits[func], args, kwargs,
                                    tuple(int(v) for v in in_tensors[0].shape), outs)
             if pieces is not None:
-                for t, (dim, offset, removed) in zip(outs, pieces, strict=True):
-                    t.__dict__[TAG] = G.slice_tag(tags[0], dim, offset, removed)
+                op = self.splits[func].split(".", 1)[1]
+                for k, (t, (dim, offset, removed)) in enumerate(zip(outs, pieces, strict=True)):
+                    how = (f"{op}(dim={dim}) piece {k}" if len(outs) > 1 else
+                           f"{op}(dim={dim}, {offset})")
+                    t.__dict__[TAG] = G.slice_tag(tags[0], dim, offset, removed, how)
                 return out
         if tags[0] is not None and func in self.reorders:
             shape = tuple(int(v) for v in in_tensors[0].shape)
@@ -705,9 +710,10 @@ class _Recorder:
         if any(s == out_shape for _, s in tagged):
             same = [t for t, s in tagged if len(s) == len(out_shape)] or [first]
             merged = G.merge_tags(first.node, same, len(out_shape))
+            # still the same piece of that node
             if first.view is not None and all(
                     t.node == first.node and t.view is first.view for t, _ in tagged):
-                merged = dataclasses.replace(merged, view=first.view)  # still that piece
+                merged = dataclasses.replace(merged, view=first.view, piece=first.piece)
         else:
             merged = G.Tag(first.node, (None,) * len(out_shape), first.whole,
                            lost=first.spatial or first.lost)
@@ -1223,8 +1229,6 @@ def _hook_trace(model: nn.Module, inputs_spec: tuple[Any, Any, Any], mode: Trace
             h.remove()
         for m in model.modules():
             m.training = training.get(id(m), m.training)
-        for t in inputs.tensors:
-            t.__dict__.pop(TAG, None)
     open_frames = list(recorder.stack)
     for frame in open_frames:  # the containers the failure happened in stay in the tree
         if frame.container and frame.slot is not None:
@@ -1236,9 +1240,13 @@ def _hook_trace(model: nn.Module, inputs_spec: tuple[Any, Any, Any], mode: Trace
     rows, specs, index, containers = recorder.done()
     shape = inputs.infos[0].shape if inputs.infos else ()
     failure = None
-    if error is not None:
-        failure = _failure_from_error(model, recorder, open_frames, rows, specs, index, error,
-                                      shape, inputs)
+    try:
+        if error is not None:  # while the inputs still say they are the model's inputs
+            failure = _failure_from_error(model, recorder, open_frames, rows, specs, index,
+                                          error, shape, inputs)
+    finally:
+        for t in inputs.tensors:
+            t.__dict__.pop(TAG, None)
     params = list(model.parameters())
     return Trace(
         model=label, input_shape=shape, mode=mode, rows=tuple(rows),
@@ -1274,11 +1282,13 @@ def _producers(rows: list[Row], index: dict[int, int], tags: Sequence[G.Tag | No
             out.append("a constant or parameter")
         elif tag.node < 0:
             k = -1 - tag.node
-            out.append(f"the model's input {inputs.infos[k].name}" if k < len(inputs.infos)
+            out.append(f"the model's input '{inputs.infos[k].name}'" if k < len(inputs.infos)
                        else "the model's input")
         else:
             i = index.get(tag.node)
-            out.append(f"{rows[i].name} ({rows[i].type})" if i is not None else "an earlier op")
+            name = f"{rows[i].name} ({rows[i].type})" if i is not None else "an earlier op"
+            # a piece (chunk, split...) is not the producer's whole output
+            out.append(f"{name} → {tag.piece}" if tag.piece else name)
     return out
 
 
@@ -1365,7 +1375,7 @@ def _static_trace(model: nn.Module, shape: Shape, label: str) -> Trace | None:
                                model_input=shape,
                                after=[s for _, m, _ in leaves[i + 1 :] if (s := spec_of(m))],
                                producers=[f"{rows[-1].name} ({rows[-1].type})" if rows
-                                          else "the model's input input"])
+                                          else "the model's input 'input'"])
             failure = dataclasses.replace(failure, source="convrec (static)")
             break
         out = ls.output_shape
