@@ -139,11 +139,22 @@ class UNet(nn.Module):
         return self.head(d1)
 
 
+class StdConv2d(nn.Conv2d):
+    """A conv with weight standardisation in its own forward (BiT's, timm's ``StdConv2d``):
+    a leaf with no formula of its own, whose ``F.conv2d`` call carries the field."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight
+        w = (w - w.mean((1, 2, 3), keepdim=True)) / (w.std((1, 2, 3), keepdim=True) + 1e-5)
+        return F.conv2d(x, w, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
 class PiecesNet(nn.Module):
     """Pieces of tensors and resamplers, each read by a conv: ``chunk`` (channels), a
     spatial ``split`` and ``narrow``, ``unbind`` + ``stack``, ``nn.Upsample``,
     ``nn.PixelShuffle`` and ``nn.PixelUnshuffle`` (as in FPNs, ESPCN super-resolution and
-    GAN generators). A piece taken without a row once made every later field "whole input"."""
+    GAN generators), and a weight-standardised conv. A piece taken without a row once
+    made every later field "whole input"."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -155,7 +166,7 @@ class PiecesNet(nn.Module):
         self.mix = nn.Conv2d(2, 4, 3, padding=1)
         self.top = nn.Conv2d(4, 4, 3)
         self.bottom = nn.Conv2d(4, 4, 3, dilation=2)
-        self.right = nn.Conv2d(4, 4, 3)
+        self.right = StdConv2d(4, 4, 3, stride=2)
         self.unshuffle = nn.PixelUnshuffle(2)
         self.head = nn.Conv2d(16, 4, 3)
 
