@@ -13,7 +13,7 @@ from sqlalchemy import delete, update
 
 from convrec.web import security
 from convrec.web.models import AuthToken
-from convrec.web.security import SESSION_TRUST_S, SessionMemory, SessionUser
+from convrec.web.security import SESSION_TRUST_S, LogoutCounter, SessionMemory, SessionUser
 
 
 class ManualClock:
@@ -115,3 +115,43 @@ def test_the_memory_is_bounded_and_never_trusts_past_expiry() -> None:
         memory.remember(f"h{i}", user, expires_at=2**40)
     assert len(memory._users) <= memory.max_entries
     assert memory.get(f"h{memory.max_entries}") == user
+
+
+def test_a_log_out_on_one_worker_is_obeyed_by_the_others_at_once() -> None:
+    """Two workers' memories share the studio's log-out count: B's log-out drops what A
+    trusted, without waiting out A's second of trust (and a read that raced the log-out is
+    not remembered)."""
+    clock = ManualClock()
+    logouts = LogoutCounter()
+    a, b = SessionMemory(clock=clock, logouts=logouts), SessionMemory(clock=clock,
+                                                                       logouts=logouts)
+    user = SessionUser(id=1, username="u")
+    a.remember("tok", user, expires_at=2**40)
+    b.remember("tok", user, expires_at=2**40)
+    assert a.get("tok") == user
+    b.forget("tok")
+    assert a.get("tok") is None and b.get("tok") is None
+    assert a.get("other") is None  # A read the database while B logged someone out:
+    b.forget("other")
+    a.remember("other", user, expires_at=2**40)  # what A read may be stale: not kept
+    assert a.get("other") is None
+    # one process, no shared count: as before, the others obey within the second
+    lone = SessionMemory(clock=clock)
+    lone.remember("tok", user, expires_at=2**40)
+    assert lone.get("tok") == user
+
+
+def test_the_log_out_count_is_shared_by_forked_workers() -> None:
+    """As ``convrec studio --workers N`` forks: a child's log-out reaches the parent's memory
+    through the shared count, with no file or database read."""
+    import multiprocessing
+
+    logouts = LogoutCounter()
+    parent = SessionMemory(logouts=logouts)
+    parent.remember("tok", SessionUser(id=1, username="u"), expires_at=2**40)
+    child = multiprocessing.get_context("fork").Process(
+        target=lambda: SessionMemory(logouts=logouts).forget("tok"))
+    child.start()
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    assert logouts.value == 1 and parent.get("tok") is None

@@ -243,9 +243,12 @@ def serve(host: str, port: int, workers: int, log_level: str = "warning") -> Non
     from convrec.web.timeline import mark
 
     global _BALANCE
+    from convrec.web import security
+
     _fork_workers_from_here()
     mark("cli", "studio modules imported, forking the workers")
     _BALANCE = AcceptBalance(workers)
+    security.SHARED_LOGOUTS = security.LogoutCounter()  # a log-out holds on every worker
     # ws="none": no route speaks WebSocket, and a switched protocol would escape the count
     config = uvicorn.Config(APP, factory=True, host=host, port=port, workers=workers,
                             log_level=log_level, loop=f"{__name__}:new_worker_loop",

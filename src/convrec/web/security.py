@@ -30,6 +30,7 @@ import dataclasses
 import functools
 import gzip
 import hashlib
+import multiprocessing
 import os
 import secrets
 import threading
@@ -58,6 +59,7 @@ __all__ = [
     "TOKEN_LIFETIME_S",
     "HashLimiter",
     "HashQueueFullError",
+    "LogoutCounter",
     "SessionMemory",
     "SessionUser",
     "common_passwords",
@@ -336,26 +338,71 @@ SESSION_USER = (
 SESSION_TRUST_S = 1.0
 
 
+class LogoutCounter:
+    """A count of log-outs in memory that the studio's worker processes share (made before
+    they are forked, as ``convrec studio --workers N`` does): every worker's
+    :class:`SessionMemory` drops what it trusted when the count moves, so that a log-out on
+    one worker holds on all of them at once. Reading it is one shared int64, no I/O."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("fork")
+        self._count = context.RawValue("q", 0)
+        self._lock = context.Lock()  # two log-outs at once both move the count
+
+    @property
+    def value(self) -> int:
+        return int(self._count.value)
+
+    def bump(self) -> int:
+        """Count one log-out; the new count."""
+        with self._lock:
+            self._count.value += 1
+            return int(self._count.value)
+
+
+#: The count the workers of this studio share; set by the launcher before it forks them
+#: (:func:`convrec.cli.serve.serve`), ``None`` in a single process.
+SHARED_LOGOUTS: LogoutCounter | None = None
+
+
 class SessionMemory:
     """One worker's recent session checks: token hash -> (user, trusted until, monotonic s).
 
     Every authenticated request checks its token; on PostgreSQL that read was half of a
     worker's event-loop time under load (a round trip, and the loopback's kernel work,
     ``benchmarks/RESULTS.md``). A live session read from the database is trusted for
-    :data:`SESSION_TRUST_S`: a log-out on this worker forgets it at once, one on another
-    worker (or a token deleted by hand) is obeyed within that second. Unknown tokens are never
-    remembered, and a token is never trusted past its expiry.
+    :data:`SESSION_TRUST_S`: a log-out on this worker forgets it at once, and so does one on
+    another worker of the same studio (``logouts``, default :data:`SHARED_LOGOUTS`); a token
+    deleted by hand, or a log-out on another machine, is obeyed within that second. Unknown
+    tokens are never remembered, and a token is never trusted past its expiry.
     """
 
     #: entries at most (a client cycling tokens must not grow it without end)
     max_entries = 10_000
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic,
+                 logouts: LogoutCounter | None = None) -> None:
         self.clock = clock  # seconds, for the second of trust (tests move it)
         self._users: dict[str, tuple[SessionUser, float]] = {}
+        self._logouts = logouts if logouts is not None else SHARED_LOGOUTS
+        self._seen = self._logouts.value if self._logouts is not None else 0
+
+    def _logged_out_elsewhere(self) -> bool:
+        """Whether a worker logged someone out since this one last looked (then everything
+        trusted is dropped: it may have been that session)."""
+        if self._logouts is None:
+            return False
+        now = self._logouts.value
+        if now == self._seen:
+            return False
+        self._seen = now
+        self._users.clear()
+        return True
 
     def get(self, hashed: str) -> SessionUser | None:
         """The user of this token hash if it was read live less than a second ago."""
+        if self._logged_out_elsewhere():
+            return None
         found = self._users.get(hashed)
         if found is None:
             return None
@@ -366,6 +413,8 @@ class SessionMemory:
 
     def remember(self, hashed: str, user: SessionUser, expires_at: int) -> None:
         """Trust ``user`` for this token hash for a second (never past ``expires_at``)."""
+        if self._logged_out_elsewhere():  # during the read: it may be stale already
+            return
         if len(self._users) >= self.max_entries:
             self._users.clear()
         trust = min(SESSION_TRUST_S, expires_at - time.time())
@@ -373,11 +422,17 @@ class SessionMemory:
             self._users[hashed] = (user, self.clock() + trust)
 
     def forget(self, hashed: str | None = None) -> None:
-        """Drop one token hash (a log-out), or every entry."""
+        """Drop one token hash (a log-out: the other workers drop theirs too), or every
+        entry."""
         if hashed is None:
             self._users.clear()
         else:
             self._users.pop(hashed, None)
+        if self._logouts is not None:
+            after = self._logouts.bump()
+            if after != self._seen + 1:  # another worker's log-out came in between
+                self._users.clear()
+            self._seen = after
 
 
 def user_for_token(

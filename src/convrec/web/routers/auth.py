@@ -203,8 +203,8 @@ async def _log_in(
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
 def logout(request: Request, session: SessionDep, user: CurrentUser) -> Response:
-    """End this login (the token stops working at once on this worker, within a second on
-    the others: ``security.SessionMemory``)."""
+    """End this login (the token stops working at once on every worker of this studio,
+    within a second on other machines sharing its database: ``security.SessionMemory``)."""
     token, _ = request_token(request)
     if token:
         revoke_token(session, token, request.app.state.session_memory)
