@@ -205,7 +205,12 @@ def ease_item_weights(ratings: Ratings, lam: float) -> NDArray[np.float32]:
     from convrec.recsys._kernels import ease_from_inverse, gram_counts
 
     m, n = ratings.n_users, ratings.n_items
-    keys = np.unique(ratings.users.astype(np.int64) * n + ratings.items)  # duplicates once
+    # duplicates once; the keys are nearly all distinct, where numpy 2.4's np.unique (a hash
+    # table) took 0.53 s for 1M of them against 0.055 s for a sort and a mask (RESULTS)
+    keys = np.sort(ratings.users.astype(np.int64) * n + ratings.items)
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    keys = keys[first]
     users, items = keys // n, keys % n
     primal_flops = float(n) ** 3
     dual_flops = m**3 / 3 + float(m) ** 2 * n + float(n) ** 2 * m
