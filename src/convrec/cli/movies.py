@@ -174,19 +174,13 @@ def train(
     ratings: Ratings
     if ratings_file is not None:
         from convrec.data.registry import RatingScale
-        from convrec.recsys.persistence import Provenance
         from convrec.recsys.scale import load_ratings
 
         ratings = load_ratings(ratings_file, cache_dir=settings.cache_dir / "ratings")
         movies_path = _movies_beside(ratings_file)
         movies = read_movies(movies_path) if movies_path is not None else None
-        scale = RatingScale.of(ratings.ratings)
-        # the files themselves, so that recommend/similar/rate show this file's titles (or
-        # its ids), never another release's
-        provenance = Provenance(
-            None, movies.fingerprint() if movies is not None else None,
-            (scale.low, scale.high, scale.step), str(ratings_file.resolve()),
-            str(movies_path.resolve()) if movies_path is not None else None)
+        provenance = provenance_for(None, movies, RatingScale.of(ratings.ratings),
+                                    ratings_file, movies_path)
     else:
         name = name or DEFAULT_RELEASE
         data = load_movielens(name, settings=settings)

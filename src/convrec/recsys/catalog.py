@@ -534,10 +534,15 @@ def default_model_path(settings: Settings, dataset: str = DEFAULT_DATASET,
 
 
 def provenance_for(dataset: str | None, movies: Movies | None,
-                   scale: RatingScale | None) -> Provenance:
-    """The provenance a model trained on ``dataset`` stores."""
+                   scale: RatingScale | None, ratings_file: Path | None = None,
+                   movies_file: Path | None = None) -> Provenance:
+    """The provenance a model trained on ``dataset`` stores; for one trained on a ratings
+    file, that file and the movies file beside it (so that it is shown with that file's
+    titles or ids, never another release's)."""
     return Provenance(dataset, movies.fingerprint() if movies is not None else None,
-                      (scale.low, scale.high, scale.step) if scale is not None else None)
+                      (scale.low, scale.high, scale.step) if scale is not None else None,
+                      str(ratings_file.resolve()) if ratings_file is not None else None,
+                      str(movies_file.resolve()) if movies_file is not None else None)
 
 
 def _catalog_for(model: Recommender, path: Path, dataset: str | None,

@@ -163,17 +163,13 @@ def slice_tag(tag: Tag, dim: int, offset: int, removed: bool, how: str = "") -> 
         lost = lost or f is not None
     elif f is not None:
         fields[dim] = AxisField(f.size, f.jump, f.start + offset * f.jump, f.axis, f.exact)
-    prev = tag.view
-
-    def view(box: Box) -> Box:
+    def place(box: Box) -> Box:
         if removed:
-            mapped = (*box[:dim], (offset, offset), *box[dim:])
-        else:
-            lo, hi = box[dim]
-            mapped = (*box[:dim], (lo + offset, hi + offset), *box[dim + 1:])
-        return prev(mapped) if prev is not None else mapped
+            return (*box[:dim], (offset, offset), *box[dim:])
+        lo, hi = box[dim]
+        return (*box[:dim], (lo + offset, hi + offset), *box[dim + 1:])
 
-    return Tag(tag.node, tuple(fields), tag.whole, lost, view, how)
+    return Tag(tag.node, tuple(fields), tag.whole, lost, _then_view(place, tag), how)
 
 
 def remap_tag(tag: Tag, shape: Shape, maps: dict[int, Callable[[Interval], Interval]]) -> Tag:
@@ -187,13 +183,23 @@ def remap_tag(tag: Tag, shape: Shape, maps: dict[int, Callable[[Interval], Inter
         if f is not None:
             fields[d] = AxisField(f.size + (shape[d] - 1) * f.jump, f.jump, f.start, f.axis,
                                   exact=False)
+    def place(box: Box) -> Box:
+        return tuple(maps[d](iv) if d in maps else iv for d, iv in enumerate(box))
+
+    return Tag(tag.node, tuple(fields), tag.whole, tag.lost, _then_view(place, tag))
+
+
+def _then_view(place: Callable[[Box], Box], tag: Tag) -> Callable[[Box], Box]:
+    """``place`` (a box of the new piece → a box of ``tag``'s tensor) followed by that
+    tensor's own view onto its node's output."""
     prev = tag.view
+    if prev is None:
+        return place
 
     def view(box: Box) -> Box:
-        mapped = tuple(maps[d](iv) if d in maps else iv for d, iv in enumerate(box))
-        return prev(mapped) if prev is not None else mapped
+        return prev(place(box))
 
-    return Tag(tag.node, tuple(fields), tag.whole, tag.lost, view)
+    return view
 
 
 def through_view(back: BackMap, tag: Tag, shape: Shape) -> BackMap:

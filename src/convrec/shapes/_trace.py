@@ -579,8 +579,8 @@ class _Recorder:
             else:
                 flow = _flow_generic(tagged, tagged_shapes, out_shape)
         tagged_in = [t for t in in_tensors if self.tag_of(t) is not None]
-        out_tag = self.add_node(slot, name, type_, outs, tagged_in, flow, out_shape,
-                                inner if flow is not None else None)
+        link = inner if flow is not None else None  # the node then leads to the inner rows
+        out_tag = self.add_node(slot, name, type_, outs, tagged_in, flow, out_shape, link)
         sizes, jumps, rf_note = G.describe_fields(out_tag)
         macs, macs_formula = (0, "")
         if module is not None and next(iter(module.children()), None) is None:
@@ -593,7 +593,7 @@ class _Recorder:
             formulas=(ls.formulas if ls else ()) + extra, params=params,
             mult_adds=macs, mult_adds_formula=macs_formula,
             receptive_field=sizes, jump=jumps, rf_note=rf_note, notes=tuple(notes),
-            sources=tuple(tag.node for tag in tagged) if inner is not None and flow is not None
+            sources=tuple(tag.node for tag in tagged) if link is not None
             else tuple(s for s, _, _ in self.graph.nodes[slot].sources),
             input_shapes=tuple(shapes) if len(shapes) > 1 else (),
             kernel_shape=kernel,

@@ -423,11 +423,11 @@ class SessionMemory:
 
     def forget(self, hashed: str | None = None) -> None:
         """Drop one token hash (a log-out: the other workers drop theirs too), or every
-        entry."""
+        entry of this worker only."""
         if hashed is None:
             self._users.clear()
-        else:
-            self._users.pop(hashed, None)
+            return
+        self._users.pop(hashed, None)
         if self._logouts is not None:
             after = self._logouts.bump()
             if after != self._seen + 1:  # another worker's log-out came in between
