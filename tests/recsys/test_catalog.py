@@ -56,8 +56,21 @@ def test_find_answers_as_the_full_search_does(catalog: MovieCatalog) -> None:
     """find() skips the fuzzy pass when a word hit is clear of every fuzzy score."""
     assert catalog.find("titanic").movie_id == 313
     assert catalog.find("sleepr").movie_id == 152  # fuzzy only: the pass still runs
-    with pytest.raises(KeyError, match=r"'star' matches \d+ movies.*Star Wars \(1977\)"):
+    with pytest.raises(KeyError, match=r"'star' matches 8 or more movies.*Star Wars \(1977\)"):
         catalog.find("star")
+
+
+@pytest.mark.data
+def test_ambiguous_title_error_says_how_many_it_did_not_list(catalog: MovieCatalog) -> None:
+    """The error names six candidates; the rest are counted, not silently dropped."""
+    from convrec.recsys.catalog import AmbiguousTitleError
+
+    with pytest.raises(AmbiguousTitleError) as info:
+        catalog.find("star")
+    message = str(info.value)
+    listed = message.count("(id:")
+    assert listed == 6, message
+    assert f" and {len(info.value.candidates) - listed} more;" in message, message
 
 
 def _same(a: MovieCatalog, b: MovieCatalog) -> None:

@@ -258,7 +258,8 @@ class MovieCatalog:
         # a fuzzy hit (≤ MAX_FUZZY) can only matter when the best word hit is within
         # AMBIGUOUS_GAP of it
         hits = [(self.get(int(self.movies.ids[k])), round(s, 4)) for s, k in
-                self._ranked(query, 8, MIN_SCORE, fuzzy_below=MAX_FUZZY + AMBIGUOUS_GAP)]
+                self._ranked(query, _FIND_LIMIT, MIN_SCORE,
+                             fuzzy_below=MAX_FUZZY + AMBIGUOUS_GAP)]
         where = f" in {self.dataset}" if self.dataset else ""
         if not hits:
             raise NoMatchError(f"no movie matches {query!r}{where}; try fewer words, or the "
@@ -269,9 +270,18 @@ class MovieCatalog:
             return hits[0][0]
         if len(close) == 1:
             return close[0]
-        names = "; ".join(f"{h.title} (id:{h.movie_id})" for h in close[:6])
-        raise AmbiguousTitleError(f"{query!r} matches {len(close)} movies{where}: {names}; "
+        shown = close[:_AMBIGUOUS_SHOWN]
+        names = "; ".join(f"{h.title} (id:{h.movie_id})" for h in shown)
+        # the ranking stops at _FIND_LIMIT hits, so a full list may hide more
+        count = f"{len(close)} or more" if len(close) == _FIND_LIMIT else str(len(close))
+        more = f" and {len(close) - len(shown)} more" if len(close) > len(shown) else ""
+        raise AmbiguousTitleError(f"{query!r} matches {count} movies{where}: {names}{more}; "
                                   "give the full title or id:N", close)
+
+
+#: how many hits :meth:`MovieCatalog.find` ranks, and how many an ambiguity error names
+_FIND_LIMIT = 8
+_AMBIGUOUS_SHOWN = 6
 
 
 class RecommenderLike(Protocol):
