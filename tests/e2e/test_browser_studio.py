@@ -80,7 +80,10 @@ def test_sign_up_rate_five_movies_and_see_recommendations(
     # similar movies for the first recommendation, and the map of movie factors
     page.locator("#recs li button.similar").first.click()
     expect(page.locator("#similar li")).to_have_count(8)
+    # no empty image box before the map is asked for (the stylesheet's display once beat hidden)
+    expect(page.locator("#movie-map")).to_be_hidden()
     page.click("#show-map")
+    expect(page.locator("#movie-map")).to_be_visible()
     page.wait_for_function(
         "() => { const m = document.getElementById('movie-map'); return m.naturalWidth > 0; }"
     )
