@@ -154,6 +154,14 @@ def test_a_short_run_is_drawn_as_it_forms_then_screenshot(start_studio: Any, pag
         f"done after {js_number(done['train_seconds'])} s of training, valid accuracy "
         f"{100 * done['final_accuracy']:.2f}%")
     assert done["final_accuracy"] > 0.5  # simple_cnn + BatchNorm learns in 62 steps
+    # each chart's scale is written under it, from the run's own numbers
+    loss_top = max(max(e["loss"] for e in steps), 0.1)
+    expect(page.locator("#t-loss-axes")).to_have_text(
+        f"blue: training loss, 0 (bottom) to {loss_top:.2f} (top); green: valid accuracy, "
+        f"0 to 100%; steps 1 to {total} left to right")
+    expect(page.locator("#t-lr-axes")).to_contain_text(
+        f"blue: learning rate, 0 (bottom) to {max(e['lr'] for e in steps):.2f} (top); orange: "
+        "momentum")
     expect(page.locator("#c-dims figcaption")).to_have_text(start["layers"])
 
     # plot_layer_stats of the last ReLU (the chapter's choice), then of the first layer: the

@@ -41,21 +41,32 @@ document.addEventListener("DOMContentLoaded", () => {
     ctx.stroke();
   }
 
+  // the scales are written under each chart, not on it: the canvases hold the lines alone
+  const fmt = (v) => (Math.abs(v) >= 0.01 || v === 0 ? v.toFixed(2) : v.toExponential(1));
+
   function drawCurves() {
     const loss = $("c-loss").getContext("2d");
     loss.clearRect(0, 0, loss.canvas.width, loss.canvas.height);
-    line(loss, state.steps, state.loss, state.total, 0, Math.max(...state.loss, 0.1), "#2f6fdd");
+    const lossTop = Math.max(...state.loss, 0.1);
+    line(loss, state.steps, state.loss, state.total, 0, lossTop, "#2f6fdd");
+    $("t-loss-axes").textContent = "blue: training loss, 0 (bottom) to " + fmt(lossTop) +
+      " (top); green: valid accuracy, 0 to 100%; steps 1 to " + state.total + " left to right";
     if (state.evals.length) {
       line(loss, state.evals.map((e) => e.step), state.evals.map((e) => e.valid_accuracy),
            state.total, 0, 1, "#2fa02f");
     }
     const lr = $("c-lr").getContext("2d");
     lr.clearRect(0, 0, lr.canvas.width, lr.canvas.height);
-    line(lr, state.steps, state.lr, state.total, 0, Math.max(...state.lr), "#2f6fdd");
+    const lrTop = Math.max(...state.lr);
+    line(lr, state.steps, state.lr, state.total, 0, lrTop, "#2f6fdd");
+    let legend = "blue: learning rate, 0 (bottom) to " + fmt(lrTop) + " (top)";
     const moms = state.mom.filter((m) => m !== null);
     if (moms.length === state.steps.length) {
-      line(lr, state.steps, state.mom, state.total, Math.min(...moms) - 0.01, Math.max(...moms) + 0.01, "#dd7a2f");
+      const lo = Math.min(...moms) - 0.01, hi = Math.max(...moms) + 0.01;
+      line(lr, state.steps, state.mom, state.total, lo, hi, "#dd7a2f");
+      legend += "; orange: momentum (AdamW's β1, cycled against it), " + fmt(lo) + " to " + fmt(hi);
     }
+    $("t-lr-axes").textContent = legend;
   }
 
   /** plot_layer_stats for the chosen layer: mean, std and % near zero per step, each on
