@@ -211,3 +211,26 @@ def test_norm_rows_state_their_rule_and_groupnorm_sees_the_whole_map() -> None:
     x = torch.rand(2, 1, 8, 8, requires_grad=True)
     model.eval()[:3](x)[0, :, 3, 3].sum().backward()
     assert bool((x.grad[0, 0].abs() > 0).all())
+
+
+def test_a_forward_that_returns_a_dataclass_has_an_output_shape() -> None:
+    """A plain ``@dataclass`` output (not a HuggingFace ModelOutput) holds tensors too: the
+    trace's output is its first tensor field, (2, 4) here, as for a tuple."""
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Out:
+        logits: torch.Tensor
+        features: torch.Tensor
+
+    class Head(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(8, 4)
+
+        def forward(self, x: torch.Tensor) -> Out:
+            return Out(logits=self.fc(x), features=x)
+
+    t = trace(Head(), (2, 8))
+    assert t.ok
+    assert t.output_shape == (2, 4)

@@ -162,7 +162,10 @@ def _call_table(displays: Sequence[str] = _CALLS) -> dict[Callable[..., Any], st
 
 
 def _tensors(value: Any, out: list[Any] | None = None, depth: int = 0) -> list[Any]:
-    """Every tensor in ``value`` (nested tuples, lists, dicts and ModelOutputs, 3 deep)."""
+    """Every tensor in ``value`` (nested tuples, lists, dicts, ModelOutputs and plain
+    dataclasses, 3 deep)."""
+    import dataclasses
+
     import torch
 
     out = [] if out is None else out
@@ -174,6 +177,11 @@ def _tensors(value: Any, out: list[Any] | None = None, depth: int = 0) -> list[A
     elif depth < 3 and isinstance(value, Mapping):
         for v in value.values():
             _tensors(v, out, depth + 1)
+    elif depth < 3 and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        # a forward may return its own @dataclass (fields in declaration order, as a
+        # ModelOutput's); a ModelOutput is a Mapping and never gets here
+        for f in dataclasses.fields(value):
+            _tensors(getattr(value, f.name), out, depth + 1)
     return out
 
 
