@@ -100,6 +100,18 @@ def test_no_page_loads_assets_from_a_cdn(client) -> None:
     assert 'href="/digits"' in nav and 'href="/movies"' in nav and 'href="/docs"' in nav
 
 
+def test_every_page_names_an_icon_and_each_local_asset_answers(client) -> None:
+    """No page makes the browser ask for /favicon.ico (a 404 in every console)."""
+    import re
+
+    for path in ("/", "/conv", "/login", "/digits", "/movies", "/training", "/docs"):
+        html = client.get(path).text
+        assert re.search(r'<link rel="icon" href="/static/[^"]+"', html), path
+        for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', html):
+            response = client.get(asset)
+            assert response.status_code == 200 and len(response.content) > 0, (path, asset)
+
+
 def test_the_api_docs_page_is_served_with_local_assets(client) -> None:
     import re
 
