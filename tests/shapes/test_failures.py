@@ -293,3 +293,30 @@ def test_inputs_as_tuple_and_dict() -> None:
     assert kw.output_shape == (2, 8)
     with pytest.raises(ValueError, match="dtype must be a torch dtype or one of"):
         trace(Two(), [(2, 3), (2, 5)], dtypes=["float", "text"])
+
+
+@pytest.mark.parametrize(("layer", "shape", "dtype", "got"), [
+    (torch.nn.Conv2d(3, 4, 3), (1, 3, 8, 8), "long", "int64"),
+    (torch.nn.Linear(4, 4), (2, 4), "double", "float64"),
+    (torch.nn.LSTM(4, 4), (2, 3, 4), "long", "int64"),
+])
+def test_an_input_of_the_wrong_dtype_names_both_dtypes_and_the_flag(
+        layer: torch.nn.Module, shape: tuple[int, ...], dtype: str, got: str) -> None:
+    """Float32 weights fed int64 ids (or float64): the failure says so, not "no shape rule"
+    (nor, for an LSTM, its layout), and the fix it offers really runs."""
+    t = trace(torch.nn.Sequential(layer), shape, dtypes=dtype)
+    f = t.failure
+    assert f is not None and f.kind == "dtype" and f.layer == "0"
+    assert f.summary == (f"0 ({type(layer).__name__}) has float32 weights but gets {got} "
+                         f"from the model's input 'input'")
+    assert any("--dtype float32" in x for x in f.fixes)
+    assert trace(torch.nn.Sequential(layer), shape, dtypes="float32").ok
+
+
+def test_float_ids_into_an_embedding_suggest_long() -> None:
+    t = trace(torch.nn.Sequential(torch.nn.Embedding(10, 4)), (2, 4))
+    f = t.failure
+    assert f is not None and f.kind == "dtype"
+    assert f.summary == ("0 (Embedding) looks up integer ids but gets float32 from the "
+                         "model's input 'input'")
+    assert any("--dtype long" in x for x in f.fixes)

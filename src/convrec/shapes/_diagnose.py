@@ -534,6 +534,10 @@ def _module_failure(layer: str, layer_type: str, spec: Any, module: Any,
     who = f"{layer} ({layer_type})"
     shapes = [tuple(int(v) for v in t.shape) for t in in_tensors]
     came = producers[0] if producers else "the model's input"
+    if "type" in error:  # every PyTorch dtype complaint says "dtype", "type" or "types"
+        wrong = _dtype_failure(layer, layer_type, module, in_tensors[0], error, came)
+        if wrong is not None:
+            return wrong
     if isinstance(module, nn.Embedding) and not in_tensors[0].is_floating_point():
         ids = in_tensors[0]
         if ids.device.type == "meta":
@@ -608,6 +612,49 @@ def _module_failure(layer: str, layer_type: str, spec: Any, module: Any,
         fixes.append(f"batch_first={not module.batch_first} in {who} (checked: it then runs)")
     return Failure(layer=layer, layer_type=layer_type, input_shape=x, kind="features",
                    error=error, summary=summary, cause=tuple(cause), fixes=tuple(fixes))
+
+
+def _dtype_failure(layer: str, layer_type: str, module: Any, x: Any, error: str, came: str
+                   ) -> Failure | None:
+    """A layer fed the wrong dtype: ids (int64) into a conv, Linear or RNN built with float32
+    weights, float64 into float32 weights, floats into an embedding. ``None`` when the
+    dtypes agree (the failure has another cause). The fix is checked by re-running the
+    layer on zeros of the right dtype."""
+    import torch
+    from torch import nn
+
+    who = f"{layer} ({layer_type})"
+    shape = tuple(int(v) for v in x.shape)
+
+    def name(dtype: Any) -> str:
+        return str(dtype).replace("torch.", "")
+
+    if isinstance(module, nn.Embedding | nn.EmbeddingBag):
+        if not x.is_floating_point():
+            return None
+        want, summary = torch.long, (f"{who} looks up integer ids but gets {name(x.dtype)} "
+                                     f"from {came}")
+        cause = "an embedding's input holds row numbers (token ids), so it must be integers"
+    else:
+        weight = next((p for p in module.parameters() if p.is_floating_point()), None)
+        if weight is None or x.dtype == weight.dtype:
+            return None
+        want, summary = weight.dtype, (f"{who} has {name(weight.dtype)} weights but gets "
+                                       f"{name(x.dtype)} from {came}")
+        cause = ("PyTorch multiplies a tensor only with weights of its own dtype"
+                 + ("; integer ids belong in an nn.Embedding"
+                    if not x.is_floating_point() and x.dtype != torch.bool else ""))
+    try:
+        with torch.no_grad():
+            module(torch.zeros(shape, dtype=want, device=x.device))
+    except Exception:
+        return None  # the dtype is not the only problem: let the shape diagnosis speak
+    flag = "long" if want == torch.long else name(want)
+    fix = (f"--dtype {flag} (or NAME=SHAPE:{flag}) on the command line, "
+           f"dtypes=torch.{name(want)} in trace()" if came.startswith("the model's input")
+           else f"convert before {who}: x.to(torch.{name(want)})")
+    return Failure(layer=layer, layer_type=layer_type, input_shape=shape, kind="dtype",
+                   error=error, summary=summary, cause=(cause,), fixes=(fix,))
 
 
 # ----------------------------------------------------------------------------- merges
