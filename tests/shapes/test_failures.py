@@ -320,3 +320,26 @@ def test_float_ids_into_an_embedding_suggest_long() -> None:
     assert f.summary == ("0 (Embedding) looks up integer ids but gets float32 from the "
                          "model's input 'input'")
     assert any("--dtype long" in x for x in f.fixes)
+
+
+def test_an_optional_input_left_out_is_named_not_blamed_on_the_layer_before() -> None:
+    """forward(tokens, signal=None) traced with tokens alone: the conv that gets None says
+    so and names the missing input, instead of "received ? from a (Linear)"."""
+
+    class TwoInputs(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = torch.nn.Linear(8, 4)
+            self.b = torch.nn.Conv1d(3, 5, 3)
+
+        def forward(self, tokens: torch.Tensor, signal: torch.Tensor | None = None
+                    ) -> torch.Tensor:
+            return self.a(tokens).sum(-1) + self.b(signal).sum((1, 2))
+
+    t = trace(TwoInputs(), {"tokens": (2, 8)})
+    f = t.failure
+    assert f is not None and f.kind == "none_input" and f.layer == "b"
+    assert f.summary == "b (Conv1d) gets None instead of a tensor"
+    assert f.cause == ("the model's forward has an input the trace did not give, signal "
+                       "(default None): pass it too, e.g. --input signal=SHAPE",)
+    assert not any("from a (Linear)" in c for c in f.cause)

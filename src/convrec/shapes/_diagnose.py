@@ -458,6 +458,7 @@ def diagnose(
     module: Any = None,
     in_tensors: Sequence[Any] = (),
     call: tuple[tuple[Any, ...], dict[str, Any]] = ((), {}),
+    absent: Sequence[str] = (),
 ) -> Failure:
     """Build the :class:`Failure` for ``layer`` refusing ``input_shape``.
 
@@ -476,7 +477,23 @@ def diagnose(
         module, in_tensors, call: the failing module, the tensors that reached it and its
             call's ``(args, kwargs)``, to check fixes by re-running it (``batch_first=True``
             for an RNN, ids within an embedding).
+        absent: the model's ``forward`` parameters that default to ``None`` and were not
+            given (what a layer that gets ``None`` most likely wanted).
     """
+    if module is not None and not in_tensors and call[0] and call[0][0] is None:
+        # an optional input left out: nothing reached the layer, so no producer to blame
+        more = f" (and {len(absent) - 4} more)" if len(absent) > 4 else ""
+        hint = (f"the model's forward has an input the trace did not give, "
+                f"{', '.join(absent[:4])}{more} (default None): pass it too, e.g. --input "
+                f"{absent[0]}=SHAPE" if absent else
+                "a None reached it: an optional argument left out, or a branch that returned "
+                "None")
+        return Failure(
+            layer=layer, layer_type=layer_type, input_shape=None, kind="none_input",
+            error=error, summary=f"{layer} ({layer_type}) gets None instead of a tensor",
+            cause=(hint,),
+            chain=_history(_Ctx(rows, specs, layer, layer_type, _Identity(), (), error,
+                                model_input, LayerShapeError("invalid", error))))
     err: LayerShapeError | None = None
     if spec is not None and input_shape is not None:
         try:

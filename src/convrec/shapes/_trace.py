@@ -1336,8 +1336,18 @@ def _failure_from_error(
         layers, layer_specs, layer=inner.name, layer_type=type(inner.module).__name__,
         spec=spec, input_shape=in_shapes[0] if in_shapes else None, error=message,
         model_input=shape, after=after, producers=producers, module=inner.module,
-        in_tensors=inner.in_tensors, call=inner.call,
+        in_tensors=inner.in_tensors, call=inner.call, absent=_absent_inputs(model, inputs),
     )
+
+
+def _absent_inputs(model: nn.Module, inputs: _Inputs) -> list[str]:
+    """The ``forward`` parameters that default to ``None`` and were not given."""
+    given = {i.name for i in inputs.infos}
+    try:
+        params = inspect.signature(model.forward).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in params if p.default is None and p.name not in given]
 
 
 def _sequential_leaves(model: nn.Module) -> list[tuple[str, nn.Module, int]] | None:
