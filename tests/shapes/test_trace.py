@@ -154,6 +154,25 @@ def test_view_that_changes_the_batch_is_warned() -> None:
     assert any("batch dimension changed from 4 to 8" in w for w in t.warnings)
 
 
+def test_windows_folded_into_the_batch_are_not_warned() -> None:
+    """Swin's window partition (2, 8, 8, 16) → (8, 4, 4, 16) and its reverse fold windows
+    into the batch on purpose, keeping each window's pixels together: no warning. Only a
+    flat (rows, features) view that changes the batch is the x.view(-1, 400) mistake."""
+
+    class Windows(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            b, h, w, c = x.shape
+            win = x.view(b, h // 4, 4, w // 4, 4, c).permute(0, 1, 3, 2, 4, 5)
+            win = win.contiguous().view(-1, 4, 4, c)  # (B*windows, 4, 4, C)
+            back = win.view(b, h // 4, w // 4, 4, 4, c).permute(0, 1, 3, 2, 4, 5)
+            return back.reshape(b, h, w, c)
+
+    t = trace(Windows(), (2, 8, 8, 16))
+    assert t.ok and t.output_shape == (2, 8, 8, 16)
+    assert (8, 4, 4, 16) in [r.output_shape for r in t.rows]
+    assert not t.warnings
+
+
 def test_outputs_markdown_json_and_dict() -> None:
     t = trace(M.simple_cnn(), (64, 1, 28, 28))
     md = t.to_markdown()

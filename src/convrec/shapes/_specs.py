@@ -449,8 +449,12 @@ class ReshapeSpec:
             out = self.target
             formulas = [f"{_prod_text(shape)} = {numel} = {_prod_text(out)}"]
         notes: tuple[str, ...] = ()
-        if shape and out and out[0] != shape[0] and len(shape) >= 4:
-            # (N, C, H, W) reshaped with -1 first: the classic x.view(-1, 16*5*5) mistake
+        if (len(shape) >= 4 and len(out) == 2 and out[0] != shape[0]
+                and out[-1] != shape[-1]):
+            # (N, C, H, W) flattened with -1 first: the classic x.view(-1, 16*5*5) mistake.
+            # Not a reshape that keeps more dims (Swin's windows, MobileViT's patches, heads
+            # folded into the batch on purpose) nor rows that are whole last-dim vectors
+            # (x.permute(0, 2, 3, 1).reshape(-1, C): one row per pixel)
             notes = (
                 f"the batch dimension changed from {shape[0]} to {out[0]}: "
                 f"{self.label}{tuple(self.target)} mixed pixels of different samples; "
