@@ -76,3 +76,31 @@ def gradient_boxes(model: nn.Module, shape: Sequence[int], layers: Sequence[str]
             box.append((int(idx.min()), int(idx.max())))
         boxes[name] = tuple(box)
     return boxes
+
+
+def element_box(model: nn.Module, shape: Sequence[int], layer: str,
+                element: Sequence[int]) -> Box:
+    """The box, over EVERY input dimension (batch and channels too), of the input elements
+    with a non-zero gradient for output ``element`` of ``layer`` (``""``: the model's
+    output). ``model`` is already a :func:`positive_copy`; the input is (N, ...) float64."""
+    module = dict(model.named_modules())[layer]
+    seen: list[torch.Tensor] = []
+
+    def keep(_m: nn.Module, _i: object, out: object) -> None:
+        seen.append(out[0] if isinstance(out, tuple) else out)  # an RNN's (output, state)
+
+    handle = module.register_forward_hook(keep)
+    gen = torch.Generator().manual_seed(1)
+    x = (torch.rand(tuple(shape), generator=gen, dtype=torch.float64) + 0.5).requires_grad_()
+    try:
+        model(x)
+    finally:
+        handle.remove()
+    (grad,) = torch.autograd.grad(seen[0][tuple(element)], x)
+    reached = grad != 0
+    box = []
+    for d in range(reached.dim()):
+        other = tuple(i for i in range(reached.dim()) if i != d)
+        idx = torch.nonzero(reached.any(dim=other) if other else reached).flatten()
+        box.append((int(idx.min()), int(idx.max())))
+    return tuple(box)

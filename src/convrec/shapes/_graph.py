@@ -285,17 +285,30 @@ def padded_hull(iv: Interval, n: int, mode: str) -> Interval | None:
     return _clip(iv, n)
 
 
+def group_channels(iv: Interval, groups: int, out_channels: int, in_channels: int
+                   ) -> Interval:
+    """The input channels that output channels ``iv`` of a conv with ``groups`` read: each
+    output channel reads only its own group's ``in_channels // groups`` (a depthwise conv,
+    ``groups == in_channels``, one channel)."""
+    if groups <= 1 or out_channels % groups or in_channels % groups:
+        return (0, in_channels - 1)
+    per_out, per_in = out_channels // groups, in_channels // groups
+    return (iv[0] // per_out * per_in, (iv[1] // per_out + 1) * per_in - 1)
+
+
 def back_window(nd: int, windows: Sequence[tuple[int, int, int, int]],
-                mix_channels: bool, padding_mode: str = "zeros") -> BackMap:
+                mix_channels: bool, padding_mode: str = "zeros", groups: int = 1,
+                out_channels: int = 0) -> BackMap:
     """Conv/pool over the last ``nd`` dims; ``windows`` = (kernel, stride, dilation,
-    pad_before) per spatial dim. A conv reads every channel (of its group); a window over
-    the edge reads what its ``padding_mode`` puts there (:func:`padded_hull`)."""
+    pad_before) per spatial dim. A conv reads every channel of its group
+    (:func:`group_channels`); a window over the edge reads what its ``padding_mode`` puts
+    there (:func:`padded_hull`)."""
 
     def back(box: Box, src: Shape) -> Box | None:
         lead = len(src) - nd
         out: list[Interval] = list(box[:lead])
         if mix_channels and lead >= 1:
-            out[lead - 1] = (0, src[lead - 1] - 1)
+            out[lead - 1] = group_channels(box[lead - 1], groups, out_channels, src[lead - 1])
         for (lo, hi), (k, s, d, p), n in zip(box[lead:], windows, src[lead:], strict=True):
             iv = (lo * s - p, hi * s - p + d * (k - 1))
             clipped = padded_hull(iv, n, padding_mode)
@@ -307,8 +320,10 @@ def back_window(nd: int, windows: Sequence[tuple[int, int, int, int]],
     return back
 
 
-def back_transposed(nd: int, windows: Sequence[tuple[int, int, int, int]]) -> BackMap:
-    """Transposed conv: output o gets input j when ``o = j*s - p + t*d`` for a tap t."""
+def back_transposed(nd: int, windows: Sequence[tuple[int, int, int, int]], groups: int = 1,
+                    out_channels: int = 0) -> BackMap:
+    """Transposed conv: output o gets input j when ``o = j*s - p + t*d`` for a tap t; an
+    output channel reads its group's input channels (:func:`group_channels`)."""
 
     def one(lo: int, hi: int, k: int, s: int, d: int, p: int, n: int) -> Interval | None:
         js: list[int] = []
@@ -325,7 +340,7 @@ def back_transposed(nd: int, windows: Sequence[tuple[int, int, int, int]]) -> Ba
         lead = len(src) - nd
         out: list[Interval] = list(box[:lead])
         if lead >= 1:
-            out[lead - 1] = (0, src[lead - 1] - 1)
+            out[lead - 1] = group_channels(box[lead - 1], groups, out_channels, src[lead - 1])
         for (lo, hi), (k, s, d, p), n in zip(box[lead:], windows, src[lead:], strict=True):
             iv = one(lo, hi, k, s, d, p, n)
             if iv is None:

@@ -289,7 +289,8 @@ def _flow_window(tag: G.Tag, spec: ConvSpec | PoolSpec, shape: Shape) -> _Flow:
         for i, (k, s, d, p) in enumerate(windows):
             f = fields[lead + i]
             fields[lead + i] = f.transposed(k, s, d, p) if f is not None else None
-        return _Flow(tuple(fields), [G.back_transposed(nd, windows)], tag.whole, tag.lost)
+        return _Flow(tuple(fields), [G.back_transposed(nd, windows, spec.groups,
+                                                       spec.out_channels)], tag.whole, tag.lost)
     if isinstance(spec, ConvSpec):
         befores = [p[0] for p in spec.pads(spatial)]
     else:
@@ -299,9 +300,10 @@ def _flow_window(tag: G.Tag, spec: ConvSpec | PoolSpec, shape: Shape) -> _Flow:
     for i, (k, s, d, p) in enumerate(windows):
         f = fields[lead + i]
         fields[lead + i] = f.window(k, s, d, p) if f is not None else None
-    mode = spec.padding_mode if isinstance(spec, ConvSpec) else "zeros"
-    return _Flow(tuple(fields), [G.back_window(nd, windows, isinstance(spec, ConvSpec),
-                                               mode)], tag.whole, tag.lost)
+    back = (G.back_window(nd, windows, True, spec.padding_mode, spec.groups,
+                          spec.out_channels) if isinstance(spec, ConvSpec)
+            else G.back_window(nd, windows, False))
+    return _Flow(tuple(fields), [back], tag.whole, tag.lost)
 
 
 def _flow_resize(tag: G.Tag, shape: Shape, out: Shape, nd: int,
