@@ -4,7 +4,6 @@ W), checked against input gradients of one output element."""
 from __future__ import annotations
 
 import pytest
-import torch
 from torch import nn
 
 from convrec.shapes import trace
