@@ -15,18 +15,12 @@ import dataclasses
 import gzip
 import hashlib
 import mimetypes
-from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
-from typing import Any
 
 from starlette.exceptions import HTTPException
+from starlette.types import Receive, Scope, Send
 
 __all__ = ["InMemoryFiles"]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 #: Types worth compressing (scripts, styles, source maps, pages); images are compressed already.
 COMPRESSIBLE = ("text/", "application/javascript", "application/json", "image/svg+xml")

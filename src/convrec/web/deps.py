@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Generic, TypeVar, TypeVarTuple
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 M = TypeVar("M", bound=BaseModel)
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -49,7 +50,9 @@ async def get_app_settings(request: Request) -> Settings:
     return settings
 
 
-async def call_services(services: Services, function: Callable[..., T], *args: object) -> T:
+async def call_services(
+    services: Services, function: Callable[[*Ts], T], *args: *Ts
+) -> T:
     """``function(*args)`` inline when the recommender is loaded (a call of about a
     millisecond), else in the thread pool: loading it takes seconds and must not stop the
     event loop, which keeps serving the pages meanwhile."""
@@ -145,7 +148,7 @@ CurrentUser = Annotated[SessionUser, Depends(current_user)]
 OptionalUser = Annotated[SessionUser | None, Depends(optional_user)]
 
 
-class JsonBody:
+class JsonBody(Generic[M]):
     """A request body read as ``model`` by pydantic-core straight from its bytes, for hot
     routes with large bodies (conv apply's 784 pixels: 0.14 ms instead of FastAPI's
     ``json.loads`` and ``validate_python``, 0.34 ms; RESULTS, "2026-12-02 (third session)").
@@ -163,10 +166,10 @@ class JsonBody:
         # tests/web/test_conv_api.py checks that every reference resolves
         schema.pop("$defs", None)
         #: the route's ``openapi_extra``: the body as FastAPI would document it
-        self.openapi: dict[str, Any] = {"requestBody": {
+        self.openapi: dict[str, object] = {"requestBody": {
             "content": {"application/json": {"schema": schema}}, "required": True}}
 
-    async def __call__(self, request: Request) -> Any:
+    async def __call__(self, request: Request) -> M:
         raw = await request.body()
         if raw and _is_json(request.headers.get("content-type")):
             try:
@@ -175,7 +178,7 @@ class JsonBody:
                 pass
         return self._as_fastapi_does(raw, request.headers.get("content-type"))
 
-    def _as_fastapi_does(self, raw: bytes, content_type: str | None) -> Any:
+    def _as_fastapi_does(self, raw: bytes, content_type: str | None) -> M:
         """The body as ``fastapi.routing`` reads and validates it, for a refused body."""
         import json
 
@@ -186,7 +189,7 @@ class JsonBody:
         if not raw:
             raise RequestValidationError([{"type": "missing", "loc": ("body",),
                                            "msg": "Field required", "input": None}])
-        value: Any = raw
+        value: object = raw
         if _is_json(content_type):  # FastAPI reads no JSON without the header (CSRF)
             try:
                 value = json.loads(raw)

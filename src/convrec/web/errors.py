@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TypedDict
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,6 +23,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 __all__ = [
     "DatabaseFaultError",
+    "ErrorBody",
+    "ErrorDetail",
+    "JSONScalar",
     "database_fault_reason",
     "error_body",
     "field_error",
@@ -34,8 +37,26 @@ __all__ = [
 
 log = logging.getLogger("convrec.web")
 
+#: What an error echoes as ``input``: a JSON scalar (:func:`short` makes anything one).
+JSONScalar = str | int | float | bool | None
 
-def short(value: Any, limit: int = 120) -> Any:
+
+class ErrorDetail(TypedDict):
+    """One failure: where (``loc``), the rule broken (``msg``), its kind and the input."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+    input: JSONScalar
+
+
+class ErrorBody(TypedDict):
+    """The studio's (and FastAPI's 422) error body: ``{"detail": [...]}``."""
+
+    detail: list[ErrorDetail]
+
+
+def short(value: object, limit: int = 120) -> JSONScalar:
     """``value`` itself when small, else a truncated text (errors never echo a whole upload)."""
     if isinstance(value, float) and not math.isfinite(value):
         return repr(value)  # "nan", "inf": JSON has no such numbers
@@ -47,14 +68,14 @@ def short(value: Any, limit: int = 120) -> Any:
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
 
-def json_safe(value: Any) -> Any:
+def json_safe(value: object) -> JSONScalar:
     """``value`` shortened (:func:`short`) so that it can always be written as JSON."""
     return short(value)
 
 
 def error_body(
-    loc: Sequence[str | int], value: Any, rule: str, kind: str = "value_error"
-) -> dict[str, list[dict[str, Any]]]:
+    loc: Sequence[str | int], value: object, rule: str, kind: str = "value_error"
+) -> ErrorBody:
     """The error body ``{"detail": [{loc, msg, type, input}]}`` of one failure."""
     return {"detail": [{"loc": list(loc), "msg": rule, "type": kind, "input": short(value)}]}
 
@@ -66,8 +87,8 @@ def too_large_message(max_bytes: int) -> str:
 
 
 def field_error(
-    loc: Sequence[str | int], value: Any, rule: str, status: int = 422, kind: str = "value_error",
-    headers: dict[str, str] | None = None,
+    loc: Sequence[str | int], value: object, rule: str, status: int = 422,
+    kind: str = "value_error", headers: dict[str, str] | None = None,
 ) -> HTTPException:
     """An HTTP error naming the field (``loc``), the value received and the rule."""
     return HTTPException(

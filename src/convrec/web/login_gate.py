@@ -22,12 +22,11 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
-from typing import Any
 
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from convrec.web.errors import error_body
+from convrec.web.errors import ErrorBody, error_body
 from convrec.web.schemas import CredentialsIn
 from convrec.web.security import throttle_clock, throttle_keys, username_key
 
@@ -45,8 +44,7 @@ MAX_KEYS = 10_000
 MAX_LOGIN_BODY = 4096
 
 
-def throttled_error(username: str, wait: int) -> tuple[dict[str, list[dict[str, Any]]],
-                                                       dict[str, str]]:
+def throttled_error(username: str, wait: int) -> tuple[ErrorBody, dict[str, str]]:
     """The 429's body and headers for a try on ``username`` that must wait ``wait`` seconds
     (the route and the gate answer with this one)."""
     rule = (f"too many failed log-ins for this account or from your address; try again in "
@@ -150,7 +148,7 @@ class LoginGate:
         return (form.username, wait) if wait > 0 else None
 
     @staticmethod
-    async def _answer(send: Send, body: dict[str, Any], headers: dict[str, str]) -> None:
+    async def _answer(send: Send, body: ErrorBody, headers: dict[str, str]) -> None:
         payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         await send({"type": "http.response.start", "status": 429, "headers": [
             (b"content-length", str(len(payload)).encode()),

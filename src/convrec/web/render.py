@@ -8,7 +8,7 @@ import io
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel
 from starlette.responses import Response
 
@@ -27,7 +27,7 @@ def json_response(model: BaseModel, status_code: int = 200) -> Response:
                     media_type="application/json")
 
 
-def json_value_response(value: Any, status_code: int = 200) -> Response:
+def json_value_response(value: object, status_code: int = 200) -> Response:
     """``value`` (dicts, lists, numbers, strings and C-contiguous NumPy arrays) as a JSON
     answer, serialised by orjson without turning arrays into Python floats first.
 
@@ -35,6 +35,7 @@ def json_value_response(value: Any, status_code: int = 200) -> Response:
     encoder were a quarter of such a request (RESULTS, "2026-12-02 (third session)"). The
     route keeps its ``response_model=`` for the API docs; the test of each route checks the
     answer against that model. NaN and infinities are written ``null``, as pydantic does.
+    A value orjson cannot write raises its ``TypeError`` (``orjson.JSONEncodeError``).
     """
     import orjson
 
@@ -42,7 +43,7 @@ def json_value_response(value: Any, status_code: int = 200) -> Response:
                     status_code=status_code, media_type="application/json")
 
 
-def png_data_url(array: NDArray[Any], signed: bool | None = None) -> str:
+def png_data_url(array: NDArray[np.generic], signed: bool | None = None) -> str:
     """A 2-D array as a grayscale PNG ``data:`` URL.
 
     uint8 arrays are shown as they are. Float arrays are scaled: when values have both signs
@@ -66,7 +67,13 @@ def png_data_url(array: NDArray[Any], signed: bool | None = None) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def rounded(array: NDArray[Any], digits: int = 4) -> list[Any]:
+#: ``rounded``'s nested lists: their depth is ``array.ndim``, which no static type knows
+#: (NumPy types ``tolist()`` so too); the pydantic field each fills (``list[list[float]]``,
+#: ...) checks the depth when the answer is built.
+NestedFloats = list[Any]  # Any: the depth is the array's ndim, known at run time only
+
+
+def rounded(array: ArrayLike, digits: int = 4) -> NestedFloats:
     """A nested list of floats rounded to ``digits`` (compact JSON)."""
-    out: list[Any] = np.round(np.asarray(array, dtype=np.float64), digits).tolist()
+    out: NestedFloats = np.round(np.asarray(array, dtype=np.float64), digits).tolist()
     return out

@@ -8,7 +8,7 @@ in the routes, because they are configuration, not schema.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -82,14 +82,19 @@ def _parse_padding(value: object) -> ParsedPadding:
 # The vocabulary is conv's (PADDING_NAMES, PaddingMode), pinned by
 # tests/web/test_conv_vocabulary.py; the per-side maximum is Settings.limits.max_padding,
 # checked by conv's guard in the route.
-PaddingSpec = Annotated[
-    StrictInt | StrictStr | list[StrictInt],
-    AfterValidator(_parse_padding),
-    Field(
-        description="Padding: an int, [ph, pw], [top, bottom, left, right], text such as "
-        f"'1,2', or one of {', '.join(PADDING_NAMES)}."
-    ),
-]
+if TYPE_CHECKING:
+    #: What a validated field holds: conv's parser's result, or a model's default ``0`` when
+    #: the default is not validated. (Pydantic reads the form below: what a body may send.)
+    PaddingSpec = int | ParsedPadding
+else:
+    PaddingSpec = Annotated[
+        StrictInt | StrictStr | list[StrictInt],
+        AfterValidator(_parse_padding),
+        Field(
+            description="Padding: an int, [ph, pw], [top, bottom, left, right], text such as "
+            f"'1,2', or one of {', '.join(PADDING_NAMES)}."
+        ),
+    ]
 
 
 class _Strict(BaseModel):

@@ -39,7 +39,7 @@ import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar, TypeVarTuple
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -145,6 +145,7 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
 
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 class HashQueueFullError(RuntimeError):
@@ -186,7 +187,7 @@ class HashLimiter:
         self.waiting = 0
         self._executor: ThreadPoolExecutor | None = None  # made on first use
 
-    async def run(self, function: Callable[..., T], *args: Any) -> T:
+    async def run(self, function: Callable[[*Ts], T], *args: *Ts) -> T:
         """``function(*args)`` in a hashing thread, under the bound (raises
         HashQueueFullError)."""
         import asyncio

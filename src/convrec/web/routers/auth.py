@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import NoReturn, TypeVar, TypeVarTuple
 
 import anyio
 from fastapi import APIRouter, HTTPException, Request, Response, status
@@ -42,6 +42,7 @@ from convrec.web.security import (
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 def _address(request: Request) -> str | None:
@@ -49,7 +50,7 @@ def _address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-async def _hashing(request: Request, function: Callable[..., T], *args: Any) -> T:
+async def _hashing(request: Request, function: Callable[[*Ts], T], *args: *Ts) -> T:
     limiter: HashLimiter = request.app.state.hash_limiter
     try:
         return await limiter.run(function, *args)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, TypedDict
 
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -14,7 +15,7 @@ from numpy.typing import NDArray
 # imported once here, not through convrec.conv's lazy names (7% of an apply went there)
 from convrec.conv.functional import conv2d, conv2d_plan
 from convrec.conv.limits import ConvLimits, LimitError, check_multiply_adds
-from convrec.conv.shapes import Conv2dPlan, ShapeExplanation
+from convrec.conv.shapes import Conv2dPlan, PaddingArg, ShapeExplanation
 from convrec.settings import Settings
 from convrec.web.cancel import ClientGoneError, run_until_disconnect, stop_if_gone
 from convrec.web.deps import JsonBody, ServicesDep, SettingsDep
@@ -52,7 +53,7 @@ def _shape_out(explanation: ShapeExplanation) -> ShapeOut:
 
 
 @functools.lru_cache(maxsize=1024)
-def _shape_json(explanation: ShapeExplanation) -> dict[str, Any]:
+def _shape_json(explanation: ShapeExplanation) -> Mapping[str, object]:
     """:func:`_shape_out` as plain JSON values, validated once (shared: never modify it)."""
     return _shape_out(explanation).model_dump()
 
@@ -102,12 +103,13 @@ def _limit_loc(exc: Exception, kernel_loc: list[str | int]) -> list[str | int]:
 
 @functools.lru_cache(maxsize=4096)
 def _plan(
-    image_shape: tuple[int, ...], kernel_shape: tuple[int, ...], stride: int, padding: Any,
-    dilation: int, padding_mode: str, limits: ConvLimits,
+    image_shape: tuple[int, ...], kernel_shape: tuple[int, ...], stride: int,
+    padding: PaddingArg, dilation: int, padding_mode: str, limits: ConvLimits,
 ) -> Conv2dPlan:
     """:func:`convrec.conv.conv2d_plan` (frozen, a function of shapes only), made once per
     distinct request shape: a plan was 0.1 ms and every kernel needs one. A refusal raises
-    (and is not kept)."""
+    (and is not kept). ``padding`` is a body's, hashable: conv's parser made it a name or a
+    tuple (or it is the default ``0``)."""
     return conv2d_plan(
         image_shape, kernel_shape, stride, padding, dilation, padding_mode=padding_mode,
         limits=replace(limits, max_multiply_adds=None),  # the budget is per request
@@ -115,7 +117,8 @@ def _plan(
 
 
 def _plan_or_error(
-    image_shape: tuple[int, ...], kernel_shape: tuple[int, ...], body: Any, name: str,
+    image_shape: tuple[int, ...], kernel_shape: tuple[int, ...], body: ConvApplyIn | MatmulIn,
+    name: str,
     limits: ConvLimits, kernel_loc: list[str | int],
 ) -> Conv2dPlan:
     """conv's own checks and limits guard, before any work: 413 over a limit, else 422."""
@@ -176,7 +179,7 @@ async def apply(
     if prepared is not None and sum(p.multiply_adds for p in prepared[2]) <= INLINE_MULTIPLY_ADDS:
         return json_value_response(_compute(body, *prepared, gone=None))
 
-    def work(gone: threading.Event) -> dict[str, Any]:
+    def work(gone: threading.Event) -> AppliedJSON:
         ready = prepared if prepared is not None else _prepare(body, services, settings)
         return _compute(body, *ready, gone=gone)
 
@@ -187,6 +190,37 @@ async def apply(
 
 
 Prepared = tuple[NDArray[np.float32], list[tuple[str, NDArray[np.float32]]], list[Conv2dPlan]]
+
+
+class _KernelJSON(TypedDict):
+    name: str
+    values: NDArray[np.float64]
+
+
+class _MapJSON(TypedDict):
+    """One :class:`~convrec.web.schemas.FeatureMapOut` as orjson writes it."""
+
+    kernel: _KernelJSON
+    height: int
+    width: int
+    min: float
+    max: float
+    values: NDArray[np.float64]  # (H_out, W_out), rounded to 3 decimals
+    rows: Mapping[str, object]  # a ShapeOut's fields (:func:`_shape_json`)
+    cols: Mapping[str, object]
+
+
+class _SizeJSON(TypedDict):
+    height: int
+    width: int
+
+
+class AppliedJSON(TypedDict):
+    """:class:`~convrec.web.schemas.ConvApplyOut` as JSON values and NumPy arrays, for
+    :func:`~convrec.web.render.json_value_response`."""
+
+    input: _SizeJSON
+    outputs: list[_MapJSON]
 
 
 def _prepare(body: ConvApplyIn, services: Services, settings: Settings) -> Prepared:
@@ -244,18 +278,17 @@ def _maps(
 def _compute(
     body: ConvApplyIn, image: NDArray[np.float32], kernels: list[tuple[str, NDArray[np.float32]]],
     plans: list[Conv2dPlan], gone: threading.Event | None,
-) -> dict[str, Any]:
+) -> AppliedJSON:
     """The answer (:class:`ConvApplyOut` as JSON values, maps as float64 arrays rounded to 3
     decimals for :func:`json_value_response`); stops between kernels once ``gone`` is set."""
-    outputs = []
+    outputs: list[_MapJSON] = []
     for (name, kernel), (out, plan) in zip(kernels, _maps(body, image, kernels, gone),
                                            strict=True):
         outputs.append({
             "kernel": {"name": name, "values": kernel.astype(np.float64)},
             "height": int(out.shape[0]), "width": int(out.shape[1]),
             "min": float(out.min()), "max": float(out.max()),
-            "values": np.round(out.astype(np.float64), 3),
-            "rows": _shape_json(plan.rows), "cols": _shape_json(plan.cols),
+            "values": out.astype(np.float64).round(3), "rows": _shape_json(plan.rows), "cols": _shape_json(plan.cols),
         })
     return {"input": {"height": int(image.shape[0]), "width": int(image.shape[1])},
             "outputs": outputs}
