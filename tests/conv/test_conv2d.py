@@ -16,6 +16,15 @@ FIXED_ENGINES = [e for e in ENGINES if e != "auto"]
 ATOL = RTOL = 1e-4  # float32, values of order 1 (documented in conv2d's docstring)
 
 
+# the same values in the memory layouts arrays arrive in: flipped views (``img[::-1]``,
+# ``np.flip``) have negative strides, which torch.from_numpy refuses
+LAYOUTS = {
+    "C order": lambda a: a,
+    "negative strides": lambda a: np.ascontiguousarray(a[..., ::-1, ::-1])[..., ::-1, ::-1],
+    "Fortran order": np.asfortranarray,
+}
+
+
 @st.composite
 def conv_cases(draw: st.DrawFn) -> dict[str, object]:
     groups = draw(st.sampled_from([1, 1, 2]))
@@ -29,10 +38,12 @@ def conv_cases(draw: st.DrawFn) -> dict[str, object]:
     w = draw(st.integers(dilation[1] * (kw - 1) + 1, 12))
     n = draw(st.integers(1, 3))
     seed = draw(st.integers(0, 2**31 - 1))
+    layout = draw(st.sampled_from(list(LAYOUTS)))
     rng = np.random.default_rng(seed)
     return {
-        "x": rng.standard_normal((n, c_in, h, w)).astype(np.float32),
-        "w": rng.standard_normal((c_out, c_in // groups, kh, kw)).astype(np.float32),
+        "x": LAYOUTS[layout](rng.standard_normal((n, c_in, h, w)).astype(np.float32)),
+        "w": LAYOUTS[layout](rng.standard_normal((c_out, c_in // groups, kh, kw))
+                             .astype(np.float32)),
         "b": rng.standard_normal(c_out).astype(np.float32) if draw(st.booleans()) else None,
         "stride": stride,
         "padding": padding,
@@ -44,8 +55,8 @@ def conv_cases(draw: st.DrawFn) -> dict[str, object]:
 def _torch_ref(case: dict[str, object]) -> np.ndarray:
     b = case["b"]
     return F.conv2d(
-        torch.from_numpy(case["x"]),  # type: ignore[arg-type]
-        torch.from_numpy(case["w"]),  # type: ignore[arg-type]
+        torch.from_numpy(np.ascontiguousarray(case["x"])),
+        torch.from_numpy(np.ascontiguousarray(case["w"])),
         None if b is None else torch.from_numpy(b),  # type: ignore[arg-type]
         case["stride"],
         case["padding"],

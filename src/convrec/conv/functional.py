@@ -538,12 +538,12 @@ def _to_numpy(a: Any) -> NDArray[Any]:
 
 
 def _numpy_to_torch(a: Any) -> torch.Tensor:
-    """A tensor sharing ``a``'s memory; read-only arrays (the module's kernels) are copied,
-    as torch cannot share them."""
+    """A tensor sharing ``a``'s memory; read-only arrays (the module's kernels) and views with
+    a negative stride (``img[::-1]``, ``np.flip``) are copied, as torch cannot share them."""
     import torch
 
     arr = np.asarray(a)
-    if not arr.flags.writeable:
+    if not arr.flags.writeable or any(step < 0 for step in arr.strides):
         arr = arr.copy()
     return torch.from_numpy(arr)
 
