@@ -4,6 +4,7 @@ W), checked against input gradients of one output element."""
 from __future__ import annotations
 
 import pytest
+import torch
 from torch import nn
 
 from convrec.shapes import trace
@@ -29,3 +30,33 @@ def test_a_grouped_conv_reads_only_its_groups_channels(
     positive = positive_copy(model)
     (box,) = trace(positive, shape).receptive_box(0, element).values()
     assert box == element_box(positive, shape, "0", element)
+
+
+class _SelfAttention(nn.Module):
+    """``x`` (N, L, E) or (L, N, E) → ``MultiheadAttention(x, x, x)`` → Linear."""
+
+    def __init__(self, batch_first: bool) -> None:
+        super().__init__()
+        self.att = nn.MultiheadAttention(16, 4, batch_first=batch_first)
+        self.out = nn.Linear(16, 16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.att(x, x, x)[0])
+
+
+@pytest.mark.parametrize(("batch_first", "shape", "element"), [
+    (True, (3, 5, 16), (0, 2, 7)),
+    (False, (5, 3, 16), (2, 1, 7)),
+])
+def test_multihead_attention_sees_every_position_of_its_own_sample(
+        batch_first: bool, shape: tuple[int, ...], element: tuple[int, ...]) -> None:
+    """Query token 2, feature 7 of self-attention reads every token and feature of its
+    sample, and no other sample (the box was the one element (2, 7): element-wise)."""
+    positive = positive_copy(_SelfAttention(batch_first))
+    t = trace(positive, shape)
+    att = next(r for r in t.rows if r.name == "att")
+    assert att.rf_note == "whole input"
+    for layer in ("att", "out"):
+        row = next(r for r in t.rows if r.name == layer)
+        (box,) = t.receptive_box(row.index, element).values()
+        assert box == element_box(positive, shape, layer, element), layer

@@ -231,6 +231,27 @@ def back_full(box: Box, src: Shape) -> Box | None:
     return full_box(src)
 
 
+def back_keep(dims: Sequence[int]) -> BackMap:
+    """An op that mixes every dimension except ``dims`` (the batch, heads, the rows of a
+    matmul), which output and source share by position: ``-1`` is the last dimension of
+    each (so leading dims align from the right, as broadcasting does); a size-1 source dim
+    is index 0 (broadcast)."""
+
+    def back(box: Box, src: Shape) -> Box | None:
+        out = list(full_box(src))
+        for d in dims:
+            if not (-len(src) <= d < len(src) and -len(box) <= d < len(box)):
+                continue
+            n = src[d]
+            clipped = (0, 0) if n == 1 else _clip(box[d], n)
+            if clipped is None:
+                return None
+            out[d] = clipped
+        return tuple(out)
+
+    return back
+
+
 def back_elementwise(box: Box, src: Shape) -> Box | None:
     """Broadcasting: dims aligned from the right; a size-1 source dim is index 0."""
     offset = len(box) - len(src)

@@ -322,9 +322,22 @@ def _max_window(f: Callable[[int], G.Interval], n_out: int) -> int:
     return max(b - a + 1 for a, b in (f(o) for o in range(n_out)))
 
 
-def _flow_whole(tags: Sequence[G.Tag], rank: int) -> _Flow:
+def _flow_whole(tags: Sequence[G.Tag], rank: int,
+                backs: Sequence[G.BackMap] | None = None) -> _Flow:
+    """Every element sees the whole input along its fields; ``backs`` (one per source, or
+    one for all) keep what the op does not mix (the batch: ``G.back_keep``), default
+    everything mixed."""
     w = G.whole_tag(0, rank, tags)
-    return _Flow(w.fields, [G.back_full for _ in tags], w.whole)
+    return _Flow(w.fields, list(backs) if backs else [G.back_full for _ in tags], w.whole)
+
+
+def _flow_attention(tags: Sequence[G.Tag], shapes: Sequence[Shape], batch_first: bool
+                    ) -> _Flow:
+    """``nn.MultiheadAttention``: each query position reads every key and value position
+    and feature, but only its own sample (dim 0 when ``batch_first``, else dim 1; an
+    unbatched (L, E) query has none)."""
+    batch = ([] if len(shapes[0]) < 3 else [0] if batch_first else [1])
+    return _flow_whole(tags, len(shapes[0]), [G.back_keep(batch)])
 
 
 def _flow_same(tags: Sequence[G.Tag], rank: int) -> _Flow:
@@ -584,6 +597,8 @@ class _Recorder:
                 flow = _Flow(inner.fields, [G.back_elementwise], inner.whole, inner.lost)
             elif flow_fn is not None:
                 flow = flow_fn(tagged, tagged_shapes, out_shape)
+            elif isinstance(spec, AttentionRule):  # query, key and value: several sources
+                flow = _flow_attention(tagged, tagged_shapes, spec.batch_first)
             elif (flow_spec or spec) is not None and len(tagged) == 1 and tags[0] is not None:
                 flow = _spec_flow(flow_spec or spec, tagged, tagged_shapes, out_shape)
             else:
