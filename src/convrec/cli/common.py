@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -78,6 +78,39 @@ def check_png_path(flag: str, path: Path) -> None:
         raise UserError(f"{flag} {path}: the figure is a PNG; give a name ending in .png")
     if not path.parent.is_dir():
         raise UserError(f"{flag} {path}: the folder {path.parent} does not exist")
+
+
+def input_file(what: str, example: str, flag: str = "", look_for: tuple[str, ...] = ()
+               ) -> Callable[[str], Path]:
+    """A typer ``parser`` for a file a command reads (``--ratings``, ``--model``, images).
+
+    An empty value and a folder are refused where they are parsed, in one line that names the
+    file expected: click would turn ``""`` into the current folder, and the loaders behind
+    the option would call a folder "not found" (or suggest writing a model over it).
+
+    Args:
+        what: the file in words, e.g. ``"ratings file"``.
+        example: a name for the file, shown when nothing in a given folder fits ``look_for``.
+        flag: the option, shown in the example (``--ratings``); empty for an argument.
+        look_for: glob patterns of the file: a folder given is searched for one to suggest
+            (``("u.data", "ratings.csv", "*.csv")`` finds ML-100K's ``u.data``).
+    """
+
+    def path(value: str) -> Path:  # click names the type after the function: PATH
+        given = f"{flag} " if flag else ""
+        if not value.strip():
+            raise typer.BadParameter(f"{value!r} is empty; give the {what}, e.g. "
+                                     f"{given}{example}")
+        chosen = Path(value)
+        if chosen.is_dir():
+            inside = (m for pattern in look_for for m in sorted(chosen.glob(pattern))
+                      if m.is_file())
+            found = next(inside, chosen / example)
+            raise typer.BadParameter(f"{value} is a folder; give the {what} in it, e.g. "
+                                     f"{given}{found}")
+        return chosen
+
+    return path
 
 
 def release_names() -> str:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from convrec.cli.common import DataDirOption, UserError, console
+from convrec.cli.common import DataDirOption, UserError, console, input_file
 from convrec.cli.conv_animate import animate
 from convrec.cli.conv_options import (
     PADDING_NAMES_HELP,
@@ -122,7 +122,9 @@ def shape(
 
 @app.command("apply")
 def apply(
-    images: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, ...).")],
+    images: Annotated[list[Path], typer.Argument(
+        help="Image files (PNG, JPEG, ...).",
+        parser=input_file("image files", "digit.png", "", ("*.png", "*.jpg", "*.jpeg")))],
     kernel: Annotated[
         list[str],
         typer.Option("--kernel", "-k", help="Kernel name, values '1,0;0,-1' or a file; repeat."),

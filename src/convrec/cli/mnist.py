@@ -14,6 +14,7 @@ from convrec.cli.common import (
     check_png_path as _check_png,
     console,
     err_console,
+    input_file,
 )
 
 if TYPE_CHECKING:
@@ -33,7 +34,8 @@ SourceOption = Annotated[
 ModelOption = Annotated[
     Path | None,
     typer.Option("--model", "-m", help="Checkpoint file (default: the cached default model, "
-                 "trained on first use)."),
+                 "trained on first use).",
+                 parser=input_file("checkpoint file", "model.pt", "--model", ("*.pt",))),
 ]
 
 
@@ -298,7 +300,9 @@ def evaluate_cmd(
 
 @app.command("predict")
 def predict_cmd(
-    images: Annotated[list[Path], typer.Argument(help="Photos or drawings of single digits.")],
+    images: Annotated[list[Path], typer.Argument(
+        help="Photos or drawings of single digits.",
+        parser=input_file("image files", "digit.png", "", ("*.png", "*.jpg", "*.jpeg")))],
     model: ModelOption = None,
     top: Annotated[int, typer.Option("--top", help="Classes to show per image.")] = 3,
     figure: Annotated[Path | None, typer.Option("--figure", help="PNG file: each image above "

@@ -15,6 +15,7 @@ from convrec.cli.common import (
     check_png_path,
     check_release,
     console,
+    input_file,
     release_names,
 )
 from convrec.data.movielens import DEFAULT_RELEASE
@@ -51,7 +52,8 @@ ModelOption = Annotated[
     Path | None,
     typer.Option("--model", help="A saved model (.npz); its titles come from the release it "
                  "was trained on. Default: the release's default model in the cache, trained "
-                 "on first use."),
+                 "on first use.", parser=input_file("model file", "model.npz", "--model",
+                                                    ("*.npz",))),
 ]
 
 
@@ -146,7 +148,9 @@ def train(
     ratings_file: Annotated[Path | None, typer.Option(
         "--ratings", help="Train on this ratings file (CSV/TSV/:: text with columns user, item, "
         "rating, or Parquet; MovieLens names userId, movieId accepted) instead of a release; "
-        "a movies.csv beside it gives the titles.")] = None,
+        "a movies.csv beside it gives the titles.",
+        parser=input_file("ratings file", "ratings.csv", "--ratings",
+                          ("ratings.csv", "ratings.dat", "u.data", "*.csv", "*.parquet")))] = None,
 ) -> None:
     """Train a model on a whole MovieLens release (or --ratings) and save it.
 
