@@ -60,3 +60,89 @@ def test_multihead_attention_sees_every_position_of_its_own_sample(
         row = next(r for r in t.rows if r.name == layer)
         (box,) = t.receptive_box(row.index, element).values()
         assert box == element_box(positive, shape, layer, element), layer
+
+
+class _Pooled(nn.Module):
+    """(N, 3, 8, 8) → conv → GroupNorm → a global pool and a mean → Linear: (N, 2)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.norm = nn.GroupNorm(2, 4)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.mean = nn.Identity()
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.norm(self.conv(x))
+        return self.fc(self.pool(y).flatten(1)) + self.mean(y.mean((2, 3)))[:, :2]
+
+
+class _OverLength(nn.Module):
+    """(N, 2, 10): a Linear and a LayerNorm over the length (a spatial dim)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(2, 3, 3)
+        self.fc = nn.Linear(8, 8)
+        self.norm = nn.LayerNorm(8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.fc(self.conv(x)))
+
+
+class _Recurrent(nn.Module):
+    """A two-layer GRU and a Linear head on its outputs."""
+
+    def __init__(self, batch_first: bool, bidirectional: bool) -> None:
+        super().__init__()
+        self.rnn = nn.GRU(6, 10, num_layers=2, batch_first=batch_first,
+                          bidirectional=bidirectional)
+        self.head = nn.Linear(20 if bidirectional else 10, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.rnn(x)[0])
+
+
+class _Contractions(nn.Module):
+    """(N, L, 16) → heads (N, 4, L, 4) → einsum scores, sdpa and a matmul, each kept by an
+    Identity (a hook for the gradient) → (N, L, 16)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.qkv = nn.Linear(16, 48)
+        self.scores, self.sdpa, self.gram = nn.Identity(), nn.Identity(), nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, length, c = x.shape
+        q, k, v = self.qkv(x).reshape(n, length, 3, 4, 4).permute(2, 0, 3, 1, 4).unbind(0)
+        a = self.scores(torch.einsum("bhqd,bhkd->bhqk", q, k))
+        o = self.sdpa(torch.nn.functional.scaled_dot_product_attention(q, k, v))
+        g = self.gram(q @ k.transpose(-1, -2))
+        return (a @ v + o).transpose(1, 2).reshape(n, length, c) + g.sum()
+
+
+@pytest.mark.parametrize(("model", "shape", "layers"), [
+    (_Pooled(), (3, 3, 8, 8), ("norm", "pool", "mean", "fc")),
+    (_OverLength(), (3, 2, 10), ("fc", "norm")),
+    (_Recurrent(True, False), (3, 7, 6), ("rnn", "head")),
+    (_Recurrent(False, False), (7, 3, 6), ("rnn", "head")),
+    (_Recurrent(True, True), (3, 7, 6), ("rnn", "head")),
+    (_Contractions(), (3, 5, 16), ("scores", "sdpa", "gram")),
+], ids=["global pool, GroupNorm, mean", "Linear and LayerNorm over a spatial dim",
+        "GRU batch_first", "GRU sequence first", "bidirectional GRU",
+        "einsum, sdpa, matmul"])
+def test_ops_that_see_the_whole_input_keep_the_batch_and_what_they_do_not_mix(
+        model: nn.Module, shape: tuple[int, ...], layers: tuple[str, ...]) -> None:
+    """A global pool, a Linear over a spatial dim, an RNN, attention: one output element
+    reads the whole input along what the op mixes, but only its own sample (the box was
+    every sample), its own channel or group, and for a one-way RNN steps 0..t only."""
+    positive = positive_copy(model)
+    t = trace(positive, shape)
+    rows = {r.name: r for r in t.rows}
+    for layer in layers:
+        out_shape = rows[layer].output_shape
+        assert out_shape is not None
+        element = tuple(0 if d == 0 else (n - 1) // 2 for d, n in enumerate(out_shape))
+        (box,) = t.receptive_box(rows[layer].index, element).values()
+        assert box == element_box(positive, shape, layer, element), layer

@@ -252,6 +252,53 @@ def back_keep(dims: Sequence[int]) -> BackMap:
     return back
 
 
+def back_letters(term: str, out_term: str) -> BackMap:
+    """``torch.einsum``: a source dim named by a letter of the output is that output dim's
+    interval; a summed letter (not in the output) is the whole dim."""
+
+    def back(box: Box, src: Shape) -> Box | None:
+        out = list(full_box(src))
+        for d, letter in enumerate(term):
+            i = out_term.find(letter)
+            if i >= 0 and d < len(src):
+                clipped = (0, 0) if src[d] == 1 else _clip(box[i], src[d])
+                if clipped is None:
+                    return None
+                out[d] = clipped
+        return tuple(out)
+
+    return back
+
+
+def back_group_norm(groups: int) -> BackMap:
+    """GroupNorm on (N, C, ...): statistics over every position of the channel's group, of
+    its own sample."""
+
+    def back(box: Box, src: Shape) -> Box | None:
+        out = list(full_box(src))
+        out[0] = box[0]
+        if len(src) > 1:
+            out[1] = group_channels(box[1], groups, src[1], src[1])
+        return tuple(out)
+
+    return back
+
+
+def back_recurrent(batch: int | None, time: int, causal: bool) -> BackMap:
+    """An RNN over ``time``: step t reads every feature of steps 0..t of its own sample
+    (``batch``; ``None`` unbatched), every step when it also runs backwards."""
+
+    def back(box: Box, src: Shape) -> Box | None:
+        out = list(full_box(src))
+        if batch is not None:
+            out[batch] = box[batch]
+        if causal:
+            out[time] = (0, min(box[time][1], src[time] - 1))
+        return tuple(out)
+
+    return back
+
+
 def back_elementwise(box: Box, src: Shape) -> Box | None:
     """Broadcasting: dims aligned from the right; a size-1 source dim is index 0."""
     offset = len(box) - len(src)

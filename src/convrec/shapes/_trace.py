@@ -353,26 +353,30 @@ def _spec_flow(spec: Any, tags: Sequence[G.Tag], shapes: Sequence[Shape], out: S
         return _flow_window(tag, spec, shape)
     if isinstance(spec, AdaptivePoolSpec):
         nd = spec.nd
-        if all(o == 1 for o in out[len(out) - nd:]):
-            return _flow_whole(tags, len(out))
+        if all(o == 1 for o in out[len(out) - nd:]):  # global: per sample and channel
+            return _flow_whole(tags, len(out), [G.back_keep(range(len(out) - nd))])
         wins = [G.adaptive_window(n, o) for n, o in
                 zip(shape[len(shape) - nd:], out[len(out) - nd:], strict=True)]
         return _flow_resize(tag, shape, out, nd,
                             [(w, _max_window(w, o)) for w, o in zip(wins, out[len(out) - nd:],
                                                                    strict=True)])
     if isinstance(spec, LinearSpec):
-        if tag.fields and tag.fields[-1] is not None:
-            return _flow_whole(tags, len(out))
+        if tag.fields and tag.fields[-1] is not None:  # mixes the last dim only
+            return _flow_whole(tags, len(out), [G.back_keep(range(len(out) - 1))])
         return _flow_keep(tag, [*range(len(out) - 1), -1])
     if isinstance(spec, EmbeddingRule):
         return _flow_keep(tag, [*range(len(shape)), -1])
     if isinstance(spec, RNNRule):
-        return _flow_whole(tags, len(out))
+        batch, time = ((None, 0) if len(shape) < 3 else (0, 1) if spec.batch_first
+                       else (1, 0))
+        return _flow_whole(tags, len(out), [G.back_recurrent(batch, time,
+                                                             not spec.bidirectional)])
     if isinstance(spec, SameShapeSpec):
         if spec.trailing and any(f is not None for f in tag.fields[-len(spec.trailing):]):
-            return _flow_whole(tags, len(out))
-        if spec.groups and tag.spatial:
-            return _flow_whole(tags, len(out))  # GroupNorm: statistics over all positions
+            return _flow_whole(tags, len(out),  # LayerNorm: over the trailing dims only
+                               [G.back_keep(range(len(out) - len(spec.trailing)))])
+        if spec.groups and tag.spatial:  # GroupNorm: statistics over all positions
+            return _flow_whole(tags, len(out), [G.back_group_norm(spec.groups)])
         return _flow_same(tags[:1], len(out))
     if isinstance(spec, PadSpec):
         fields = list(tag.fields)
@@ -812,7 +816,7 @@ class _Recorder:
             flow_fn = lambda tags, shapes, o: _flow_same(tags, len(o))  # noqa: E731
         elif display in _MATMULS or display in ("torch.einsum",
                                                 "F.scaled_dot_product_attention"):
-            flow_fn = lambda tags, shapes, o: _flow_whole(tags, len(o))  # noqa: E731
+            flow_fn = self._contraction_flow(display, args, in_tensors)
         elif display in ("Tensor.mean", "torch.mean", "Tensor.sum", "torch.sum"):
             flow_fn = self._reduce_flow(args, kwargs)
         elif display in ("F.pixel_shuffle", "F.pixel_unshuffle"):
@@ -866,6 +870,34 @@ class _Recorder:
 
         return flow
 
+    def _contraction_flow(self, display: str, args: tuple[Any, ...], in_tensors: list[Any]
+                          ) -> Callable[[list[G.Tag], list[Shape], Shape], _Flow]:
+        """Matmul, einsum and attention mix the dims they sum over, and keep the others (the
+        batch, the heads, a matmul's rows and columns): one back map per tagged operand."""
+        ranks = [len(t.shape) for t in in_tensors]
+        backs: list[G.BackMap] = []
+        if display == "torch.einsum" and isinstance(args[0], str) and "->" in args[0] \
+                and "." not in args[0]:
+            lhs, _, rhs = args[0].replace(" ", "").partition("->")
+            per = [G.back_letters(term, rhs) for term in lhs.split(",")]
+        elif display in _MATMULS and len(ranks) == 2 and min(ranks) >= 2:
+            lead = [-d for d in range(3, max(ranks) + 1)]  # broadcast batch dims
+            per = [G.back_keep([-2, *lead]), G.back_keep([-1, *lead])]
+        elif display == "F.scaled_dot_product_attention" and len(ranks) >= 3:
+            lead = [-d for d in range(3, ranks[0] + 1)]
+            # a query row is an output row; keys and values: every position; a mask: all
+            per = [G.back_keep([-2, *lead]), G.back_keep(lead), G.back_keep(lead)]
+        else:
+            per = []
+        for i, t in enumerate(in_tensors):
+            if self.tag_of(t) is not None:
+                backs.append(per[i] if i < len(per) else G.back_full)
+
+        def flow(tags: list[G.Tag], shapes: list[Shape], out: Shape) -> _Flow:
+            return _flow_whole(tags, len(out), backs if len(backs) == len(tags) else None)
+
+        return flow
+
     def _stack_flow(self, in_tensors: list[Any], dim: int
                     ) -> Callable[[list[G.Tag], list[Shape], Shape], _Flow]:
         indices = [i for i, t in enumerate(in_tensors) if self.tag_of(t) is not None]
@@ -889,7 +921,10 @@ class _Recorder:
                 raw = dims_arg if isinstance(dims_arg, list | tuple) else [dims_arg]
                 dims = {int(d) % rank for d in raw}
             if any(tags[0].fields[d] is not None for d in dims if d < len(tags[0].fields)):
-                return _flow_whole(tags[:1], len(out))
+                # each output element sums the reduced dims of its own index in the others
+                kept = ([d if d not in dims else -1 for d in range(rank)]
+                        if len(out) == rank else [d for d in range(rank) if d not in dims])
+                return _flow_whole(tags[:1], len(out), [G.back_permute(kept)])
             return _flow_keep(tags[0], _keep_order(shapes[0], out))
 
         return flow
