@@ -146,3 +146,42 @@ def test_ops_that_see_the_whole_input_keep_the_batch_and_what_they_do_not_mix(
         element = tuple(0 if d == 0 else (n - 1) // 2 for d, n in enumerate(out_shape))
         (box,) = t.receptive_box(rows[layer].index, element).values()
         assert box == element_box(positive, shape, layer, element), layer
+
+
+class _Mixed(nn.Module):
+    """(N, 2, 12) → Conv1d(k=3) → an op along the length (10) → Identity (for the hook)."""
+
+    def __init__(self, op: str) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(2, 3, 3)
+        self.softmax = nn.Softmax(dim=-1)
+        self.out = nn.Identity()
+        self.op = op
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = torch.nn.functional
+        y = self.conv(x)
+        y = {"nn.Softmax": lambda: self.softmax(y), "Tensor.softmax": lambda: y.softmax(-1),
+             "F.log_softmax": lambda: f.log_softmax(y, dim=2),
+             "F.normalize": lambda: f.normalize(y, dim=-1),
+             "F.instance_norm": lambda: f.instance_norm(y),
+             "F.layer_norm": lambda: f.layer_norm(y, (10,)),
+             "cumsum": lambda: y.cumsum(-1)}[self.op]()
+        return self.out(y)
+
+
+@pytest.mark.parametrize("op", ["nn.Softmax", "Tensor.softmax", "F.log_softmax",
+                                "F.normalize", "F.instance_norm", "F.layer_norm", "cumsum"])
+def test_same_shape_ops_that_mix_along_a_dim_widen_the_box_along_it(op: str) -> None:
+    """A softmax (or a normalisation) along the length: every output position reads all
+    10 conv outputs, so all 12 input positions; a cumsum reads positions 0..i. The box was
+    the conv's 3 positions (element-wise), an under-estimate."""
+    positive = positive_copy(_Mixed(op))
+    t = trace(positive, (3, 2, 12))
+    row = next(r for r in t.rows if r.name == "out")
+    element = (0, 1, 4)
+    (box,) = t.receptive_box(row.index, element).values()
+    assert box == element_box(positive, (3, 2, 12), "out", element)
+    assert box[2] == ((0, 6) if op == "cumsum" else (0, 11))
+    assert row.receptive_field == (12,)
+    assert row.rf_note == ("at most" if op == "cumsum" else "")

@@ -172,17 +172,20 @@ def slice_tag(tag: Tag, dim: int, offset: int, removed: bool, how: str = "") -> 
     return Tag(tag.node, tuple(fields), tag.whole, lost, _then_view(place, tag), how)
 
 
-def remap_tag(tag: Tag, shape: Shape, maps: dict[int, Callable[[Interval], Interval]]) -> Tag:
-    """The tag of a same-shape reordering along some dims (``flip``, ``roll``): ``maps``
-    takes an index interval of the result along dim ``d`` to the hull it reads. Element
-    ``i`` then sees another element's field, so each such dim's field becomes the bound
-    over all of them (start of element 0, size to the last one's end)."""
+def remap_tag(tag: Tag, shape: Shape, maps: dict[int, Callable[[Interval], Interval]],
+              exact: bool = False) -> Tag:
+    """The tag of a same-shape reordering along some dims (``flip``, ``roll``) or of an op
+    that mixes along them (``softmax``, ``cumsum``): ``maps`` takes an index interval of
+    the result along dim ``d`` to the hull it reads. Element ``i`` then sees other
+    elements' fields, so each such dim's field becomes the hull over all of them (start of
+    element 0, size to the last one's end): a bound, or ``exact`` when every element reads
+    the whole dim (a softmax)."""
     fields = list(tag.fields)
     for d in maps:
         f = fields[d]
         if f is not None:
             fields[d] = AxisField(f.size + (shape[d] - 1) * f.jump, f.jump, f.start, f.axis,
-                                  exact=False)
+                                  exact=exact and f.exact)
     def place(box: Box) -> Box:
         return tuple(maps[d](iv) if d in maps else iv for d, iv in enumerate(box))
 

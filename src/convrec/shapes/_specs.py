@@ -532,6 +532,8 @@ class SameShapeSpec:
 
     ``channels`` (BatchNorm, GroupNorm, InstanceNorm) is checked against dimension 1;
     ``trailing`` (LayerNorm's ``normalized_shape``) against the last dimensions.
+    ``mixes``: the dim along which every element reads the whole dim (``nn.Softmax``'s
+    ``dim``; ``None``: none).
     """
 
     label: str
@@ -540,6 +542,7 @@ class SameShapeSpec:
     min_rank: int = 0
     max_rank: int = 99
     groups: int = 0
+    mixes: int | None = None
 
     def apply(self, shape: Shape) -> LayerShape:
         if not self.min_rank <= len(shape) <= self.max_rank:
@@ -575,6 +578,9 @@ class SameShapeSpec:
                         f"and all positions; shape kept",)
         elif self.channels is not None:
             formulas = (f"one scale and shift per channel ({self.channels}); shape kept",)
+        elif self.mixes is not None and shape:
+            formulas = (f"normalizes along dim {self.mixes % len(shape)} "
+                        f"({shape[self.mixes % len(shape)]}); shape kept",)
         return LayerShape(output_shape=tuple(shape), formulas=formulas)
 
 
@@ -667,6 +673,10 @@ def spec_of(module: nn.Module) -> Spec | None:
                              groups=module.num_groups)
     if isinstance(module, nn.LayerNorm):
         return SameShapeSpec(name, trailing=tuple(module.normalized_shape), min_rank=1)
+    if isinstance(module, nn.Softmax | nn.LogSoftmax | nn.Softmin) and module.dim is not None:
+        return SameShapeSpec(name, mixes=int(module.dim))
+    if isinstance(module, nn.Softmax2d):
+        return SameShapeSpec(name, mixes=-3)  # over the channels of (N, C, H, W)
     if name in _ELEMENTWISE and type(module).__module__.startswith("torch.nn"):
         return SameShapeSpec(name)
     return None

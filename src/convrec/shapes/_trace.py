@@ -145,6 +145,12 @@ _SPLITS = ("torch.chunk", "Tensor.chunk", "torch.split", "Tensor.split", "torch.
            "Tensor.narrow", "torch.select", "Tensor.select")
 # same-shape reorderings (no row): each element reads another's place
 _REORDERS = ("torch.flip", "Tensor.flip", "torch.roll", "Tensor.roll")
+# same-shape ops that mix along a dim (no row): every element reads the whole dim
+# (softmax, normalize, layer/instance norm) or, cumulatively, its indices 0..i
+_MIXERS = ("F.softmax", "torch.softmax", "Tensor.softmax", "F.log_softmax",
+           "torch.log_softmax", "Tensor.log_softmax", "F.softmin", "F.normalize",
+           "F.layer_norm", "F.instance_norm", "torch.cumsum", "Tensor.cumsum",
+           "torch.cumprod", "Tensor.cumprod", "torch.logcumsumexp", "Tensor.logcumsumexp")
 
 
 def _call_table(displays: Sequence[str] = _CALLS) -> dict[Callable[..., Any], str]:
@@ -377,6 +383,15 @@ def _spec_flow(spec: Any, tags: Sequence[G.Tag], shapes: Sequence[Shape], out: S
                                [G.back_keep(range(len(out) - len(spec.trailing)))])
         if spec.groups and tag.spatial:  # GroupNorm: statistics over all positions
             return _flow_whole(tags, len(out), [G.back_group_norm(spec.groups)])
+        if spec.mixes is not None and shape:  # nn.Softmax(dim): the whole dim, as F.softmax
+            dim = spec.mixes % len(shape)
+            mixed = G.remap_tag(tag, shape, {dim: _whole_dim(shape[dim])}, exact=True)
+
+            def back(box: G.Box, src: Shape) -> G.Box | None:
+                return G.back_elementwise((*box[:dim], (0, src[dim] - 1), *box[dim + 1:]),
+                                          src)
+
+            return _Flow(mixed.fields, [back], mixed.whole, mixed.lost)
         return _flow_same(tags[:1], len(out))
     if isinstance(spec, PadSpec):
         fields = list(tag.fields)
@@ -500,6 +515,7 @@ class _Recorder:
         self.functions = _call_table()
         self.splits = _call_table(_SPLITS)
         self.reorders = _call_table(_REORDERS)
+        self.mixers = _call_table(_MIXERS)
         self.inside_leaf = 0
         self.warnings: list[str] = []
         self._specs_cache: dict[int, Any] = {}
@@ -727,6 +743,13 @@ class _Recorder:
             maps = _reorder_maps(self.reorders[func], args, kwargs, shape)
             if maps is not None and tuple(outs[0].shape) == shape:
                 outs[0].__dict__[TAG] = G.remap_tag(tags[0], shape, maps)
+                return out
+        if tags[0] is not None and func in self.mixers:
+            shape = tuple(int(v) for v in in_tensors[0].shape)
+            mixed = _mixed_maps(self.mixers[func], args, kwargs, shape)
+            if mixed is not None and tuple(outs[0].shape) == shape:
+                maps, exact = mixed
+                outs[0].__dict__[TAG] = G.remap_tag(tags[0], shape, maps, exact)
                 return out
         shapes = [tuple(int(v) for v in t.shape) for t in in_tensors]
         out_shape = tuple(int(v) for v in outs[0].shape)
@@ -1024,6 +1047,45 @@ def _reorder_maps(display: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]
         n = shape[d % rank]
         maps[d % rank] = _rolled(n, k)
     return maps
+
+
+def _mixed_maps(display: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], shape: Shape
+                ) -> tuple[dict[int, Callable[[G.Interval], G.Interval]], bool] | None:
+    """Per mixed dim of a :data:`_MIXERS` call, the map from a result interval to the
+    indices it reads, and whether every element reads the same (the whole dim: an exact
+    field) or not (a cumulative op: a bound). ``None``: a call that does not read as
+    expected (softmax without ``dim``)."""
+    rank = len(shape)
+    op = display.split(".", 1)[1]
+    try:
+        if op == "layer_norm":
+            dims = list(range(rank - len(tuple(kwargs.get("normalized_shape", args[1]))),
+                              rank))
+        elif op == "instance_norm":
+            dims = list(range(2, rank))  # per sample and channel, over every position
+        else:
+            default = 1 if op == "normalize" else None
+            raw = kwargs.get("dim", args[2 if op == "normalize" else 1]
+                             if len(args) > (2 if op == "normalize" else 1) else default)
+            if raw is None:
+                return None
+            dims = [int(raw) % rank]
+    except (IndexError, KeyError, TypeError, ValueError):
+        return None
+    if op.startswith("cum") or op == "logcumsumexp":
+        return {d: _cumulative for d in dims}, False
+    return {d: _whole_dim(shape[d]) for d in dims}, True
+
+
+def _whole_dim(n: int) -> Callable[[G.Interval], G.Interval]:
+    def read(iv: G.Interval) -> G.Interval:
+        return (0, n - 1)
+
+    return read
+
+
+def _cumulative(iv: G.Interval) -> G.Interval:
+    return (0, iv[1])
 
 
 def _mirror(n: int) -> Callable[[G.Interval], G.Interval]:
