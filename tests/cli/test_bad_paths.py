@@ -72,3 +72,68 @@ def test_an_empty_input_path_is_refused_not_read_as_the_current_folder(
     code, _, err = run_cli(args, capsys)
     assert code == 2
     assert "is empty; give the" in _one_error_line(err)
+
+
+@pytest.mark.parametrize(
+    ("args", "default", "flag"),
+    [
+        (["conv", "animate"], "convolution.gif", "-o"),
+        (["mnist", "edges"], "mnist-edges.png", "-o"),
+        (["mnist", "evaluate"], "mnist-confusion.png", "--figure"),
+        (["mnist", "kernels"], "mnist-kernels.png", "-o"),
+        (["movies", "map"], "movie-map.png", "--out"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else None,
+)
+def test_a_default_output_never_replaces_a_file_the_user_did_not_name(
+    args: list[str], default: str, flag: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The check comes before any data or model is loaded, and names the way out."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / default).write_text("the user's own file")
+    code, _, err = run_cli(args, capsys)
+    assert code == 2
+    stem, suffix = default.rsplit(".", 1)
+    assert (f"{default} already exists and {flag} was not given; name a new output, e.g. "
+            f"{flag} {stem}-2.{suffix}, or replace it with {flag} {default}"
+            ) in _one_error_line(err)
+    assert (tmp_path / default).read_text() == "the user's own file"
+
+
+def test_conv_apply_keeps_maps_already_in_its_default_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A second run without -o would rewrite conv-out/; a run named -o conv-out may."""
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    stripes = Image.new("L", (9, 9), 0)
+    stripes.paste(255, (0, 3, 9, 6))  # rows the top edge kernel answers
+    stripes.save(tmp_path / "digit.png")
+    assert run_cli(["conv", "apply", "digit.png", "-k", "top_edge"], capsys)[0] == 0
+    first = (tmp_path / "conv-out" / "digit_top_edge.png").read_bytes()
+    Image.new("L", (9, 9), 0).save(tmp_path / "digit.png")
+    code, _, err = run_cli(["conv", "apply", "digit.png", "-k", "top_edge"], capsys)
+    assert code == 2 and "-o conv-out-2" in _one_error_line(err)
+    assert (tmp_path / "conv-out" / "digit_top_edge.png").read_bytes() == first
+    named = run_cli(["conv", "apply", "digit.png", "-k", "top_edge", "-o", "conv-out"], capsys)
+    assert named[0] == 0
+    assert (tmp_path / "conv-out" / "digit_top_edge.png").read_bytes() != first
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["conv", "apply", "digit.png", "-o", ""], ["conv", "animate", "-o", ""],
+     ["mnist", "edges", "-o", ""], ["movies", "map", "--out", " "]],
+    ids=" ".join,
+)
+def test_an_empty_output_path_is_refused_not_read_as_the_current_folder(
+    args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(args, capsys)
+    assert code == 2
+    assert "is empty; name the" in _one_error_line(err)
+    assert list(tmp_path.iterdir()) == []

@@ -113,6 +113,43 @@ def input_file(what: str, example: str, flag: str = "", look_for: tuple[str, ...
     return path
 
 
+def output_file(what: str, example: str, flag: str) -> Callable[[str], Path]:
+    """A typer ``parser`` for a path a command writes: an empty value is refused (click would
+    make ``""`` the current folder, and the files would land among the user's own)."""
+
+    def path(value: str) -> Path:  # click names the type after the function: PATH
+        if not value.strip():
+            raise typer.BadParameter(f"{value!r} is empty; name the {what}, e.g. {flag} "
+                                     f"{example}")
+        return Path(value)
+
+    return path
+
+
+def unnamed_output(flag: str, given: Path | None, default: Path,
+                   targets: tuple[Path, ...] | None = None) -> Path:
+    """``given`` when the user named the output; else ``default``, refused if writing it would
+    replace a file there (only a path the user named is ever overwritten).
+
+    Args:
+        flag: the option that names the output (``-o``).
+        given: its value, ``None`` when not given.
+        default: where the output goes when not named.
+        targets: the files written under a default *folder* (all of ``default`` for a file).
+    """
+    if given is not None:
+        return given
+    in_the_way = [t for t in (targets if targets is not None else (default,)) if t.exists()]
+    if in_the_way:
+        n = 2
+        while default.with_name(f"{default.stem}-{n}{default.suffix}").exists():
+            n += 1
+        free = default.with_name(f"{default.stem}-{n}{default.suffix}")
+        raise UserError(f"{in_the_way[0]} already exists and {flag} was not given; name a new "
+                        f"output, e.g. {flag} {free}, or replace it with {flag} {default}")
+    return default
+
+
 def release_names() -> str:
     """The MovieLens releases, comma-separated, for help texts and messages."""
     from convrec.data.movielens import releases

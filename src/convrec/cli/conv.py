@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from convrec.cli.common import DataDirOption, UserError, console, input_file
+from convrec.cli.common import (
+    DataDirOption,
+    UserError,
+    console,
+    input_file,
+    output_file,
+    unnamed_output,
+)
 from convrec.cli.conv_animate import animate
 from convrec.cli.conv_options import (
     PADDING_NAMES_HELP,
@@ -137,7 +144,10 @@ def apply(
     stride: Annotated[int, typer.Option("--stride", "-s")] = 1,
     dilation: Annotated[int, typer.Option("--dilation", "-d")] = 1,
     padding_mode: PaddingModeOption = "zeros",
-    out: Annotated[Path, typer.Option("-o", "--out", help="Output folder.")] = Path("conv-out"),
+    out: Annotated[Path | None, typer.Option(
+        "-o", "--out", help="Output folder (default: conv-out; files already there are "
+        "replaced only when it is named).", parser=output_file("output folder", "out", "-o"))]
+    = None,
 ) -> None:
     """Apply kernels to images: one PNG per feature map plus one grid figure.
 
@@ -169,6 +179,9 @@ def apply(
                             limits=conv_limits)
             except ValueError as exc:
                 raise UserError(f"{path.name} with kernel {spec!r}: {exc}") from exc
+    default = Path("conv-out")
+    names = [f"{path.stem}_{_safe(spec)}.png" for path in images for spec in kernel]
+    out = unnamed_output("-o", out, default, tuple(default / n for n in [*names, "grid.png"]))
     out.mkdir(parents=True, exist_ok=True)
     all_maps = []
     for path, img in zip(images, pics, strict=True):
@@ -179,8 +192,7 @@ def apply(
                 for k in ks
             ]
         for name, m in zip(kernel, maps, strict=True):
-            safe = "".join(c if c.isalnum() or c in "_-" else "_" for c in name)[:40]
-            save_map_png(m, out / f"{path.stem}_{safe}.png")
+            save_map_png(m, out / f"{path.stem}_{_safe(name)}.png")
         console.print(f"{path.name}: {img.shape} → {maps[0].shape} per kernel")
         all_maps.append(np.stack(maps))
     if len({p.shape for p in pics}) == 1:
@@ -193,6 +205,11 @@ def apply(
         )
         console.print(f"grid figure: {grid}")
     console.print(f"{len(images) * len(ks)} feature maps written to {out}/")
+
+
+def _safe(kernel_spec: str) -> str:
+    """A kernel spec as a file-name part (``'1,0;0,-1'`` -> ``1_0_0_-1``)."""
+    return "".join(c if c.isalnum() or c in "_-" else "_" for c in kernel_spec)[:40]
 
 
 def _parse_hw(text: str) -> tuple[int, int]:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from convrec.cli.common import UserError, console
+from convrec.cli.common import UserError, console, output_file, unnamed_output
 from convrec.cli.conv_options import (
     PADDING_NAMES_HELP,
     DilationOption,
@@ -54,9 +54,9 @@ def animate(
     dilation: DilationOption = 1,
     transposed: TransposedOption = False,
     output_padding: OutputPaddingOption = 0,
-    out: Annotated[Path, typer.Option("-o", "--out", help="The GIF to write.")] = Path(
-        "convolution.gif"
-    ),
+    out: Annotated[Path | None, typer.Option(
+        "-o", "--out", help="The GIF to write (default: convolution.gif; an existing file is "
+        "replaced only when named).", parser=output_file("GIF", "anim.gif", "-o"))] = None,
     cell: Annotated[int, typer.Option("--cell", help="Pixels per cell, 8 to 64.")] = 28,
     ms: Annotated[int, typer.Option("--ms", help="Milliseconds per frame, 20 to 5000.")] = 500,
 ) -> None:
@@ -76,6 +76,7 @@ def animate(
         raise UserError(f"--ms {ms}: give 20 to 5000 milliseconds per frame")
     if output_padding and not transposed:
         raise UserError("--output-padding is for a transposed convolution: add --transposed")
+    out = unnamed_output("-o", out, Path("convolution.gif"))
     if out.suffix.lower() != ".gif":
         raise UserError(f"-o {out}: the animation is a GIF; name the file with .gif")
     if not out.parent.is_dir():

@@ -15,6 +15,8 @@ from convrec.cli.common import (
     console,
     err_console,
     input_file,
+    output_file,
+    unnamed_output,
 )
 
 if TYPE_CHECKING:
@@ -60,7 +62,9 @@ def _classifier(model: Path | None, data_dir: Path | None) -> DigitClassifier:
 @app.command("edges")
 def edges(
     data_dir: DataDirOption = None,
-    out: Annotated[Path, typer.Option("-o", "--out", help="PNG figure.")] = Path("mnist-edges.png"),
+    out: Annotated[Path | None, typer.Option(
+        "-o", "--out", help="PNG figure (default: mnist-edges.png; an existing file is replaced "
+        "only when named).", parser=output_file("figure", "edges.png", "-o"))] = None,
     rows: Annotated[int, typer.Option("--rows", help="Digits in the figure.")] = 8,
 ) -> None:
     """The seed's walk-through: the first valid batch and its four edge maps, as a figure.
@@ -71,6 +75,7 @@ def edges(
 
     if not 1 <= rows <= 64:
         raise UserError(f"--rows must be between 1 and 64, got {rows}")
+    out = unnamed_output("-o", out, Path("mnist-edges.png"))
     _check_png("-o", out)
     x, y = _data(data_dir).first_batch("valid")
     console.print(f"first valid batch: x {tuple(x.shape)}, y {tuple(y.shape)}; "
@@ -268,8 +273,10 @@ def train_cmd(
 @app.command("evaluate")
 def evaluate_cmd(
     model: ModelOption = None,
-    figure: Annotated[Path, typer.Option("--figure", help="Confusion-matrix PNG.")]
-    = Path("mnist-confusion.png"),
+    figure: Annotated[Path | None, typer.Option(
+        "--figure", help="Confusion-matrix PNG (default: mnist-confusion.png; an existing file "
+        "is replaced only when named).",
+        parser=output_file("figure", "confusion.png", "--figure"))] = None,
     top: Annotated[int, typer.Option("--top", help="How many confused pairs to list.")] = 5,
     data_dir: DataDirOption = None,
     source: SourceOption = None,
@@ -283,6 +290,7 @@ def evaluate_cmd(
 
     if top < 1:
         raise UserError(f"--top must be at least 1, got {top}")
+    figure = unnamed_output("--figure", figure, Path("mnist-confusion.png"))
     _check_png("--figure", figure)
     data = _data(data_dir, source)
     clf = _classifier(model, data_dir)
@@ -339,8 +347,10 @@ def predict_cmd(
 @app.command("kernels")
 def kernels_cmd(
     model: ModelOption = None,
-    out: Annotated[Path, typer.Option("-o", "--out", help="PNG figure.")]
-    = Path("mnist-kernels.png"),
+    out: Annotated[Path | None, typer.Option(
+        "-o", "--out", help="PNG figure (default: mnist-kernels.png; an existing file is "
+        "replaced only when named).", parser=output_file("figure", "kernels.png", "-o"))]
+    = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """The learned first-layer kernels next to fastai's four hand-made edge kernels.
@@ -349,6 +359,7 @@ def kernels_cmd(
     """
     from convrec.vision.figures import kernels_figure
 
+    out = unnamed_output("-o", out, Path("mnist-kernels.png"))
     _check_png("-o", out)
     clf = _classifier(model, data_dir)
     console.print(f"figure: {kernels_figure(clf.model, out)}")

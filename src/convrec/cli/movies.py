@@ -16,7 +16,9 @@ from convrec.cli.common import (
     check_release,
     console,
     input_file,
+    output_file,
     release_names,
+    unnamed_output,
 )
 from convrec.data.movielens import DEFAULT_RELEASE
 from convrec.recsys.registry import DEFAULT_MODEL, ENGINES, MODELS, model_spec, models_on
@@ -373,7 +375,9 @@ def biases(
 
 @app.command("map")
 def movie_map(
-    out: Annotated[Path, typer.Option("--out", help="PNG file to write.")] = Path("movie-map.png"),
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="PNG file to write (default: movie-map.png; an existing file is replaced "
+        "only when named).", parser=output_file("figure", "movie-map.png", "--out"))] = None,
     n: Annotated[int, typer.Option("-n", help="The n most-rated movies.", min=2, max=2000)] = 50,
     dataset: DatasetOption = None,
     data_dir: MovieDataDirOption = None,
@@ -385,6 +389,7 @@ def movie_map(
     """
     from convrec.recsys.interpret import plot_pca_map
 
+    out = unnamed_output("--out", out, Path("movie-map.png"))
     check_png_path("--out", out)  # before the model loads (or trains)
     rec = _recommender(dataset, data_dir, model)
     console.print(f"wrote {plot_pca_map(rec.model, rec.catalog, out, n)}")
