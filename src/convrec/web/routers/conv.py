@@ -288,7 +288,8 @@ def _compute(
             "kernel": {"name": name, "values": kernel.astype(np.float64)},
             "height": int(out.shape[0]), "width": int(out.shape[1]),
             "min": float(out.min()), "max": float(out.max()),
-            "values": out.astype(np.float64).round(3), "rows": _shape_json(plan.rows), "cols": _shape_json(plan.cols),
+            "values": out.astype(np.float64).round(3),
+            "rows": _shape_json(plan.rows), "cols": _shape_json(plan.cols),
         })
     return {"input": {"height": int(image.shape[0]), "width": int(image.shape[1])},
             "outputs": outputs}
