@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 
 from convrec.settings import Settings
@@ -70,3 +71,29 @@ def test_without_a_trainer_a_missing_model_names_the_fix(tmp_path: Path) -> None
         assert response.status_code == 503
         assert "convrec movies train" in response.json()["detail"][0]["msg"]
         assert client.get("/api/status").json()["parts"]["recommender"]["state"] == "missing"
+
+
+@pytest.mark.parametrize("text", ["null", "[]", '"ready"', '{"models": []}',
+                                  '{"pid": 1, "models": {"classifier": 5}}'])
+def test_a_status_file_that_is_not_the_trainers_object_reads_as_no_trainer(
+    tmp_path: Path, text: str
+) -> None:
+    from convrec.web.training import read_status, training_message
+
+    settings = Settings(cache_dir=tmp_path / "cache", offline=True)
+    settings.cache_dir.mkdir(parents=True)
+    (settings.cache_dir / STATUS_FILE).write_text(text)
+    assert read_status(settings) == {}
+    assert training_message(settings, "classifier") is None
+
+
+def test_api_status_answers_when_the_status_file_holds_null(tmp_path: Path) -> None:
+    settings = Settings(cache_dir=tmp_path / "cache", offline=True)
+    settings.cache_dir.mkdir(parents=True)
+    (settings.cache_dir / STATUS_FILE).write_text("null")
+    app = create_app(settings, Services.defaults(settings, train=False),
+                     database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    with TestClient(app) as client:
+        response = client.get("/api/status")
+        assert response.status_code == 200, response.text
+        assert response.json()["parts"]["classifier"]["state"] == "missing"

@@ -23,12 +23,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Literal, NotRequired, TypedDict, cast
 
 from convrec.settings import Settings
 
 __all__ = [
     "STATUS_FILE",
+    "ModelState",
+    "TrainerStatus",
     "missing_models",
     "model_paths",
     "read_status",
@@ -38,6 +40,22 @@ __all__ = [
 
 STATUS_FILE = "studio-training.json"
 LOCK_FILE = "studio-training.lock"
+
+class ModelState(TypedDict):
+    """One default model in the status file: its state, since when (epoch s), and why a
+    failed one failed."""
+
+    state: Literal["waiting", "training", "ready", "failed"]
+    since: float
+    reason: NotRequired[str]
+
+
+class TrainerStatus(TypedDict, total=False):
+    """The status file the trainer writes (``{}``: it never ran)."""
+
+    pid: int
+    models: dict[str, ModelState]
+
 
 #: Thread-pinning variables of the serving workers that the trainer must not inherit.
 _PINNING = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
@@ -58,14 +76,20 @@ def missing_models(settings: Settings) -> list[str]:
     return [name for name, path in model_paths(settings).items() if not path.is_file()]
 
 
-def read_status(settings: Settings) -> dict[str, Any]:
-    """What the background trainer last wrote (``{}`` when it never ran)."""
+def read_status(settings: Settings) -> TrainerStatus:
+    """What the background trainer last wrote (``{}`` when it never ran, or when the file
+    holds something else than the trainer's JSON object)."""
     try:
-        status: dict[str, Any] = json.loads(
-            (settings.cache_dir / STATUS_FILE).read_text(encoding="utf-8"))
+        status = json.loads((settings.cache_dir / STATUS_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return status
+    if not isinstance(status, dict) or not isinstance(status.get("models", {}), dict):
+        return {}
+    models = status.get("models", {})
+    if not all(isinstance(entry, dict) for entry in models.values()):
+        return {}
+    # the trainer's own format (main() below writes it); its entries are read with .get
+    return cast("TrainerStatus", status)
 
 
 def training_message(settings: Settings, what: str) -> str | None:
@@ -87,7 +111,7 @@ def training_message(settings: Settings, what: str) -> str | None:
             "restart")
 
 
-def _alive(pid: Any) -> bool:
+def _alive(pid: object) -> bool:
     if not isinstance(pid, int):
         return False
     try:
@@ -125,7 +149,7 @@ def start_background_training(settings: Settings) -> subprocess.Popen[bytes] | N
         log.close()
 
 
-def _write_status(settings: Settings, status: dict[str, Any]) -> None:
+def _write_status(settings: Settings, status: TrainerStatus) -> None:
     path = settings.cache_dir / STATUS_FILE
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(status), encoding="utf-8")
@@ -148,7 +172,7 @@ def main() -> int:
             return 0  # another studio's trainer is at it
         missing = missing_models(settings)
         now = time.time()
-        status: dict[str, Any] = {"pid": os.getpid(), "models": {
+        status: TrainerStatus = {"pid": os.getpid(), "models": {
             name: {"state": "waiting" if name in missing else "ready", "since": now}
             for name in ("classifier", "recommender")
         }}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, File, Path, UploadFile
@@ -51,7 +51,7 @@ def _given(image: ImageIn) -> str:
 
 
 def _read_digit(
-    services: Services, image: NDArray[np.uint8], loc: Sequence[str | int], shown: Any
+    services: Services, image: NDArray[np.uint8], loc: Sequence[str | int], shown: object
 ) -> DigitPredictionOut:
     try:
         prediction = services.predict_digit(image)

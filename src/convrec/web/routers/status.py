@@ -39,13 +39,14 @@ def status(services: ServicesDep, settings: SettingsDep) -> StatusOut:
     missing = set(missing_models(settings))
     parts: dict[str, PartOut] = {}
     for name in ("classifier", "recommender"):
-        entry = trainer.get(name) or {}
-        state = entry.get("state")
-        seconds = int(time.time() - entry["since"]) if "since" in entry else None
+        entry = trainer.get(name)
+        state = entry.get("state") if entry else None
+        seconds = int(time.time() - entry["since"]) if entry and "since" in entry else None
         if loaded.get(name) or (name not in missing and state in (None, "ready")):
             parts[name] = PartOut(state="ready")
         elif state in ("training", "waiting", "failed"):
-            parts[name] = PartOut(state=state, detail=entry.get("reason"), seconds=seconds)
+            parts[name] = PartOut(state=state, detail=entry.get("reason") if entry else None,
+                                  seconds=seconds)
         else:
             parts[name] = PartOut(state="missing")
     return StatusOut(version=__version__, dataset=services.dataset,

@@ -13,7 +13,7 @@ import asyncio
 import json
 import threading
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
@@ -21,6 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from convrec.web.deps import OptionalUser, SettingsDep
 from convrec.web.errors import field_error
+
+if TYPE_CHECKING:  # torch and the trainer load on the first run, not with the app
+    from convrec.vision.live import LiveTrainer
+    from convrec.vision.mnist import MnistData
 
 router = APIRouter(tags=["training"])
 _create_lock = threading.Lock()
@@ -43,7 +47,7 @@ class TrainingRunOut(BaseModel):
     events: str = Field(description="The server-sent-events URL of this run.")
 
 
-def _trainer(request: Request) -> Any:
+def _trainer(request: Request) -> LiveTrainer:
     state = request.app.state
     with _create_lock:
         if getattr(state, "live_trainer", None) is None:
@@ -52,11 +56,12 @@ def _trainer(request: Request) -> Any:
 
             settings = state.settings
 
-            def load() -> Any:  # full MNIST when local, else the embedded digits; no download
+            def load() -> MnistData:  # full MNIST when local, else the embedded digits; no download
                 return load_mnist(settings=settings, download=False)
 
             state.live_trainer = LiveTrainer(load)
-    return state.live_trainer
+    trainer: LiveTrainer = state.live_trainer
+    return trainer
 
 
 @router.get("/training", response_class=HTMLResponse, include_in_schema=False)
