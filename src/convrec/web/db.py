@@ -17,18 +17,24 @@ import asyncio
 import contextlib
 import dataclasses
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeVar, TypeVarTuple
 
 from sqlalchemy import ClauseElement, Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+if TYPE_CHECKING:
+    from sqlalchemy import Select
+    from sqlalchemy.engine.interfaces import DBAPIConnection
+    from sqlalchemy.pool import ConnectionPoolEntry
+
 __all__ = ["HEAD_REVISION", "Database", "DatabaseStartupError", "check_database",
            "make_engine", "migrate", "schema_revision"]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -41,7 +47,16 @@ HEAD_REVISION = "0003"
 #: default), so a burst of requests queues on the database, never on an empty pool.
 #: ``hide_parameters``: an error message never carries a statement's values (password and
 #: token hashes) into a log line or an answer.
-POOL: dict[str, Any] = {
+class _PoolOptions(TypedDict):
+    """``create_engine``'s pool options (checked against its signature by mypy)."""
+
+    pool_size: int
+    max_overflow: int
+    pool_timeout: int
+    hide_parameters: bool
+
+
+POOL: _PoolOptions = {
     "pool_size": 20, "max_overflow": 30, "pool_timeout": 60, "hide_parameters": True,
 }
 
@@ -51,7 +66,7 @@ class DatabaseStartupError(RuntimeError):
     reason and the fix; raised at start-up, before any model loads."""
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
@@ -180,17 +195,22 @@ class _Write(Generic[T]):
     future: asyncio.Future[T]
 
 
+#: A write's outcome in a group commit: ``(True, its result)`` or ``(False, its error)``.
+_Outcome = tuple[Literal[True], object] | tuple[Literal[False], Exception]
+
+
 @dataclasses.dataclass
 class _WriteGroup:
     """The writes of one event loop waiting for the next group commit."""
 
+    # Any: each write has its own result type; a future gets its own work's result
     pending: list[_Write[Any]] = dataclasses.field(default_factory=list)
     task: asyncio.Task[None] | None = None
 
 
 #: Read connections per worker process on PostgreSQL (reads are a fraction of a
 #: millisecond each and run in the event loop, so a few connections serve many clients).
-READ_POOL: dict[str, Any] = {"pool_size": 4, "max_overflow": 16, "pool_timeout": 60,
+READ_POOL: _PoolOptions = {"pool_size": 4, "max_overflow": 16, "pool_timeout": 60,
                              "hide_parameters": True}
 
 
@@ -229,14 +249,15 @@ class Database:
             found = self._compiled[id(statement)] = _Compiled(statement, compiled.string, names)
         return found
 
-    def read(self, statement: ClauseElement, **params: Any) -> list[tuple[Any, ...]]:
+    def read(self, statement: Select[*Ts], **params: object) -> list[tuple[*Ts]]:
         """The rows of ``statement`` (a SELECT with ``bindparam`` placeholders, built once at
         import) with ``params``, run in the calling thread on a pooled driver connection.
 
         The SQL is compiled once per statement; each call skips SQLAlchemy's statement
         building, caching and result machinery (about 1 ms of a 1.8 ms ratings read went
         there: RESULTS, "2026-12-03"). Values come back as the driver gives them, so the
-        statement should select plain columns (ints, floats, strings).
+        statement should select plain columns (ints, floats, strings): the rows are typed
+        by the columns the statement selects.
 
         Raises:
             sqlalchemy.exc.DBAPIError: the driver's error, wrapped as SQLAlchemy wraps it
@@ -245,7 +266,8 @@ class Database:
         from sqlalchemy.exc import DBAPIError
 
         compiled = self._compile(statement)
-        args: Any = params if compiled.names is None else [params[n] for n in compiled.names]
+        args: Mapping[str, object] | list[object] = (
+            params if compiled.names is None else [params[n] for n in compiled.names])
         engine = self.read_engine
         dbapi = engine.dialect.loaded_dbapi
         for attempt in (1, 2):
@@ -254,7 +276,7 @@ class Database:
             try:
                 cursor = connection.cursor()
                 cursor.execute(compiled.sql, args)
-                rows: list[tuple[Any, ...]] = list(cursor.fetchall())
+                rows: list[tuple[*Ts]] = list(cursor.fetchall())
                 cursor.close()
                 return rows
             except dbapi.Error as exc:
@@ -311,17 +333,17 @@ class Database:
                             write.future.set_exception(exc if isinstance(exc, Exception)
                                                        else RuntimeError("shutting down"))
                     raise
-                for write, (ok, value) in zip(batch, outcomes, strict=True):
+                for write, outcome in zip(batch, outcomes, strict=True):
                     if write.future.done():  # the client left; the write stands
                         continue
-                    if ok:
-                        write.future.set_result(value)
+                    if outcome[0]:
+                        write.future.set_result(outcome[1])
                     else:
-                        write.future.set_exception(value)
+                        write.future.set_exception(outcome[1])
         finally:
             group.task = None
 
-    def _commit(self, works: list[Callable[[Connection], Any]]) -> list[tuple[bool, Any]]:
+    def _commit(self, works: list[Callable[[Connection], object]]) -> list[_Outcome]:
         """In a worker thread: all ``works`` in one transaction, else each alone."""
         if len(works) > 1:
             try:
@@ -330,7 +352,7 @@ class Database:
                 return [(True, result) for result in results]
             except Exception:  # each is tried alone below, and fails with its own error
                 pass
-        outcomes: list[tuple[bool, Any]] = []
+        outcomes: list[_Outcome] = []
         for work in works:
             try:
                 with self.writing() as connection:

@@ -12,7 +12,7 @@ Values are on the 0–1 scale of fastai's chapter 13 (grey levels / 255).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,6 +25,9 @@ from convrec.web.errors import field_error
 from convrec.web.render import rounded
 from convrec.web.schemas import ImageIn, KernelValue, PaddingSpec, ShapeOut
 from convrec.web.services import Services
+
+if TYPE_CHECKING:  # scipy loads with the first playground request (it ships no types)
+    from scipy.sparse import csr_matrix
 
 __all__ = ["PLAYGROUND_MAX_SIDE", "PlaygroundIn", "PlaygroundOut", "build_playground"]
 
@@ -78,7 +81,7 @@ class PlaygroundIn(BaseModel):
 
     @field_validator("padding_mode", mode="before")
     @classmethod
-    def _known_mode(cls, value: Any) -> Any:
+    def _known_mode(cls, value: object) -> object:
         # conv's one check, in conv's words, before the Literal (which then only types it)
         return check_padding_mode(value) if isinstance(value, str) else value
 
@@ -145,7 +148,9 @@ def _sample(name: SampleName) -> NDArray[np.float64]:
     return rgb
 
 
-def _image(body: PlaygroundIn, limits: Limits, services: Services) -> tuple[NDArray[Any], str]:
+def _image(
+    body: PlaygroundIn, limits: Limits, services: Services
+) -> tuple[NDArray[np.float64], str]:
     """The input (C, H, W) on the 0–1 scale and a sentence saying where it came from."""
     from convrec.web.inputs import decode_image
 
@@ -239,7 +244,7 @@ def _kernel(body: PlaygroundIn, channels: int) -> NDArray[np.float64]:
     return np.asarray(body.kernel, dtype=np.float64)
 
 
-def _csr(matrix: Any) -> CsrOut:
+def _csr(matrix: csr_matrix) -> CsrOut:
     m = matrix.tocsr()
     return CsrOut(shape=(int(m.shape[0]), int(m.shape[1])), indptr=m.indptr.tolist(),
                   indices=m.indices.tolist(), data=rounded(m.data, 4))
