@@ -160,3 +160,24 @@ def test_typer_exit_codes_reach_the_shell(capsys: pytest.CaptureFixture[str]) ->
 
     code, _, err = run_app_for_test(app, [], capsys)
     assert code == 2 and "the reason" in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["conv", "apply", "{png}", "-s", "99999999999999999999", "-o", "{out}"],
+     ["conv", "apply", "{png}", "-d", "99999999999999999999", "-o", "{out}"],
+     ["conv", "matmul", "-s", "99999999999999999999"]],
+    ids=lambda args: " ".join(args[:2] + args[-4:-2]),
+)
+def test_a_stride_beyond_64_bits_is_one_line_not_a_crash(
+    args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """numba and torch take int64: a larger stride crashed them ("this is a bug")."""
+    png = tmp_path / "digit.png"
+    Image.new("L", (28, 28), 100).save(png)
+    line = [a.format(png=png, out=tmp_path / "out") for a in args]
+    code, _, err = run_cli(line, capsys)
+    assert code == 2, err
+    assert err.strip().splitlines()[-1].startswith("error:") and "bug" not in err
+    assert "must be at most 9,223,372,036,854,775,807" in err or "must fit" in err
+    assert not (tmp_path / "out").exists()

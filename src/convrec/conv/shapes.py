@@ -120,6 +120,10 @@ class ShapeError(ValueError):
         self.explanation = explanation
 
 
+#: the largest stride or dilation a convolution runs with: the engines' (and torch's) int64
+MAX_STEP = 2**63 - 1
+
+
 def _check_int(name: str, value: object, minimum: int, rule: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ShapeError(f"{name} must be an integer, got {name}={value!r}")
@@ -689,6 +693,11 @@ def plan_conv2d(
     _check_int("stride", sw, 1, ">= 1 (a stride of 0 would never move the window)")
     _check_int("dilation", dh, 1, ">= 1 (1 means no gaps between kernel taps)")
     _check_int("dilation", dw, 1, ">= 1 (1 means no gaps between kernel taps)")
+    for name, value in (("stride", sh), ("stride", sw), ("dilation", dh), ("dilation", dw)):
+        if value > MAX_STEP:  # numba's and torch's int64 would overflow (a crash, not a line)
+            raise ShapeError(f"{name} must be at most {MAX_STEP:,} (a 64-bit integer; a stride "
+                             f"beyond the padded input already gives one output per row), got "
+                             f"{name}={value}")
     top, bottom, left, right = normalize_padding(padding, (h, w), (kh, kw), (sh, sw), (dh, dw))
     rows = explain(h, kh, sh, (top, bottom), dh, axis_word="row")
     cols = explain(w, kw, sw, (left, right), dw, axis_word="column")
