@@ -253,3 +253,17 @@ def test_a_forward_that_returns_a_dataclass_has_an_output_shape() -> None:
     t = trace(Head(), (2, 8))
     assert t.ok
     assert t.output_shape == (2, 4)
+
+
+def test_an_embedding_subclass_with_its_own_forward_is_traced_by_what_it_produces() -> None:
+    """BART's learned positions: an ``nn.Embedding`` whose forward looks up the positions
+    0..L-1 of (N, L) ids, giving (1, L, E). The Embedding formula ((N, L) → (N, L, E))
+    says nothing about it: no "the formula gives" note, the produced shape."""
+
+    class Positions(nn.Embedding):
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+            return super().forward(torch.arange(ids.shape[1]).unsqueeze(0))
+
+    t = trace(Positions(64, 32), (2, 9), dtypes="long")
+    assert t.ok and t.output_shape == (1, 9, 32)
+    assert not [n for r in t.rows for n in r.notes if "formula" in n]

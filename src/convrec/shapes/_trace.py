@@ -67,6 +67,7 @@ from convrec.shapes._specs import (
     SameShapeSpec,
     Spec,
     UnflattenSpec,
+    _overrides_forward,
     spec_of,
     spec_of_call,
 )
@@ -488,6 +489,9 @@ class _Failed:
 def _module_rule(module: nn.Module) -> Any:
     """Rules for the modules that spec_of does not cover (multi-input, recurrent, ids)."""
     from torch import nn
+
+    if _overrides_forward(module):
+        return None  # e.g. BART's positions: an nn.Embedding that looks up arange(L)
 
     if isinstance(module, nn.Embedding):
         return EmbeddingRule(module.num_embeddings, module.embedding_dim,
