@@ -42,3 +42,15 @@ def test_help_imports_no_heavy_library(args: list[str]) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "HEAVY="
+
+
+def test_help_paragraphs_are_not_broken_at_the_source_lines() -> None:
+    """typer's rich mode keeps a docstring's line breaks: a paragraph wrapped at 100 columns
+    in the source came out as ragged half-lines on an 80-column terminal."""
+    broken = []
+    for path, cmd in walk_commands():
+        for paragraph in (cmd.help or "").split("\n\n")[1:]:
+            lines = paragraph.splitlines()
+            if any(not line.startswith("Example:") for line in lines[1:]):
+                broken.append((" ".join(path), paragraph))
+    assert broken == []

@@ -37,6 +37,38 @@ def _is_group(name: str) -> bool:
     return name in TREE and TREE[name][2]
 
 
+def reflow_help(doc: str) -> str:
+    """A command's docstring as its ``--help`` shows it: typer's rich mode keeps every line
+    break after the first paragraph, so source lines wrapped at 100 columns came out ragged
+    on an 80-column terminal. Lines of a paragraph are joined; an ``Example:`` line starts
+    its own, and a ``\\b`` paragraph (click's "keep as is") is left alone."""
+    paragraphs = []
+    for paragraph in doc.split("\n\n"):
+        if paragraph.startswith("\b"):
+            paragraphs.append(paragraph)
+            continue
+        lines: list[str] = []
+        for line in paragraph.splitlines():
+            if lines and not line.startswith("Example:"):
+                lines[-1] += " " + line.strip()
+            else:
+                lines.append(line.strip())
+        paragraphs.append("\n".join(lines))
+    return "\n\n".join(paragraphs)
+
+
+def _reflow_commands(app: typer.Typer) -> None:
+    """Give every command of ``app`` and its groups its reflowed docstring as help."""
+    import inspect
+
+    for command in app.registered_commands:
+        if command.help is None and command.callback is not None:
+            command.help = reflow_help(inspect.getdoc(command.callback) or "")
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            _reflow_commands(group.typer_instance)
+
+
 def build_app(only: str | None = None) -> typer.Typer:
     """The ``convrec`` app: every command, or with ``only`` (a group's name) that group alone
     under the same root, which parses, errs and helps exactly as the whole tree does for a
@@ -57,6 +89,7 @@ def build_app(only: str | None = None) -> typer.Typer:
             root.add_typer(target, name=name)
         else:
             root.command(name)(target)
+    _reflow_commands(root)
     return root
 
 
