@@ -101,3 +101,17 @@ def test_lr_find_and_progression_commands(
     assert code == 2 and "--only must be one of baseline" in err
     code, _, err = run_cli(["mnist", "train", "--stats-figure", str(tmp_path)], capsys)
     assert code == 2 and "is a folder" in err
+
+
+def test_a_movies_model_given_as_a_checkpoint_is_named_and_not_to_be_overwritten(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both are zips: the fix used to be `convrec mnist train -o` over the movies model."""
+    model = tmp_path / "ml-100k-hybrid.npz"
+    np.savez(model, __header__=np.frombuffer(b'{"format": 1}', dtype=np.uint8),
+             item_factors=np.zeros((3, 2)))
+    png = tmp_path / "digit.png"
+    Image.new("L", (28, 28), 0).save(png)
+    code, _, err = run_cli(["mnist", "predict", str(png), "--model", str(model)], capsys)
+    assert code == 2
+    assert f"{model} is a movie recommender's model" in err and "mnist train -o" not in err

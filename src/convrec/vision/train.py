@@ -747,9 +747,26 @@ def save_checkpoint(path: str | Path, result: TrainResult, extra: dict[str, Any]
     return path
 
 
+def _is_movies_model(blob: bytes) -> bool:
+    """Whether a zip's bytes are a movie recommender's model (an ``.npz`` with a header)."""
+    import io
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+            return "__header__.npy" in archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
+
+
 def _payload(path: Path, blob: bytes, fix: str) -> bytes:
     """The verified ``torch.save`` payload of a checkpoint file's bytes."""
     if blob[:2] == b"PK":  # format 1: a bare torch zip (its records carry CRCs), still read
+        if _is_movies_model(blob):  # a movies model (.npz) is a zip too
+            # not "train it again with -o PATH": that would write a checkpoint over the model
+            raise CheckpointError(f"{path} is a movie recommender's model (for `convrec movies "
+                                  "recommend --model`), not an MNIST checkpoint; give a .pt "
+                                  "file made by `convrec mnist train`")
         return blob
     if not blob.startswith(CHECKPOINT_MAGIC):
         raise CheckpointError(f"{path}: not a convrec MNIST checkpoint (no "
