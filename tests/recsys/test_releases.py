@@ -149,6 +149,8 @@ def test_titles_search_and_ratings_from_the_trained_release(
         (["zzzzqqq=3"], "no movie matches 'zzzzqqq' in ml-latest-small"),
         (["star=5"], "'star' matches 2 movies in ml-latest-small: Star Trek II"),
         (["id:99999=3"], "no movie has id 99999 in ml-latest-small"),
+        (["titanic==5"], "'titanic==5' has more than one rating; write TITLE=RATING once"),
+        (["titanic=5=4"], "'titanic=5=4' has more than one rating; write TITLE=RATING once"),
     ]:
         code, _, err = run_cli(["movies", "rate", *args, *m], capsys)
         assert code == 2 and message in err and err.count("\n") == 1, (args, err)

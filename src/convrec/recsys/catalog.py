@@ -279,6 +279,15 @@ class MovieCatalog:
                                   "give the full title or id:N", close)
 
 
+def _is_number(text: str) -> bool:
+    """Whether ``text`` reads as a float (``"5"``, ``" 4.5 "``)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 #: how many hits :meth:`MovieCatalog.find` ranks, and how many an ambiguity error names
 _FIND_LIMIT = 8
 _AMBIGUOUS_SHOWN = 6
@@ -374,6 +383,10 @@ class MovieRecommender:
                                  f"{pair!r}")
             query, _, text = pair.rpartition("=")
             query = query.strip()
+            if "=" in query and (query.endswith("=") or _is_number(query.rpartition("=")[2])):
+                # "star wars==5", "star wars=5=4": a typo, not a title with "=" in it
+                raise ValueError(f"{pair!r} has more than one rating; write TITLE=RATING once, "
+                                 f"e.g. \"star wars=5\"")
             try:
                 value: object = float(text)
             except ValueError:
